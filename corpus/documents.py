@@ -1,0 +1,97 @@
+"""The document record every stage after parsing speaks, and NLM's rules for choosing between versions.
+
+A `Document` is one article from PubMed (title + abstracts) or PMC (title + abstracts + body). It is written
+as one JSON object per line by the documents job; `to_json`/`from_json` are the only (de)serialisers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+SOURCE_PUBMED = "pubmed"
+SOURCE_PMC = "pmc"
+
+
+@dataclass
+class Document:
+    """One article. Text fields hold clean text: markup removed, whitespace collapsed, nothing glued."""
+
+    id: str  # "pubmed:<PMID>" or "pmc:<PMCID>"
+    source: str  # SOURCE_PUBMED or SOURCE_PMC
+    origin: str  # the input file (and archive member) the record came from
+    pmid: Optional[str] = None
+    pmcid: Optional[str] = None  # always with its "PMC" prefix
+    doi: Optional[str] = None
+    version: Optional[int] = None  # PubMed PMID@Version, PMC article version
+    title: str = ""
+    # [{"label": "BACKGROUND" | None, "text": ...}]: one entry per AbstractText / abstract section.
+    abstract: list = field(default_factory=list)
+    # [{"language": "ger", "type": "Publisher", "text": ...}]: PubMed OtherAbstract, JATS trans-abstract.
+    other_abstracts: list = field(default_factory=list)
+    # [{"section": "Methods / Cell culture" | "", "text": ...}]: one entry per paragraph; empty for PubMed.
+    body: list = field(default_factory=list)
+    language: list = field(default_factory=list)  # ISO 639 codes as the source gives them ("eng", "en")
+    publication_types: list = field(default_factory=list)
+    # PMC @article-type ("research-article", "retraction", "correction", ...); for PubMed derived from the
+    # publication types: "retraction" (a retraction notice), "correction" (an erratum) or None.
+    article_type: Optional[str] = None
+    licence: Optional[str] = None
+    retracted: bool = False  # the article itself has been retracted
+    year: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Document":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, line: str) -> "Document":
+        return cls.from_dict(json.loads(line))
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A `DeleteCitation` entry: the PMID is removed by the update file `origin`."""
+
+    pmid: str
+    origin: str
+    version: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """A record that could not be parsed; the rest of its file still is."""
+
+    origin: str
+    reason: str
+    index: Optional[int] = None  # ordinal of the record in its file
+    offset: Optional[int] = None  # byte offset in the (decompressed) file
+    snippet: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "record", **dataclasses.asdict(self)}
+
+
+_PUBMED_FILE = re.compile(r"pubmed(\d{2})n(\d{4})")
+
+
+def pubmed_file_order(origin: str) -> tuple[int, int]:
+    """The position of a PubMed file in NLM's sequence: (year, number) from `pubmedYYnNNNN.xml.gz`.
+
+    Update files continue the baseline's numbering, so sorting by this key is NLM's processing order.
+    Files that do not follow the naming scheme sort first, i.e. any named file supersedes them.
+    """
+    matches = _PUBMED_FILE.findall(origin.rsplit("/", 1)[-1])
+    if not matches:
+        return (0, 0)
+    year, number = matches[-1]
+    return (int(year), int(number))
