@@ -1,0 +1,33 @@
+# The two entry points: `make demo` (the chain on the bundled sample) and `make test`.
+# Both create the virtualenv from the pinned requirements when it is missing or out of date.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= out/demo
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+venv: $(STAMP)  ## create .venv with the pinned requirements
+
+$(STAMP): requirements.txt requirements-test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	touch $(STAMP)
+
+test: $(STAMP)  ## run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)  ## run the chain on the bundled sample into out/demo
+	$(PY) -m scripts.demo --output $(DEMO_OUT)
+
+bench: $(STAMP)  ## run every benchmark (prints figures and ratios)
+	for b in benchmarks/*.py; do case $$b in */__init__.py) ;; *) $(PY) -m benchmarks.$$(basename $$b .py) || exit 1;; esac; done
+
+clean:  ## remove outputs (keeps the virtualenv)
+	rm -rf out .pytest_cache

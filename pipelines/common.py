@@ -1,0 +1,52 @@
+"""Small pieces every Beam job of the project shares: file globs, atomic writes, metrics reports."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Iterable
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+LOG = logging.getLogger(__name__)
+
+
+def expand_globs(patterns: Iterable[str], what: str) -> list[str]:
+    """All files matching the patterns (local or gs://), sorted; a pattern that matches nothing is an error."""
+    paths: set[str] = set()
+    for pattern in patterns:
+        matched = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+        if not matched:
+            raise SystemExit(f"error: --{what} {pattern!r} matches no file")
+        paths.update(matched)
+    return sorted(paths)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `path` (local or gs://) through a temporary name, so readers never see half a file."""
+    temp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with FileSystems.create(temp) as handle:
+        handle.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temp], [path])
+
+
+def write_json(path: str, payload: dict) -> None:
+    write_atomically(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str) -> dict:
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def counters(result, namespace: str) -> dict[str, int]:
+    """The final values of a job's counters in `namespace`, from the runner's metrics (Direct or Dataflow)."""
+    query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    values: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + int(value or 0)
+    return dict(sorted(values.items()))
