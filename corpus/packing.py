@@ -13,15 +13,15 @@ The semantics are those of google-research/electra `build_pretraining_dataset.py
 - A is truncated to `max_seq_length - 2` tokens and B to `max_seq_length - len(A) - 3`.
 
 Every random decision draws from the `random.Random` passed in, in the original's order, so a caller that
-seeds one generator per document gets output that does not depend on how documents are distributed.
-The original carries the target length from one document's last example to the next document's first; here
-each document draws its first target itself, which is the same distribution.
+seeds one generator per document gets output that does not depend on how documents are distributed, and a
+generator shared across documents makes the original's draws, so both build the same examples (but for the
+sentence-order fix above).
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 SINGLE_SEGMENT_PROBABILITY = 0.1
 SHORT_TARGET_PROBABILITY = 0.05
@@ -36,6 +36,7 @@ class SegmentPair:
     first: list[int]
     second: list[int]
     num_truncated: int  # tokens of the example's sentences that did not fit
+    target_length: int  # the length its sentences were accumulated to
 
     @property
     def num_tokens(self) -> int:
@@ -49,34 +50,57 @@ def draw_target_length(rng: random.Random, max_seq_length: int) -> int:
     return max_seq_length
 
 
-def check_max_seq_length(max_seq_length: int) -> None:
-    if max_seq_length < MIN_TARGET_LENGTH:
-        raise ValueError(f"max_seq_length must be at least {MIN_TARGET_LENGTH}, got {max_seq_length}")
+class DocumentPacker:
+    """Packs one document fed sentence by sentence, so that a document never has to be held whole.
+
+    The target length of an example is drawn when its first token arrives. The original draws it right
+    after the previous example instead (even after a document's last one, for the next document); both
+    orders give the same stream of draws, and here a document without tokens draws nothing.
+    """
+
+    def __init__(self, max_seq_length: int, rng: random.Random):
+        if max_seq_length < MIN_TARGET_LENGTH:
+            raise ValueError(f"max_seq_length must be at least {MIN_TARGET_LENGTH}, got {max_seq_length}")
+        self._max_seq_length = max_seq_length
+        self._rng = rng
+        self._pending: list[Sequence[int]] = []
+        self._length = 0
+        self._target_length = 0  # 0: not drawn yet
+
+    def add(self, sentence: Sequence[int]) -> Optional[SegmentPair]:
+        """Add the document's next sentence; returns an example when the target length is reached."""
+        self._pending.append(sentence)
+        if not sentence:
+            return None
+        self._length += len(sentence)
+        if not self._target_length:
+            self._target_length = draw_target_length(self._rng, self._max_seq_length)
+        if self._length >= self._target_length:
+            return self._emit()
+        return None
+
+    def finish(self) -> Optional[SegmentPair]:
+        """The document ended: its last, shorter example, if any tokens are left."""
+        return self._emit() if self._length else None
+
+    def _emit(self) -> SegmentPair:
+        pair = _split(self._pending, self._length, self._target_length, self._max_seq_length, self._rng)
+        self._pending, self._length, self._target_length = [], 0, 0
+        return pair
 
 
 def pack_document(
-    sentences: Sequence[Sequence[int]], max_seq_length: int, rng: random.Random
+    sentences: Iterable[Sequence[int]], max_seq_length: int, rng: random.Random
 ) -> Iterator[SegmentPair]:
     """The examples of one document, in document order; `sentences` are its sentences' token ids."""
-    check_max_seq_length(max_seq_length)
-    if not any(sentences):  # no token at all: no example and, as in the original, no random draw
-        return
-    target_length = draw_target_length(rng, max_seq_length)
-    pending: list[Sequence[int]] = []
-    pending_length = 0
-    for index, sentence in enumerate(sentences):
-        pending.append(sentence)
-        pending_length += len(sentence)
-        if pending_length >= target_length:
-            yield _split(pending, pending_length, target_length, max_seq_length, rng)
-            pending, pending_length = [], 0
-            # The original draws the next target after every example, even the document's last one, where
-            # the draw serves the next document: draw only when this document goes on, so that the stream
-            # of draws is the original's when one generator is shared across documents.
-            if index + 1 < len(sentences):
-                target_length = draw_target_length(rng, max_seq_length)
-    if pending_length:
-        yield _split(pending, pending_length, target_length, max_seq_length, rng)
+    packer = DocumentPacker(max_seq_length, rng)
+    for sentence in sentences:
+        pair = packer.add(sentence)
+        if pair is not None:
+            yield pair
+    last = packer.finish()
+    if last is not None:
+        yield last
 
 
 def _split(
@@ -104,7 +128,7 @@ def _split(
                 second.extend(sentence)
     first = first[: max_seq_length - 2]
     second = second[: max(0, max_seq_length - len(first) - NUM_SPECIAL_TOKENS)]
-    return SegmentPair(first, second, length - len(first) - len(second))
+    return SegmentPair(first, second, length - len(first) - len(second), target_length)
 
 
 def layout(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.original_electra import ExampleBuilder, FullTokenizer
-from corpus.packing import SegmentPair, draw_target_length, layout, pack_document
+from corpus.packing import DocumentPacker, SegmentPair, draw_target_length, layout, pack_document
 
 DATA = Path(__file__).resolve().parent / "data"
 VOCAB = DATA / "vocab" / "bert_base_uncased_vocab.txt"
@@ -131,6 +131,22 @@ def test_short_targets_are_drawn_five_percent_of_the_time():
     assert abs(sum(short) / len(short) - 66) < 3  # uniform over [5, 128]
 
 
+def test_short_targets_in_packed_output(token_documents):
+    pairs = [p for seed in range(5) for doc in token_documents for p in pack_document(doc, 128, random.Random(seed))]
+    short = [p for p in pairs if p.target_length < 128]
+    assert 0.035 < len(short) / len(pairs) < 0.065
+    # An example is emitted once its sentences reach the target, or at the document's end with fewer tokens,
+    # where at most the 2 tokens that [CLS] and [SEP]s displace can be cut.
+    assert all(p.num_tokens + p.num_truncated >= p.target_length or p.num_truncated <= 2 for p in pairs)
+
+
+def test_document_fed_sentence_by_sentence_gives_the_same_examples(token_documents):
+    sentences = token_documents[0]
+    packer = DocumentPacker(128, random.Random(5))
+    fed = [packer.add(s) for s in sentences] + [packer.finish()]
+    assert [p for p in fed if p] == list(pack_document(sentences, 128, random.Random(5)))
+
+
 def test_empty_document_yields_nothing_and_draws_nothing():
     rng = random.Random(1)
     state = rng.getstate()
@@ -145,15 +161,15 @@ def test_overlong_sentence_is_truncated_and_counted():
     first = pairs[0]
     assert first.first == sentence[:126] and first.second == []
     assert first.num_truncated == 300 - 126
-    assert pairs[1:] == [SegmentPair([7, 8], [], 0)]
+    assert [(p.first, p.second, p.num_truncated) for p in pairs[1:]] == [([7, 8], [], 0)]
 
 
 def test_layout():
-    ids, mask, segments = layout(SegmentPair([5, 6, 7], [8, 9], 0), 10, CLS, SEP)
+    ids, mask, segments = layout(SegmentPair([5, 6, 7], [8, 9], 0, 10), 10, CLS, SEP)
     assert ids == [CLS, 5, 6, 7, SEP, 8, 9, SEP, 0, 0]
     assert mask == [1] * 8 + [0] * 2
     assert segments == [0] * 5 + [1] * 3 + [0] * 2
-    ids, mask, segments = layout(SegmentPair([5, 6, 7, 8, 9, 10, 11, 12], [], 0), 10, CLS, SEP)
+    ids, mask, segments = layout(SegmentPair([5, 6, 7, 8, 9, 10, 11, 12], [], 0, 10), 10, CLS, SEP)
     assert ids == [CLS, 5, 6, 7, 8, 9, 10, 11, 12, SEP] and mask == [1] * 10 and segments == [0] * 10
 
 
