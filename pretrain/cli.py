@@ -1,0 +1,132 @@
+"""`python -m pretrain train|evaluate|export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from pretrain import config as config_lib
+
+log = logging.getLogger("pretrain")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pretrain",
+        description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser(
+        "train", help="train (or resume) a generator + discriminator",
+        description="Train ELECTRA. Re-running the same command resumes from --output and stops "
+                    "at the same --train-steps total; a larger total continues the run.")
+    train.add_argument("--data", required=True,
+                       help="glob(s) of pretrain_data.tfrecord-* shards, comma-separated; "
+                            "local or gs://")
+    train.add_argument("--vocab", required=True,
+                       help="directory with vocab.txt and tokenizer_config.json")
+    train.add_argument("--output", required=True, help="run directory (checkpoints, logs)")
+    train.add_argument("--model-size", default="small", choices=sorted(config_lib.MODEL_SIZES),
+                       help="published ELECTRA hyperparameters; tiny is a 2-layer demo model")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any hyperparameter, e.g. generator_hidden_fraction=0.33 "
+                            "(repeatable)")
+    train.add_argument("--train-steps", type=int, help="total steps (default: the size's)")
+    train.add_argument("--batch-size", type=int, help="global batch size (default: the size's)")
+    train.add_argument("--max-seq-length", type=int,
+                       help="must match the data (default: read from pretrain_data.json)")
+    train.add_argument("--seed", type=int, help="seed for initialisation, masking and data order")
+    train.add_argument("--tpu", help="Cloud TPU name, or `local` on a TPU VM")
+    train.add_argument("--mixed-precision", default="none", choices=["none", "bf16", "fp16"],
+                       help="bf16 on TPU/Ampere+, fp16 with loss scaling on older GPUs")
+    train.add_argument("--steps-per-loop", type=int, default=100,
+                       help="training steps per host call")
+    train.add_argument("--log-every", type=int, default=100, help="steps between metric lines")
+    train.add_argument("--save-every", type=int, default=1000, help="steps between checkpoints")
+    train.add_argument("--keep-checkpoints", type=int, default=5)
+    xla = train.add_mutually_exclusive_group()
+    xla.add_argument("--xla", dest="xla", action="store_true", default=None,
+                     help="compile the step with XLA (default on GPU/TPU)")
+    xla.add_argument("--no-xla", dest="xla", action="store_false")
+    train.add_argument("--init-checkpoint",
+                       help="start from these weights (our run directory or checkpoint prefix, "
+                            "or an original ELECTRA TF1 checkpoint)")
+    train.add_argument("--shuffle-buffer", type=int, default=1000,
+                       help="examples in the shuffle buffer (saved in each checkpoint)")
+    train.add_argument("--peak-tflops", type=float,
+                       help="accelerator peak per replica, for MFU where it is not detected")
+
+    evaluate = commands.add_parser("evaluate", help="generator/discriminator metrics on shards")
+    evaluate.add_argument("--checkpoint", required=True,
+                          help="training output directory (latest checkpoint) or a prefix")
+    evaluate.add_argument("--data", required=True, help="glob(s) of held-out shards")
+    evaluate.add_argument("--batch-size", type=int)
+    evaluate.add_argument("--max-steps", type=int, help="stop after this many batches")
+    evaluate.add_argument("--seed", type=int, default=0, help="masking/sampling seed")
+    evaluate.add_argument("--xla", action="store_true")
+    evaluate.add_argument("--output-json", help="also write the metrics here")
+
+    export = commands.add_parser(
+        "export", help="Hugging Face discriminator/generator and a TF1-name checkpoint")
+    export.add_argument("--checkpoint", required=True,
+                        help="training output directory (latest checkpoint) or a prefix")
+    export.add_argument("--output", required=True)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> None:
+    from pretrain import training
+    from pretrain.vocabulary import load_vocabulary
+
+    overrides = config_lib.parse_overrides(args.set)
+    for flag, key in (("train_steps", "train_steps"), ("batch_size", "batch_size"),
+                      ("max_seq_length", "max_seq_length"), ("seed", "seed")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    if args.max_seq_length is None and "max_seq_length" not in overrides:
+        overrides["max_seq_length"] = 0  # take it from the data
+    vocab = load_vocabulary(args.vocab)
+    overrides.update(vocab_size=vocab.size, do_lower_case=vocab.do_lower_case,
+                     strip_accents=vocab.strip_accents, pad_id=vocab.pad_id, cls_id=vocab.cls_id,
+                     sep_id=vocab.sep_id, mask_id=vocab.mask_id)
+    config = config_lib.for_size(args.model_size, overrides)
+    options = training.RunOptions(
+        data=args.data, output=args.output, tpu=args.tpu, mixed_precision=args.mixed_precision,
+        steps_per_loop=args.steps_per_loop, log_every=args.log_every, save_every=args.save_every,
+        keep_checkpoints=args.keep_checkpoints, xla=args.xla,
+        init_checkpoint=args.init_checkpoint, shuffle_buffer=args.shuffle_buffer,
+        peak_tflops=args.peak_tflops)
+    training.train(config, vocab, options)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from pretrain.evaluation import evaluate
+
+    metrics = evaluate(args.checkpoint, args.data, args.batch_size, args.max_steps, args.seed,
+                       args.xla, args.output_json)
+    print(json.dumps(metrics, sort_keys=True))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from pretrain.export import export
+
+    for kind, path in export(args.checkpoint, args.output).items():
+        print(f"{kind}: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)  # per-save checkpoint chatter
+    try:
+        {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
+    except (ValueError, FileNotFoundError) as e:
+        log.error("%s", e)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""`export`: Hugging Face directories for the discriminator and the generator, and a TF1-style
+name-based checkpoint with the original ELECTRA variable names."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import numpy as np
+import tensorflow as tf
+from safetensors.numpy import save as safetensors_bytes
+
+from pretrain import checkpoints
+from pretrain.config import EncoderConfig, PretrainConfig
+from pretrain.model import LAYER_NORM_EPSILON, ElectraModel
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                  "cls_token": "[CLS]", "mask_token": "[MASK]"}
+
+
+def hf_name(tf1_name: str) -> tuple[str, bool]:
+    """Original name -> (transformers name, transpose?), the mapping HF's ELECTRA converter uses.
+    The generator's encoder becomes `electra.` in its own ElectraForMaskedLM."""
+    name = re.sub(r"^(electra|generator)/", "electra/", tf1_name)
+    name = re.sub(r"layer_(\d+)", r"layer/\1", name)
+    name = name.replace("discriminator_predictions/dense_1", "discriminator_predictions/dense_prediction")
+    name = name.replace("generator_predictions/output_bias", "generator_lm_head/bias")
+    transpose = name.endswith("/kernel")
+    name = re.sub(r"/(kernel|gamma)$", "/weight", name)
+    name = re.sub(r"/beta$", "/bias", name)
+    name = re.sub(r"_embeddings$", "_embeddings/weight", name)
+    return name.replace("/", "."), transpose
+
+
+def hf_config(encoder: EncoderConfig, config: PretrainConfig, architecture: str) -> dict:
+    return {
+        "architectures": [architecture], "model_type": "electra",
+        "vocab_size": encoder.vocab_size, "embedding_size": encoder.embedding_size,
+        "hidden_size": encoder.hidden_size, "num_hidden_layers": encoder.num_hidden_layers,
+        "num_attention_heads": encoder.num_attention_heads,
+        "intermediate_size": encoder.intermediate_size, "hidden_act": "gelu",
+        "hidden_dropout_prob": encoder.hidden_dropout_prob,
+        "attention_probs_dropout_prob": encoder.attention_probs_dropout_prob,
+        "max_position_embeddings": encoder.max_position_embeddings,
+        "type_vocab_size": encoder.type_vocab_size, "initializer_range": encoder.initializer_range,
+        "layer_norm_eps": LAYER_NORM_EPSILON, "pad_token_id": config.pad_id,
+        "position_embedding_type": "absolute", "tie_word_embeddings": True,
+        "summary_type": "first", "summary_use_proj": True, "summary_activation": "gelu",
+        "summary_last_dropout": 0.1, "torch_dtype": "float32",
+    }
+
+
+def _write(path: str, payload: bytes | str) -> None:
+    """Temp name, then rename: a reader never sees half a file."""
+    mode = "wb" if isinstance(payload, bytes) else "w"
+    with tf.io.gfile.GFile(path + ".tmp", mode) as f:
+        f.write(payload)
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def _write_json(path: str, value: dict) -> None:
+    _write(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
+    tf.io.gfile.copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt.tmp", overwrite=True)
+    tf.io.gfile.rename(f"{directory}/vocab.txt.tmp", f"{directory}/vocab.txt", overwrite=True)
+    tokenizer_config = {}
+    if tf.io.gfile.exists(f"{vocab_dir}/tokenizer_config.json"):
+        with tf.io.gfile.GFile(f"{vocab_dir}/tokenizer_config.json") as f:
+            tokenizer_config = json.load(f)
+    tokenizer_config.update(
+        do_lower_case=config.do_lower_case, strip_accents=config.strip_accents,
+        tokenizer_class="ElectraTokenizer", model_max_length=config.max_position_embeddings,
+        tokenize_chinese_chars=tokenizer_config.get("tokenize_chinese_chars", True),
+        **SPECIAL_TOKENS)
+    _write_json(f"{directory}/tokenizer_config.json", tokenizer_config)
+    _write_json(f"{directory}/special_tokens_map.json", SPECIAL_TOKENS)
+
+
+def _export_hf(directory: str, tensors: dict[str, np.ndarray], encoder: EncoderConfig,
+               config: PretrainConfig, architecture: str, vocab_dir: str) -> None:
+    tf.io.gfile.makedirs(directory)
+    _write(f"{directory}/model.safetensors", safetensors_bytes(tensors, metadata={"format": "pt"}))
+    _write_json(f"{directory}/config.json", hf_config(encoder, config, architecture))
+    _tokenizer_files(directory, config, vocab_dir)
+    log.info("wrote %s (%s, %d tensors)", directory, architecture, len(tensors))
+
+
+def _export_tf1(directory: str, named: list[tuple[str, np.ndarray]], step: int,
+                config: PretrainConfig, vocab_dir: str) -> None:
+    tf.io.gfile.makedirs(directory)
+    names = [n for n, _ in named] + ["global_step"]
+    tensors = [tf.constant(v) for _, v in named] + [tf.constant(step, tf.int64)]
+    temp = f"{directory}/model.ckpt-tmp"
+    tf.raw_ops.SaveV2(prefix=temp, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=tensors)
+    for suffix in (".index", ".data-00000-of-00001"):
+        tf.io.gfile.rename(temp + suffix, f"{directory}/model.ckpt{suffix}", overwrite=True)
+    _write(f"{directory}/checkpoint", 'model_checkpoint_path: "model.ckpt"\n'
+           'all_model_checkpoint_paths: "model.ckpt"\n')
+    tf.io.gfile.copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt", overwrite=True)
+    disc, gen = config.discriminator(), config.generator()
+    # For HF's converter (--config_file) and the original run_finetuning.py (--hparams).
+    _write_json(f"{directory}/discriminator_config.json",
+                hf_config(disc, config, "ElectraForPreTraining"))
+    _write_json(f"{directory}/generator_config.json", hf_config(gen, config, "ElectraForMaskedLM"))
+    _write_json(f"{directory}/finetuning_hparams.json", {
+        "vocab_size": config.vocab_size, "do_lower_case": config.do_lower_case,
+        "embedding_size": config.embedding_size, "max_seq_length": config.max_seq_length,
+        "model_hparam_overrides": {
+            "hidden_size": disc.hidden_size, "num_hidden_layers": disc.num_hidden_layers,
+            "num_attention_heads": disc.num_attention_heads,
+            "intermediate_size": disc.intermediate_size}})
+    log.info("wrote %s/model.ckpt (%d variables)", directory, len(names))
+
+
+def export(checkpoint: str, output: str) -> dict[str, str]:
+    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers) and OUTPUT/tf1."""
+    config, model, prefix = checkpoints.load_model(checkpoint)
+    return export_model(model, config, prefix, output)
+
+
+def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
+                 output: str) -> dict[str, str]:
+    output = output.rstrip("/")
+    vocab_dir = f"{checkpoints.run_directory(prefix)}/vocab"
+    named = [(name, variable.numpy()) for name, variable in model.tf1_variables()]
+    discriminator, generator = {}, {}
+    for name, value in named:
+        target, transpose = hf_name(name)
+        value = np.ascontiguousarray(value.T if transpose else value)
+        if name.startswith(("electra/", "discriminator_predictions/")):
+            discriminator[target] = value
+        if name.startswith(("electra/embeddings/", "generator/", "generator_predictions/")):
+            generator[target] = value
+    paths = {"discriminator": f"{output}/discriminator", "generator": f"{output}/generator",
+             "tf1": f"{output}/tf1"}
+    _export_hf(paths["discriminator"], discriminator, config.discriminator(), config,
+               "ElectraForPreTraining", vocab_dir)
+    _export_hf(paths["generator"], generator, config.generator(), config, "ElectraForMaskedLM",
+               vocab_dir)
+    step = int(tf.train.load_variable(prefix, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    _export_tf1(paths["tf1"], named, step, config, vocab_dir)
+    return paths

@@ -1,0 +1,95 @@
+"""ELECTRA's optimiser: Adam with decoupled weight decay (no bias correction, as in BERT/ELECTRA),
+no decay on LayerNorm and bias, polynomial decay after a linear warm-up, and fp16 loss scaling."""
+
+from __future__ import annotations
+
+import re
+
+import tensorflow as tf
+
+from pretrain.config import PretrainConfig
+
+NO_DECAY = re.compile(r"LayerNorm|layer_norm|bias")
+
+
+def learning_rate(step: tf.Tensor, config: PretrainConfig) -> tf.Tensor:
+    """The original schedule: polynomial decay to 0 over train_steps, times min(1, step/warmup)."""
+    step = tf.cast(step, tf.float32)
+    total = float(max(config.train_steps, 1))
+    decayed = config.learning_rate * (1.0 - tf.minimum(step, total) / total) ** config.lr_decay_power
+    if config.warmup_steps > 0:
+        decayed *= tf.minimum(1.0, step / float(config.warmup_steps))
+    return decayed
+
+
+class AdamWeightDecay(tf.Module):
+    """Slots m and v per variable; the update runs once per device copy (strategy.extended.update)
+    after gradients were all-reduced, so replicas stay identical without further communication."""
+
+    def __init__(self, named_variables: list[tuple[str, tf.Variable]], config: PretrainConfig):
+        super().__init__(name="adam_weight_decay")
+        self.variables_ = [v for _, v in named_variables]
+        self.decay = [config.weight_decay_rate > 0 and not NO_DECAY.search(n)
+                      for n, _ in named_variables]
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"{_slot(n)}/adam_m")
+                  for n, v in named_variables]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"{_slot(n)}/adam_v")
+                  for n, v in named_variables]
+        self.beta1, self.beta2 = config.adam_beta1, config.adam_beta2
+        self.epsilon, self.weight_decay_rate = config.adam_epsilon, config.weight_decay_rate
+
+    def apply(self, grads: list[tf.Tensor], lr: tf.Tensor, apply_update: tf.Tensor,
+              extra_updates=None) -> None:
+        """Call in replica context with all-reduced gradients. Where `apply_update` is False
+        (non-finite fp16 gradients) every variable keeps its value."""
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            self._distributed_apply, tf.distribute.get_strategy(), grads, lr, apply_update,
+            extra_updates)
+
+    def _distributed_apply(self, strategy, grads, lr, apply_update, extra_updates) -> None:
+        for var, grad, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
+            strategy.extended.update(var, self._update_one, args=(grad, m, v, lr, apply_update),
+                                     kwargs={"decay": decay}, group=False)
+        for var, fn in (extra_updates or []):
+            strategy.extended.update(var, fn, args=(apply_update,), group=False)
+
+    def _update_one(self, var, grad, m, v, lr, apply_update, decay: bool):
+        next_m = self.beta1 * m + (1.0 - self.beta1) * grad
+        next_v = self.beta2 * v + (1.0 - self.beta2) * tf.square(grad)
+        update = next_m / (tf.sqrt(next_v) + self.epsilon)
+        if decay:
+            update += self.weight_decay_rate * var
+        next_var = var - lr * update
+        m.assign(tf.where(apply_update, next_m, m))
+        v.assign(tf.where(apply_update, next_v, v))
+        return var.assign(tf.where(apply_update, next_var, var))
+
+
+def _slot(name: str) -> str:
+    return name.replace("/", "_")
+
+
+class DynamicLossScale(tf.Module):
+    """fp16 loss scaling: halve on overflow (and skip the step), double after `period` good steps."""
+
+    def __init__(self, initial: float = 2.0 ** 15, period: int = 2000):
+        super().__init__(name="loss_scale")
+        self.scale = tf.Variable(initial, trainable=False, dtype=tf.float32, name="scale",
+                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.good_steps = tf.Variable(0, trainable=False, dtype=tf.int64, name="good_steps",
+                                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.period = period
+
+    def updates(self) -> list:
+        """(variable, fn(variable, finite)) pairs for AdamWeightDecay.apply's extra_updates."""
+        def update_scale(scale, finite):
+            grow = self.good_steps + 1 >= self.period
+            return scale.assign(tf.where(finite, tf.where(grow, scale * 2.0, scale),
+                                         tf.maximum(scale / 2.0, 1.0)))
+
+        def update_count(count, finite):
+            grow = count + 1 >= self.period
+            return count.assign(tf.where(finite & ~grow, count + 1, tf.zeros_like(count)))
+
+        # The scale's update reads good_steps, so it must run first.
+        return [(self.scale, update_scale), (self.good_steps, update_count)]

@@ -1,0 +1,300 @@
+"""The training loop: strategy, one XLA-compiled step, several steps per host call, exact resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from pretrain import checkpoints, data, flops, objective
+from pretrain import config as config_lib
+from pretrain.config import PretrainConfig
+from pretrain.model import ElectraModel
+from pretrain.summaries import write_scalars
+from pretrain.optimization import AdamWeightDecay, DynamicLossScale, learning_rate
+from pretrain.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
+
+COMPUTE_DTYPES = {"none": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How to run (not what to learn: that is PretrainConfig)."""
+
+    data: str
+    output: str
+    tpu: str | None = None
+    mixed_precision: str = "none"
+    steps_per_loop: int = 100
+    log_every: int = 100
+    save_every: int = 1000
+    keep_checkpoints: int = 5
+    xla: bool | None = None  # None: on for accelerators, off on CPU
+    init_checkpoint: str | None = None
+    shuffle_buffer: int = 1000
+    peak_tflops: float | None = None
+
+
+def make_strategy(tpu: str | None) -> tf.distribute.Strategy:
+    """TPUStrategy for --tpu (a name, or `local` on a TPU VM), MirroredStrategy over several GPUs,
+    the default strategy otherwise."""
+    if tpu:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        if tpu != "local":
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def default_xla(strategy: tf.distribute.Strategy) -> bool:
+    return bool(tf.config.list_logical_devices("GPU")) or isinstance(
+        strategy, tf.distribute.TPUStrategy)
+
+
+class Trainer:
+    """Model, optimiser and step counter under a strategy, and the compiled training loop."""
+
+    def __init__(self, config: PretrainConfig, strategy: tf.distribute.Strategy,
+                 mixed_precision: str = "none", xla: bool = False):
+        self.config = config
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise ValueError(f"--batch-size {config.batch_size} is not divisible by the "
+                             f"{self.replicas} replicas")
+        with strategy.scope():
+            self.model = ElectraModel(config, COMPUTE_DTYPES[mixed_precision])
+            named = self.model.tf1_variables()
+            self.variables = [v for _, v in named]
+            self.optimizer = AdamWeightDecay(named, config)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.loss_scale = DynamicLossScale() if mixed_precision == "fp16" else None
+        self._base_seed = tf.constant([config.seed, 0], tf.int64)
+        single_device = self.replicas == 1 and not isinstance(strategy, tf.distribute.TPUStrategy)
+        if single_device:
+            # One XLA cluster for the whole step, optimiser included.
+            self._step_fn = tf.function(self._replica_step, jit_compile=xla)
+            self._gradients = self._forward_backward
+        else:
+            # merge_call cannot be compiled: compile forward and backward (TPUs compile it all).
+            self._step_fn = self._replica_step
+            self._gradients = tf.function(self._forward_backward, jit_compile=xla)
+        self.train_loop = tf.function(self._train_loop)
+
+    def checkpoint(self, **extra) -> tf.train.Checkpoint:
+        objects = dict(model=self.model, optimizer=self.optimizer, step=self.step, **extra)
+        if self.loss_scale is not None:
+            objects["loss_scale"] = self.loss_scale
+        return tf.train.Checkpoint(**objects)
+
+    def _forward_backward(self, batch, seed):
+        scale = self.loss_scale.scale if self.loss_scale is not None else None
+        with tf.GradientTape() as tape:
+            loss, stats = objective.electra_loss(self.model, batch, self.config, seed, training=True)
+            # Replica losses are summed by the all-reduce: divide so the sum is the global mean.
+            scaled = loss / self.replicas
+            if scale is not None:
+                scaled *= scale
+        grads = tape.gradient(scaled, self.variables)
+        return loss, stats, [tf.convert_to_tensor(g) for g in grads]
+
+    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group
+        if self.replicas > 1:
+            # Every replica sees the global batch (one host iterator, checkpointed) and takes its
+            # own slice, so the data order does not depend on the number of devices.
+            batch = {k: tf.gather(tf.reshape(t, [self.replicas, -1, t.shape[-1]]), replica)
+                     for k, t in batch.items()}
+        step = self.step.read_value()
+        fold = tf.random.experimental.stateless_fold_in
+        seed = fold(fold(self._base_seed, step), tf.cast(replica, tf.int64))
+        loss, stats, grads = self._gradients(batch, seed)
+        if self.replicas > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        finite = tf.constant(True)
+        if self.loss_scale is not None:
+            grads = [g / self.loss_scale.scale for g in grads]
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        grads, grad_norm = tf.clip_by_global_norm(grads, self.config.clip_norm)
+        lr = learning_rate(step, self.config)
+        extra = [(self.step, lambda s, _: s.assign_add(1))]
+        if self.loss_scale is not None:
+            extra += self.loss_scale.updates()
+        self.optimizer.apply(grads, lr, finite, extra)
+        stats = dict(stats)
+        # Replicated values are divided so that the cross-replica sum gives them back once.
+        stats["loss_sum"] = loss / self.replicas
+        stats["grad_norm_sum"] = tf.where(finite, grad_norm, 0.0) / self.replicas
+        stats["skipped_steps"] = tf.cast(~finite, tf.float32) / self.replicas
+        return stats
+
+    def _train_loop(self, iterator, num_steps: tf.Tensor) -> dict[str, tf.Tensor]:
+        def one_step():
+            per_replica = self.strategy.run(self._step_fn, args=(next(iterator),))
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+        totals = one_step()  # outside the loop, so the loop variables have a structure
+        for _ in tf.range(num_steps - 1):
+            stats = one_step()
+            totals = {k: totals[k] + stats[k] for k in stats}
+        return totals
+
+
+class MetricsLog:
+    """Interval accumulation of step statistics -> console line + TensorBoard scalars."""
+
+    def __init__(self, writer, config: PretrainConfig, flops_per_step: float,
+                 peak_flops: float | None):
+        self.writer = writer
+        self.config = config
+        self.flops_per_step = flops_per_step
+        self.peak_flops = peak_flops
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, np.ndarray] = {}
+        self.steps = 0
+        self.timed_steps = 0
+        self.timed_seconds = 0.0
+
+    def add(self, totals: dict[str, tf.Tensor], steps: int, seconds: float | None) -> None:
+        for key, value in totals.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value.numpy()
+        self.steps += steps
+        if seconds is not None:  # the call that compiled the step is not timed
+            self.timed_steps += steps
+            self.timed_seconds += seconds
+
+    def flush(self, step: int) -> dict[str, float]:
+        metrics = objective.summarize(self.sums)
+        metrics["loss"] = float(self.sums["loss_sum"]) / self.steps
+        metrics["grad_norm"] = float(self.sums["grad_norm_sum"]) / max(
+            self.steps - float(self.sums["skipped_steps"]), 1)
+        metrics["skipped_steps"] = float(self.sums["skipped_steps"])
+        metrics["learning_rate"] = float(learning_rate(step, self.config))
+        if self.timed_steps:
+            steps_per_second = self.timed_steps / self.timed_seconds
+            metrics["examples_per_second"] = steps_per_second * self.config.batch_size
+            if self.peak_flops:
+                metrics["mfu"] = steps_per_second * self.flops_per_step / self.peak_flops
+        write_scalars(self.writer, step, {summary_name(k): v for k, v in metrics.items()})
+        line = (f"step {step}/{self.config.train_steps} | loss {metrics['loss']:.4f} | "
+                f"gen loss {metrics['generator_loss']:.4f} acc {metrics['generator_accuracy']:.3f} | "
+                f"disc loss {metrics['discriminator_loss']:.4f} "
+                f"acc {metrics['discriminator_accuracy']:.3f} "
+                f"P {metrics['discriminator_precision']:.3f} R {metrics['discriminator_recall']:.3f} "
+                f"AUC {metrics['discriminator_auc']:.3f} | lr {metrics['learning_rate']:.2e}")
+        if "examples_per_second" in metrics:
+            line += f" | {metrics['examples_per_second']:.1f} ex/s"
+        if "mfu" in metrics:
+            line += f" | MFU {100 * metrics['mfu']:.1f}%"
+        log.info(line)
+        self.reset()
+        return metrics
+
+
+def summary_name(key: str) -> str:
+    """generator_loss -> generator/loss: TensorBoard groups by the part before the slash."""
+    for prefix in ("generator", "discriminator"):
+        if key.startswith(prefix + "_"):
+            return f"{prefix}/{key[len(prefix) + 1:]}"
+    return key
+
+
+def _check_resumable(saved: PretrainConfig, wanted: PretrainConfig, output: str) -> None:
+    """Only --train-steps may change between runs into one output directory."""
+    a, b = dataclasses.asdict(saved), dataclasses.asdict(wanted)
+    differ = [f"{k}: {a[k]!r} there, {b[k]!r} now" for k in a if k != "train_steps" and a[k] != b[k]]
+    if differ:
+        raise ValueError(f"{output} holds a run with other settings ({'; '.join(differ)}); "
+                         "use a new --output or the same settings")
+
+
+def _copy_vocabulary(vocab: Vocabulary, output: str) -> None:
+    """The run directory carries its vocabulary, so evaluate and export need nothing else."""
+    target = f"{output}/vocab"
+    tf.io.gfile.makedirs(target)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        source = f"{vocab.directory}/{name}"
+        if tf.io.gfile.exists(source):
+            tf.io.gfile.copy(source, f"{target}/{name}.tmp", overwrite=True)
+            tf.io.gfile.rename(f"{target}/{name}.tmp", f"{target}/{name}", overwrite=True)
+
+
+def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dict[str, float]:
+    """Trains until `config.train_steps` (the total), resuming from `options.output` if it holds
+    a checkpoint. Returns the last logged metrics."""
+    output = options.output.rstrip("/")
+    files = data.resolve_files(options.data)
+    config = dataclasses.replace(config, max_seq_length=data.check_data(
+        files, vocab, config.max_seq_length or None))
+    config.validate()
+    if tf.io.gfile.exists(f"{output}/{config_lib.CONFIG_FILENAME}"):
+        _check_resumable(config_lib.load(output), config, output)
+    config_lib.save(config, output)
+    _copy_vocabulary(vocab, output)
+    examples = data.count_examples(files)
+    log.info("%d shards%s; batch %d x %d tokens", len(files),
+             f", {examples} examples ({examples / config.batch_size:.0f} steps per epoch)"
+             if examples else "", config.batch_size, config.max_seq_length)
+
+    strategy = make_strategy(options.tpu)
+    xla = default_xla(strategy) if options.xla is None else options.xla
+    trainer = Trainer(config, strategy, options.mixed_precision, xla)
+    log.info("%s with %d replica(s), compute %s, XLA %s", type(strategy).__name__,
+             trainer.replicas, options.mixed_precision, "on" if xla else "off")
+    dataset = data.training_dataset(files, config.batch_size, config.max_seq_length, config.seed,
+                                    options.shuffle_buffer)
+    iterator = iter(dataset)
+    checkpoint = trainer.checkpoint(data=iterator)
+    manager = tf.train.CheckpointManager(checkpoint, output, max_to_keep=options.keep_checkpoints,
+                                         step_counter=trainer.step, checkpoint_name="ckpt")
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(trainer.step))
+    elif options.init_checkpoint:
+        checkpoints.restore_weights(trainer.model, checkpoints.resolve(options.init_checkpoint))
+
+    flops_per_step = flops.training_flops_per_example(config) * config.batch_size
+    peak = (options.peak_tflops * 1e12 if options.peak_tflops
+            else flops.peak_flops_per_replica(strategy, options.mixed_precision))
+    writer = tf.summary.create_file_writer(f"{output}/train")
+    metrics_log = MetricsLog(writer, config, flops_per_step,
+                             peak * trainer.replicas if peak else None)
+    step = int(trainer.step)
+    if step >= config.train_steps:
+        log.info("already at step %d of %d: nothing to do", step, config.train_steps)
+        return {}
+    last_metrics: dict[str, float] = {}
+    compiled = False
+    while step < config.train_steps:
+        boundary = min(config.train_steps, _next_multiple(step, options.log_every),
+                       _next_multiple(step, options.save_every))
+        steps = min(options.steps_per_loop, boundary - step)
+        start = time.perf_counter()
+        totals = trainer.train_loop(iterator, tf.constant(steps))
+        step = int(trainer.step)  # waits for the loop to finish
+        metrics_log.add(totals, steps, time.perf_counter() - start if compiled else None)
+        compiled = True
+        if step % options.log_every == 0 or step == config.train_steps:
+            last_metrics = metrics_log.flush(step)
+        if step % options.save_every == 0 or step == config.train_steps:
+            path = manager.save(checkpoint_number=step)
+            log.info("saved %s", path)
+    writer.close()
+    return last_metrics
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
