@@ -1,0 +1,132 @@
+"""Text assembly: a parsed `Document` becomes the sentences the pretraining corpus is made of.
+
+A corpus document is a list of paragraphs (title, abstract sections, English plain-language summaries, body
+paragraphs), each a list of sentences. Structure (abstract labels such as "METHODS", body section paths) is
+kept beside the text, never inside it: a label is not a sentence a reader would write. Sentences never cross
+a paragraph boundary, because each paragraph is split on its own.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Optional, Protocol
+
+from corpus.documents import SOURCE_PMC, Document
+
+TITLE, ABSTRACT, SUMMARY, BODY = "title", "abstract", "summary", "body"
+ENGLISH_CODES = frozenset({"eng", "en"})
+
+# Characters that some reader would take as a line break; a sentence must stay on one line of a text shard.
+_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_WORD = re.compile(r"\w+")
+
+
+class Splitter(Protocol):
+    """What assembly needs from `corpus.sentences.SentenceSplitter`."""
+
+    def split_batch(self, texts: Iterable[str]) -> Iterator[list[str]]: ...
+
+
+@dataclass
+class Paragraph:
+    kind: str  # TITLE, ABSTRACT, SUMMARY or BODY
+    label: Optional[str]  # abstract section label or body section path; structure, not text
+    sentences: list[str]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "label": self.label, "sentences": self.sentences}
+
+
+@dataclass
+class CorpusDocument:
+    """A document of the corpus: the identifiers to trace it back, and its text as paragraphs of sentences."""
+
+    id: str
+    source: str
+    pmid: Optional[str] = None
+    pmcid: Optional[str] = None
+    doi: Optional[str] = None
+    year: Optional[int] = None
+    article_type: Optional[str] = None
+    paragraphs: list[Paragraph] = field(default_factory=list)
+    language: Optional[str] = None  # set by language identification (ISO 639-1, "und" when undetermined)
+
+    def sentences(self) -> Iterator[str]:
+        for paragraph in self.paragraphs:
+            yield from paragraph.sentences
+
+    def num_sentences(self) -> int:
+        return sum(len(paragraph.sentences) for paragraph in self.paragraphs)
+
+    def num_words(self) -> int:
+        return sum(count_words(sentence) for sentence in self.sentences())
+
+    def title(self) -> str:
+        for paragraph in self.paragraphs:
+            if paragraph.kind == TITLE:
+                return " ".join(paragraph.sentences)
+        return ""
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "source": self.source, "pmid": self.pmid, "pmcid": self.pmcid, "doi": self.doi,
+            "year": self.year, "article_type": self.article_type, "language": self.language,
+            "paragraphs": [paragraph.to_dict() for paragraph in self.paragraphs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CorpusDocument":
+        paragraphs = [Paragraph(p["kind"], p.get("label"), list(p["sentences"])) for p in data["paragraphs"]]
+        return cls(id=data["id"], source=data["source"], pmid=data.get("pmid"), pmcid=data.get("pmcid"),
+                   doi=data.get("doi"), year=data.get("year"), article_type=data.get("article_type"),
+                   paragraphs=paragraphs, language=data.get("language"))
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def text_blocks(document: Document) -> list[tuple[str, Optional[str], str]]:
+    """(kind, label, text) for every block of text of a document, in reading order.
+
+    Other abstracts are kept only when they are English (plain-language summaries): the rest are translations
+    of the abstract into the article's language, which the corpus does not want twice or in another language.
+    """
+    blocks: list[tuple[str, Optional[str], str]] = []
+    if document.title.strip():
+        blocks.append((TITLE, None, document.title))
+    for section in document.abstract:
+        blocks.append((ABSTRACT, section.get("label") or None, section.get("text") or ""))
+    for other in document.other_abstracts:
+        if (other.get("language") or "").lower() in ENGLISH_CODES:
+            blocks.append((SUMMARY, other.get("type") or None, other.get("text") or ""))
+    for paragraph in document.body:
+        blocks.append((BODY, paragraph.get("section") or None, paragraph.get("text") or ""))
+    return [(kind, label, text) for kind, label, text in blocks if text.strip()]
+
+
+def assemble(document: Document, splitter: Splitter) -> tuple[CorpusDocument, Counter]:
+    """The corpus document of a parsed document, and counts of what went in (paragraphs, sentences, skips)."""
+    counts: Counter = Counter()
+    blocks = text_blocks(document)
+    skipped = sum(1 for other in document.other_abstracts
+                  if (other.get("language") or "").lower() not in ENGLISH_CODES)
+    if skipped:
+        counts["other_language_abstracts_skipped"] += skipped
+    paragraphs = []
+    for (kind, label, _), sentences in zip(blocks, splitter.split_batch(text for _, _, text in blocks)):
+        cleaned = [_LINE_BREAKS.sub(" ", sentence).strip() for sentence in sentences]
+        cleaned = [sentence for sentence in cleaned if sentence]
+        if cleaned:
+            paragraphs.append(Paragraph(kind, label, cleaned))
+            counts[f"{kind}_paragraphs"] += 1
+            counts["sentences"] += len(cleaned)
+    corpus_document = CorpusDocument(
+        id=document.id, source=document.source, pmid=document.pmid, pmcid=document.pmcid, doi=document.doi,
+        year=document.year, article_type=document.article_type, paragraphs=paragraphs)
+    return corpus_document, counts
+
+
+def is_full_text(document: CorpusDocument) -> bool:
+    return document.source == SOURCE_PMC and any(p.kind == BODY for p in document.paragraphs)

@@ -1,0 +1,69 @@
+"""Boilerplate lines: sentences repeated across many documents are kept in one document only (C4-style).
+
+TFDS's C4 builder keys every line, picks one page per line by hash and removes the line from every other
+page. Here the line is a sentence, the key ignores case, spacing, punctuation and the digits of years and
+volume numbers ("(c) 2015 Elsevier Ltd. All rights reserved." and "© 2016 Elsevier Ltd All rights reserved"
+share one key), and only sentences found in at least `min_documents` documents are touched, so a sentence two
+related papers share is not treated as boilerplate. The winner is the document with the smallest seeded hash
+of its id: deterministic for a seed, and spread over the corpus rather than always the same source.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Iterable, Optional
+
+from corpus.assemble import CorpusDocument
+from corpus.minhash import normalised_words
+
+_DIGITS = re.compile(r"\d+")
+
+
+def line_key(sentence: str) -> Optional[str]:
+    """The boilerplate key of a sentence, or None when it has no words to compare."""
+    words = normalised_words(sentence)
+    if not words:
+        return None
+    normalised = _DIGITS.sub("0", " ".join(words))
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def document_line_keys(document: CorpusDocument) -> set[str]:
+    """The distinct line keys of a document (a sentence repeated inside one document counts once)."""
+    keys = (line_key(sentence) for sentence in document.sentences())
+    return {key for key in keys if key is not None}
+
+
+def winner_order(seed: int, document_id: str) -> bytes:
+    return hashlib.blake2b(f"{seed}:{document_id}".encode("utf-8"), digest_size=8).digest()
+
+
+def losing_documents(occurrences: Iterable[tuple[bytes, str]], min_documents: int) -> tuple[int, list[str]]:
+    """(number of documents, ids to remove the line from) for one line key's (winner order, document id) pairs.
+
+    `occurrences` is iterated twice (a Beam grouped value can be); nothing is removed below `min_documents`.
+    """
+    count, winner = 0, None
+    for order, document_id in occurrences:
+        count += 1
+        if winner is None or (order, document_id) < winner:
+            winner = (order, document_id)
+    if count < min_documents:
+        return count, []
+    return count, [document_id for order, document_id in occurrences if (order, document_id) != winner]
+
+
+def remove_lines(document: CorpusDocument, keys: set[str]) -> list[tuple[str, str]]:
+    """Drop the sentences whose key is in `keys` (in place); returns (key, sentence) for each one dropped."""
+    removed = []
+    for paragraph in document.paragraphs:
+        kept = []
+        for sentence in paragraph.sentences:
+            key = line_key(sentence)
+            if key is not None and key in keys:
+                removed.append((key, sentence))
+            else:
+                kept.append(sentence)
+        paragraph.sentences = kept
+    document.paragraphs = [paragraph for paragraph in document.paragraphs if paragraph.sentences]
+    return removed

@@ -1,0 +1,83 @@
+"""Deduplication decisions: cross-source (PubMed vs PMC), exact and near duplicates.
+
+Every decision here is a pure function of small keys, so a Beam job can shuffle only ids and hashes and join
+the verdicts back onto the documents. Which copy survives is decided by `survivor_rank`: full text first, then
+the longer text, then the smaller id, so the result never depends on the order records arrive in.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+from corpus.assemble import CorpusDocument, is_full_text
+from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
+from corpus.minhash import MinHasher, band_keys, normalised_words, shingle_hashes
+
+Rank = tuple[int, int, str]
+
+
+def link_keys(document: Document) -> list[str]:
+    """The keys under which a PubMed record and its PMC article meet: PMCID and PMID, whichever each side has."""
+    keys = []
+    if document.pmcid:
+        keys.append(f"pmcid:{document.pmcid.upper()}")
+    if document.pmid:
+        keys.append(f"pmid:{document.pmid}")
+    return keys
+
+
+def cross_source_losers(members: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(loser id, winner id) for the PubMed records of one link key that have a PMC article beside them.
+
+    `members` are (source, id) pairs. The PMC article carries the same title and abstract plus the body, so
+    full text wins; with several PMC articles under one key the smallest id is named the winner.
+    """
+    members = sorted(set(members))
+    articles = [doc_id for source, doc_id in members if source == SOURCE_PMC]
+    if not articles:
+        return []
+    winner = articles[0]
+    return [(doc_id, winner) for source, doc_id in members if source == SOURCE_PUBMED]
+
+
+def survivor_rank(document: CorpusDocument) -> Rank:
+    """Smaller is better: full text before abstracts, more words before fewer, then the id as tie-break."""
+    return (0 if is_full_text(document) else 1, -document.num_words(), document.id)
+
+
+def exact_key(document: CorpusDocument) -> str:
+    """The document's text after normalisation (case, Unicode forms, punctuation and spacing ignored), hashed."""
+    digest = hashlib.blake2b(digest_size=16)
+    for sentence in document.sentences():
+        digest.update(" ".join(normalised_words(sentence)).encode("utf-8"))
+        digest.update(b" ")
+    return digest.hexdigest()
+
+
+def minhash_signature(document: CorpusDocument, hasher: MinHasher, shingle_size: int) -> Optional[np.ndarray]:
+    """The MinHash signature of the document's word shingles; None for a document without words."""
+    words = [word for sentence in document.sentences() for word in normalised_words(sentence)]
+    if not words:
+        return None
+    return hasher.signature(shingle_hashes(words, shingle_size))
+
+
+def lsh_band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
+    return list(band_keys(signature, bands, rows))
+
+
+def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterator[tuple[str, str]]:
+    """Candidate pairs (worse id, better id) among documents that share an LSH bucket.
+
+    Each member is paired with at most `max_links` of the best-ranked members before it, so a bucket of n
+    documents yields O(n * max_links) pairs instead of n^2, and a document is always compared with the
+    bucket's best copy.
+    """
+    ordered = sorted(set(members))
+    for position in range(1, len(ordered)):
+        worse = ordered[position][1]
+        for _, better in ordered[:min(position, max_links)]:
+            if better != worse:
+                yield worse, better

@@ -1,0 +1,113 @@
+"""MinHash signatures over word shingles and the LSH banding that finds near-duplicate candidates.
+
+The permutations are the classic universal hashes `(a * h + b) mod (2^61 - 1)` (as in datasketch), drawn from
+a seeded generator, so every worker of a job computes the same signature for the same text. Shingle hashes are
+built from CRC-32 word hashes, never from Python's `hash()`, which differs between processes.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+from typing import Iterator, Sequence
+
+import numpy as np
+
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64((1 << 32) - 1)
+_WORD = re.compile(r"\w+")
+# Odd 64-bit multipliers that mix the word hashes of a shingle into one value (wrapping arithmetic).
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+                 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
+                dtype=np.uint64)
+_CHUNK = 4096  # shingles per block, so memory stays at num_perm * 4096 * 8 bytes for any document length
+
+
+def normalised_words(text: str) -> list[str]:
+    """The words of `text` after Unicode compatibility folding and case folding; punctuation is dropped."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def shingle_hashes(words: Sequence[str], size: int) -> np.ndarray:
+    """32-bit hashes of every run of `size` consecutive words (one run for shorter texts; none for no words)."""
+    if size < 1 or size > len(_MIX):
+        raise ValueError(f"shingle size must be in 1..{len(_MIX)}, got {size}")
+    if not words:
+        return np.zeros(0, dtype=np.uint64)
+    word_hashes = np.fromiter((zlib.crc32(word.encode("utf-8")) for word in words), dtype=np.uint64,
+                              count=len(words))
+    size = min(size, len(words))
+    count = len(words) - size + 1
+    mixed = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for offset in range(size):
+            mixed += word_hashes[offset:offset + count] * _MIX[offset]
+    return mixed >> np.uint64(32)
+
+
+class MinHasher:
+    """MinHash signatures of `num_perm` 32-bit values; same seed, same signatures, on any worker."""
+
+    def __init__(self, num_perm: int = 128, seed: int = 1):
+        if num_perm < 2:
+            raise ValueError(f"num_perm must be at least 2, got {num_perm}")
+        generator = np.random.RandomState(seed)  # the legacy generator's stream is fixed across NumPy versions
+        self.num_perm = num_perm
+        self._a = generator.randint(1, int(_MERSENNE), size=num_perm, dtype=np.uint64)
+        self._b = generator.randint(0, int(_MERSENNE), size=num_perm, dtype=np.uint64)
+
+    def signature(self, hashes: np.ndarray) -> np.ndarray:
+        """The signature (uint32 array) of a set of shingle hashes; an empty set gives all-maximum values."""
+        signature = np.full(self.num_perm, _MAX_HASH, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for start in range(0, len(hashes), _CHUNK):
+                block = hashes[start:start + _CHUNK, np.newaxis]
+                permuted = ((block * self._a + self._b) % _MERSENNE) & _MAX_HASH
+                np.minimum(signature, permuted.min(axis=0), out=signature)
+        return signature.astype(np.uint32)
+
+
+def jaccard_estimate(first: np.ndarray, second: np.ndarray) -> float:
+    """The fraction of equal signature positions: an unbiased estimate of the Jaccard similarity."""
+    return float(np.count_nonzero(first == second)) / len(first)
+
+
+def _area(values: np.ndarray, start: float, end: float) -> float:
+    """Trapezoidal integral of values sampled evenly on [start, end]."""
+    step = (end - start) / (len(values) - 1)
+    return float((values[1:] + values[:-1]).sum() * step / 2.0)
+
+
+def _false_positive_area(threshold: float, bands: int, rows: int) -> float:
+    similarity = np.linspace(0.0, threshold, 513)
+    return _area(1.0 - (1.0 - similarity ** rows) ** bands, 0.0, threshold)
+
+
+def _false_negative_area(threshold: float, bands: int, rows: int) -> float:
+    similarity = np.linspace(threshold, 1.0, 513)
+    return _area((1.0 - similarity ** rows) ** bands, threshold, 1.0)
+
+
+def lsh_parameters(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm that minimise the false positive plus false negative area.
+
+    The same criterion as datasketch's MinHashLSH with equal weights: the probability that two documents
+    share a band, 1 - (1 - s^rows)^bands, should be a step at the threshold.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    best, best_error = (1, num_perm), float("inf")
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            error = _false_positive_area(threshold, bands, rows) + _false_negative_area(threshold, bands, rows)
+            if error < best_error:
+                best, best_error = (bands, rows), error
+    return best
+
+
+def band_keys(signature: np.ndarray, bands: int, rows: int) -> Iterator[bytes]:
+    """One key per band: documents that share any key are near-duplicate candidates."""
+    for band in range(bands):
+        chunk = signature[band * rows:(band + 1) * rows]
+        yield band.to_bytes(2, "big") + hashlib.blake2b(chunk.tobytes(), digest_size=8).digest()
