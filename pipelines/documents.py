@@ -1,0 +1,294 @@
+"""The documents job: PubMed XML and PMC articles in, one clean JSON document per article out.
+
+    python -m pipelines.documents --pubmed 'raw/pubmed/*.xml.gz' --pmc 'raw/pmc/**/*.xml' --output out/docs
+
+Applies NLM's update rules across every input given (per PMID the latest (file, version) wins, a later
+`DeleteCitation` removes it) and keeps one copy of each PMC article (its highest version). Files and
+records that fail go to `PREFIX-errors-*.jsonl`; the counts go to `PREFIX-stats.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Iterable, Iterator, NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from corpus import pmc, pubmed
+from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
+from pipelines.common import counters, expand_globs, write_json
+
+LOG = logging.getLogger(__name__)
+NAMESPACE = "documents"
+ERRORS = "errors"
+
+
+class DocumentsOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--pubmed", action="append", default=[], metavar="GLOB",
+                            help="PubMed XML files (.xml or .xml.gz, baseline and update files); repeatable")
+        parser.add_argument("--pmc", action="append", default=[], metavar="GLOB",
+                            help="PMC articles: .xml/.nxml files (a Cloud Service .json beside each is read "
+                                 "for licence and retraction) or bulk .tar.gz packages (their .filelist.csv "
+                                 "beside them is read); repeatable")
+        parser.add_argument("--output", metavar="PREFIX",
+                            help="output prefix, local or gs://: PREFIX-SSSSS-of-NNNNN.jsonl.gz, "
+                                 "PREFIX-errors-*.jsonl, PREFIX-stats.json")
+        parser.add_argument("--num-shards", type=int, default=0,
+                            help="number of output shards (0: let the runner choose)")
+        parser.add_argument("--include-captions", action="store_true",
+                            help="keep figure and table captions as body paragraphs")
+        parser.add_argument("--include-subarticles", action="store_true",
+                            help="keep sub-articles (e.g. eLife decision letters) as body sections")
+
+
+class Candidate(NamedTuple):
+    """One claim on an article id: a parsed record or a deletion, with its place in NLM's order."""
+
+    order: tuple  # larger wins
+    document: Optional[dict]  # None for a deletion
+
+
+def _count(name: str, n: int = 1) -> None:
+    Metrics.counter(NAMESPACE, name).inc(n)
+
+
+def _error(kind: str, origin: str, reason: str, **extra) -> dict:
+    return {"kind": kind, "origin": origin, "reason": reason, **extra}
+
+
+class ParsePubmedFile(beam.DoFn):
+    """A PubMed file -> (id, Candidate) for every record and deletion; failures to the errors output."""
+
+    def process(self, path: str) -> Iterator:
+        file_order = pubmed_file_order(path)
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                for item in pubmed.iter_pubmed(handle, origin=path):
+                    if isinstance(item, Document):
+                        _count("pubmed_records_read")
+                        # A deletion in the same file as a record wins over it (third element).
+                        order = (file_order, 0, item.version or 1, path)
+                        yield item.id, Candidate(order, item.to_dict())
+                    elif isinstance(item, Deletion):
+                        _count("pubmed_deletions_read")
+                        yield f"pubmed:{item.pmid}", Candidate((file_order, 1, 0, path), None)
+                    elif isinstance(item, RecordError):
+                        _count("pubmed_record_errors")
+                        yield beam.pvalue.TaggedOutput(ERRORS, item.to_dict())
+        except pubmed.PubmedFileError as error:
+            _count("pubmed_file_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, error.reason))
+        except OSError as error:
+            _count("pubmed_file_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, f"cannot read: {error}"))
+        except Exception as error:  # noqa: BLE001 - one unforeseen file must not fail a day-long job
+            LOG.exception("unexpected failure parsing %s", path)
+            _count("pubmed_file_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, f"{type(error).__name__}: {error}"))
+        _count("pubmed_files_read")
+
+
+def _sidecar(path: str, old_suffix: str, new_suffix: str) -> Optional[str]:
+    if not path.endswith(old_suffix):
+        return None
+    candidate = path[: -len(old_suffix)] + new_suffix
+    return candidate if FileSystems.exists(candidate) else None
+
+
+def _read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
+class ParsePmcFile(beam.DoFn):
+    """A PMC article file or bulk package -> (id, Candidate) per article; failures to the errors output."""
+
+    def __init__(self, options: pmc.JatsOptions):
+        self._options = options
+
+    def process(self, path: str) -> Iterator:
+        try:
+            if path.endswith(".tar.gz") or path.endswith(".tgz"):
+                yield from self._archive(path)
+            else:
+                yield from self._article(path)
+        except pmc.JatsError as error:
+            _count("pmc_file_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, error.reason))
+        except (OSError, ValueError) as error:
+            _count("pmc_file_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, f"cannot read: {error}"))
+
+    def _article(self, path: str) -> Iterator:
+        stem = path.rsplit(".", 1)[0]
+        metadata = None
+        if FileSystems.exists(stem + ".json"):
+            metadata = json.loads(_read_bytes(stem + ".json"))
+        yield from self._parse(_read_bytes(path), path, metadata)
+
+    def _archive(self, path: str) -> Iterator:
+        filelist = _sidecar(path, ".tar.gz", ".filelist.csv")
+        rows: dict[str, dict] = {}
+        if filelist:
+            with FileSystems.open(filelist, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                rows = {row["Article File"]: row for row in pmc.read_filelist(handle)}
+        else:
+            _count("pmc_archives_without_filelist")
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            for member, data in pmc.iter_bulk_archive(handle, origin=path):
+                yield from self._parse(data, f"{path}#{member}", rows.get(member))
+        _count("pmc_archives_read")
+
+    def _parse(self, data: bytes, origin: str, metadata: Optional[dict]) -> Iterator:
+        try:
+            document = pmc.parse_jats(data, origin, self._options, metadata)
+        except pmc.JatsError as error:
+            _count("pmc_article_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("record", origin, error.reason))
+            return
+        except Exception as error:  # noqa: BLE001 - one unforeseen article must not fail a day-long job
+            LOG.exception("unexpected failure parsing %s", origin)
+            _count("pmc_article_errors")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("record", origin, f"{type(error).__name__}: {error}"))
+            return
+        _count("pmc_articles_read")
+        yield document.id, Candidate((document.version or 1, origin), document.to_dict())
+
+
+class LatestWins(beam.CombineFn):
+    """Per article id: the candidate with the largest order, and how many records and deletions competed."""
+
+    def create_accumulator(self):
+        return (None, 0, 0)
+
+    def add_input(self, accumulator, candidate: Candidate):
+        best, records, deletions = accumulator
+        if candidate.document is None:
+            deletions += 1
+        else:
+            records += 1
+        if best is None or candidate.order > best.order:
+            best = candidate
+        return best, records, deletions
+
+    def merge_accumulators(self, accumulators):
+        best, records, deletions = None, 0, 0
+        for candidate, n_records, n_deletions in accumulators:
+            records += n_records
+            deletions += n_deletions
+            if candidate is not None and (best is None or candidate.order > best.order):
+                best = candidate
+        return best, records, deletions
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def resolve(item) -> Iterator[str]:
+    """Emit the winning document of one id as a JSON line, counting what lost and why."""
+    _, (best, records, deletions) = item
+    if best.document is None:
+        _count("deleted", records)
+        if records == 0:
+            _count("deletions_without_record")
+        return
+    _count("superseded", records - 1)
+    source = best.document["source"]
+    _count(f"{source}_documents_written")
+    if best.document.get("retracted"):
+        _count(f"{source}_retracted_flagged")
+    yield json.dumps(best.document, ensure_ascii=False, sort_keys=True)
+
+
+class ReadDocuments(beam.PTransform):
+    """PubMed and PMC files -> the latest version of each article as JSON lines, plus an errors output."""
+
+    def __init__(self, pubmed_files: Iterable[str], pmc_files: Iterable[str], options: pmc.JatsOptions):
+        super().__init__()
+        self._pubmed = list(pubmed_files)
+        self._pmc = list(pmc_files)
+        self._options = options
+
+    def expand(self, pipeline):
+        candidates, errors = [], []
+        for name, files, parser in (("PubMed", self._pubmed, ParsePubmedFile()),
+                                    ("PMC", self._pmc, ParsePmcFile(self._options))):
+            if not files:
+                continue
+            parsed = (
+                pipeline
+                | f"List{name}" >> beam.Create(files)
+                # Without this, Dataflow fuses Create with parsing and one worker would parse every file.
+                | f"Spread{name}" >> beam.Reshuffle()
+                | f"Parse{name}" >> beam.ParDo(parser).with_outputs(ERRORS, main="candidates")
+            )
+            candidates.append(parsed.candidates)
+            errors.append(parsed[ERRORS])
+        documents = (
+            candidates | "AllCandidates" >> beam.Flatten()
+            | "LatestPerId" >> beam.CombinePerKey(LatestWins())
+            | "Resolve" >> beam.FlatMap(resolve)
+        )
+        error_lines = (
+            errors | "AllErrors" >> beam.Flatten()
+            | "ErrorsToJson" >> beam.Map(lambda e: json.dumps(e, ensure_ascii=False, sort_keys=True))
+        )
+        return documents, error_lines
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.documents", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    DocumentsOptions._add_argparse_args(parser)
+    args, _ = parser.parse_known_args(argv)
+    if not args.output:
+        parser.error("--output is required")
+    if not args.pubmed and not args.pmc:
+        parser.error("give at least one --pubmed or --pmc glob")
+    # All flags go to Beam too, so that runners and templates see the job's own options.
+    options = PipelineOptions(argv)
+
+    pubmed_files = expand_globs(args.pubmed, "pubmed")
+    pmc_files = expand_globs(args.pmc, "pmc")
+    pmc_files = [path for path in pmc_files if not path.endswith(".json")]
+    LOG.info("documents: %d PubMed files, %d PMC files -> %s", len(pubmed_files), len(pmc_files), args.output)
+    jats = pmc.JatsOptions(include_captions=args.include_captions,
+                           include_subarticles=args.include_subarticles)
+
+    pipeline = beam.Pipeline(options=options)
+    documents, errors = pipeline | "ReadDocuments" >> ReadDocuments(pubmed_files, pmc_files, jats)
+    _ = documents | "WriteDocuments" >> beam.io.WriteToText(
+        args.output, file_name_suffix=".jsonl.gz", num_shards=args.num_shards,
+        shard_name_template="-SSSSS-of-NNNNN")
+    _ = errors | "WriteErrors" >> beam.io.WriteToText(
+        f"{args.output}-errors", file_name_suffix=".jsonl", num_shards=1,
+        shard_name_template="-SSSSS-of-NNNNN")
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    stats = counters(result, NAMESPACE)
+    stats["inputs"] = {"pubmed_files": len(pubmed_files), "pmc_files": len(pmc_files)}
+    write_json(f"{args.output}-stats.json", stats)
+    errors_total = sum(v for k, v in stats.items() if k.endswith("_errors"))
+    LOG.info("documents: %s written (PubMed %d, PMC %d), %d superseded, %d deleted, %d errors -> %s-stats.json",
+             stats.get("pubmed_documents_written", 0) + stats.get("pmc_documents_written", 0),
+             stats.get("pubmed_documents_written", 0), stats.get("pmc_documents_written", 0),
+             stats.get("superseded", 0), stats.get("deleted", 0), errors_total, args.output)
+    return stats
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

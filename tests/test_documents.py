@@ -1,0 +1,157 @@
+"""The documents job on the real sample: NLM's update rules, dead letters, stats, local and gs:// output."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import documents
+from tests.conftest import SAMPLES
+
+BASELINE = SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"
+UPDATE = SAMPLES / "pubmed" / "updatefiles" / "pubmed20n1016.xml.gz"
+PMC_GLOB = str(SAMPLES / "pmc-oa-opendata" / "*" / "*.xml")
+CITATION_PMID = re.compile(r'<MedlineCitation[^>]*>\s*<PMID Version="(\d+)">(\d+)</PMID>')
+
+
+def read_lines(pattern: str) -> list[dict]:
+    rows = []
+    for match in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(match.path) as handle:  # .gz is decompressed by its suffix
+            rows += [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line]
+    return rows
+
+
+def pmids_with_versions(path: Path) -> list[tuple[int, str]]:
+    text = gzip.open(path).read().decode("utf-8")
+    return [(int(version), pmid) for version, pmid in CITATION_PMID.findall(text)]
+
+
+def pmid_origins(rows: list[dict]) -> dict[str, dict]:
+    return {row["pmid"]: row for row in rows if row["source"] == "pubmed"}
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs") / "docs"
+    stats = documents.run([
+        "--pubmed", str(BASELINE), "--pubmed", str(UPDATE), "--pmc", PMC_GLOB,
+        "--output", str(out), "--num-shards", "2",
+    ])
+    return out, stats, read_lines(f"{out}-*-of-*.jsonl.gz")
+
+
+def test_update_file_supersedes_baseline_and_latest_version_wins(sample_run):
+    _, stats, rows = sample_run
+    baseline, update = pmids_with_versions(BASELINE), pmids_with_versions(UPDATE)
+    expected = {pmid for _, pmid in baseline} | {pmid for _, pmid in update}
+    by_pmid = pmid_origins(rows)
+    assert set(by_pmid) == expected
+    assert len(rows) == len(expected) + 12  # + the 12 PMC articles
+    # Every PMID present in the update comes from the update, at its highest version there.
+    for version, pmid in update:
+        assert by_pmid[pmid]["origin"].endswith("pubmed20n1016.xml.gz")
+    top_version = max(v for v, p in update if p == "31828225")
+    assert by_pmid["31828225"]["version"] == top_version > 1
+    assert stats["superseded"] == len(baseline) + len(update) - len(expected)
+    assert stats["pubmed_records_read"] == len(baseline) + len(update)
+    assert stats["pubmed_documents_written"] == len(expected)
+    # The update's 218 deletions name PMIDs that are not in this subset: counted, nothing removed.
+    assert stats["pubmed_deletions_read"] == 218
+    assert stats["deletions_without_record"] == 218
+    assert stats.get("deleted", 0) == 0
+
+
+def test_document_schema_and_pmc_metadata(sample_run):
+    out, stats, rows = sample_run
+    required = {"id", "source", "pmid", "pmcid", "version", "title", "abstract", "body", "language",
+                "licence", "retracted", "origin"}
+    for row in rows:
+        assert required <= set(row)
+        assert row["id"] == (f"pubmed:{row['pmid']}" if row["source"] == "pubmed" else f"pmc:{row['pmcid']}")
+        assert all(set(section) == {"label", "text"} for section in row["abstract"])
+        assert all(set(paragraph) == {"section", "text"} for paragraph in row["body"])
+    pmc_rows = {row["pmcid"]: row for row in rows if row["source"] == "pmc"}
+    assert len(pmc_rows) == 12 == stats["pmc_documents_written"]
+    article = pmc_rows["PMC3574550"]  # mds526: CC BY-NC in its Cloud Service JSON
+    assert article["licence"] == "CC BY-NC" and article["pmid"] == "23149571"
+    assert article["body"] and article["title"]
+    assert Path(f"{out}-stats.json").exists()
+    assert json.loads(Path(f"{out}-stats.json").read_text())["pmc_articles_read"] == 12
+    assert read_lines(f"{out}-errors-*.jsonl") == []
+
+
+def test_later_deletion_removes_the_record(tmp_path):
+    victim = pmids_with_versions(BASELINE)[0][1]
+    deletions = tmp_path / "pubmed20n1017.xml.gz"  # an update file after the baseline
+    with gzip.open(deletions, "wt") as handle:
+        handle.write('<?xml version="1.0"?>\n<PubmedArticleSet><DeleteCitation>'
+                     f'<PMID Version="1">{victim}</PMID></DeleteCitation></PubmedArticleSet>\n')
+    out = tmp_path / "docs"
+    stats = documents.run(["--pubmed", str(BASELINE), "--pubmed", str(deletions), "--output", str(out)])
+    rows = read_lines(f"{out}-*-of-*.jsonl.gz")
+    assert victim not in pmid_origins(rows)
+    assert stats["deleted"] == 1
+    assert len(rows) == len({p for _, p in pmids_with_versions(BASELINE)}) - 1
+
+
+def test_bad_files_and_records_go_to_dead_letters(tmp_path):
+    raw = gzip.open(BASELINE).read()
+    truncated = tmp_path / "pubmed20n1001.xml.gz"
+    truncated.write_bytes(gzip.compress(raw)[: len(gzip.compress(raw)) // 2])
+    html = tmp_path / "pubmed20n1002.xml.gz"
+    html.write_bytes(b"<html><body><h1>503 Service Unavailable</h1></body></html>")
+    # One record broken in the middle of a real file: the rest of the file must still be parsed.
+    records = raw.split(b"<PubmedArticle>")
+    records[5] = records[5].replace(b"</ArticleTitle>", b"</ArticleTitel>", 1)
+    broken = tmp_path / "pubmed20n1003.xml.gz"
+    broken.write_bytes(gzip.compress(b"<PubmedArticle>".join(records)))
+    bad_article = tmp_path / "PMC0000001.1.xml"
+    bad_article.write_bytes(b"<article><front><article-meta>unclosed")
+    good_article = sorted(SAMPLES.glob("pmc-oa-opendata/*/*.xml"))[0]
+    shutil.copy(good_article, tmp_path / good_article.name)
+
+    out = tmp_path / "docs"
+    stats = documents.run(["--pubmed", str(tmp_path / "*.xml.gz"), "--pmc", str(tmp_path / "PMC*.xml"),
+                           "--output", str(out)])
+    errors = read_lines(f"{out}-errors-*.jsonl")
+    by_origin = {}
+    for error in errors:
+        by_origin.setdefault(Path(error["origin"].split("#")[0]).name, []).append(error)
+    assert set(by_origin) == {truncated.name, html.name, broken.name, bad_article.name}
+    assert by_origin[broken.name][0]["kind"] == "record"
+    assert all(error["reason"] for error in errors)
+    assert stats["pubmed_file_errors"] == 2 and stats["pubmed_record_errors"] == 1
+    assert stats["pmc_article_errors"] + stats.get("pmc_file_errors", 0) == 1
+    rows = read_lines(f"{out}-*-of-*.jsonl.gz")
+    written = pmid_origins(rows)
+    # Every record of the broken file but the damaged one was written (the truncated file adds some too).
+    assert len({p for o, p in [(r["origin"], r["pmid"]) for r in written.values()] if o.endswith("1003.xml.gz")}) \
+        == len({p for _, p in pmids_with_versions(BASELINE)}) - 1
+    assert stats["pmc_documents_written"] == 1
+
+
+def test_multiprocess_runner_into_gcs(gcs_prefix):
+    stats = documents.run([
+        "--pubmed", str(UPDATE), "--pmc", PMC_GLOB, "--output", f"{gcs_prefix}/docs",
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2",
+    ])
+    rows = read_lines(f"{gcs_prefix}/docs-*-of-*.jsonl.gz")
+    assert len(rows) == stats["pubmed_documents_written"] + stats["pmc_documents_written"]
+    assert stats["pmc_documents_written"] == 12
+    assert FileSystems.exists(f"{gcs_prefix}/docs-stats.json")
+    assert not [m for m in FileSystems.match([f"{gcs_prefix}/docs*.tmp*"])[0].metadata_list]
+
+
+def test_cli_help_and_missing_input(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        documents.run(["--help"])
+    assert exit_info.value.code == 0
+    assert "--pubmed" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="matches no file"):
+        documents.run(["--pubmed", "/nonexistent/*.xml.gz", "--output", "/tmp/x"])
