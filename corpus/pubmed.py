@@ -15,7 +15,6 @@ fetch can ever be involved; an entity the DTD would have defined makes its recor
 """
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
@@ -29,7 +28,8 @@ from corpus.xmltext import safe_parser
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 20  # decompressed bytes per read
+COMPRESSED_CHUNK_BYTES = 1 << 18
 # A citation is a few kB; the largest real ones (long author and reference lists) stay far below this. Bigger
 # means no record boundary was found, i.e. a damaged file: the bytes are reported and skipped, not buffered.
 MAX_RECORD_BYTES = 64 << 20
@@ -49,6 +49,7 @@ _CORRECTION_TYPES = frozenset({"Published Erratum"})
 _RETRACTED_TYPES = frozenset({"Retracted Publication"})
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads the gzip header and checks the CRC and length at the end
 _UTF8_BOM = b"\xef\xbb\xbf"
 _SPACE = re.compile(rb"\s*")
 _PI = re.compile(rb"<\?.*?\?>", re.S)
@@ -59,8 +60,9 @@ _START_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(?:\s(?:[^>\"']|%s)*)?/?>" % _QUO
 _ENCODING = re.compile(rb"""^<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _TAIL = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.S)
 _YEAR = re.compile(r"\b(\d{4})\b")
-_PMCID = re.compile(r"PMC\d+")
+_PMCID = re.compile(r"(?:PMC)?(\d+)")
 _NOT_A_RECORD = "unexpected content before the first record"
+_TOO_LARGE = "record larger than the limit (corpus.pubmed.MAX_RECORD_BYTES), skipped"
 _NOT_AVAILABLE = "[Not Available]."  # NLM's placeholder ArticleTitle when no English title exists
 
 Source = Union[str, "os.PathLike[str]", BinaryIO]
@@ -107,43 +109,49 @@ def _iter_stream(raw: BinaryIO, origin: str) -> Iterator[Record]:
         yield from _parse_record(segment, problem, parser, origin, index, offset)
 
 
-class _Prepended:
-    """`raw` with bytes already read from it put back in front (the gzip magic peeked at)."""
-
-    def __init__(self, head: bytes, raw: BinaryIO):
-        self._head = head
-        self._raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        head, self._head = self._head, b""
-        if size is not None and 0 <= size <= len(head):
-            self._head = head[size:]
-            return head[:size]
-        rest = self._raw.read(-1 if size is None or size < 0 else size - len(head))
-        return head + rest
-
-
 class _Reader:
-    """The decompressed bytes of `raw` (gunzipped when it starts with the gzip magic); read errors and
-    decompression errors become PubmedFileError."""
+    """The decompressed bytes of `raw`: gunzipped when it starts with the gzip magic, else as they are.
+
+    zlib is driven directly rather than through gzip.GzipFile, which drops the last data it decompressed when
+    it meets a truncated stream; here every byte before the cut reaches the parser, then the error is raised.
+    Read and decompression errors become PubmedFileError.
+    """
 
     def __init__(self, raw: BinaryIO, origin: str):
         self.origin = origin
-        head = self._guard(raw.read, len(_GZIP_MAGIC))
-        source = _Prepended(head, raw)
-        self.gzipped = head == _GZIP_MAGIC
-        self._read = gzip.GzipFile(fileobj=source, mode="rb").read if self.gzipped else source.read
+        self._raw = raw
+        self._head = self._guard(raw.read, len(_GZIP_MAGIC))  # peeked at, handed out again by the first read
+        self.gzipped = self._head == _GZIP_MAGIC
+        self._decompressor = zlib.decompressobj(_GZIP_WBITS)
 
     def read(self, size: int) -> bytes:
-        """Up to `size` bytes; b"" at the end."""
-        return self._guard(self._read, size)
+        """Up to `size` bytes (at least one unless at the end); b"" at the end."""
+        return self._guard(self._gunzip if self.gzipped else self._read_raw, size)
+
+    def _read_raw(self, size: int) -> bytes:
+        head, self._head = self._head, b""
+        return head + self._raw.read(size - len(head)) if head else self._raw.read(size)
+
+    def _gunzip(self, size: int) -> bytes:
+        while True:
+            decompressor = self._decompressor
+            if decompressor.eof:  # the end of a gzip member; another may follow (concatenated .gz files)
+                data = decompressor.unused_data or self._read_raw(COMPRESSED_CHUNK_BYTES)
+                if not data:
+                    return b""
+                self._decompressor = decompressor = zlib.decompressobj(_GZIP_WBITS)
+            else:
+                data = decompressor.unconsumed_tail or self._read_raw(COMPRESSED_CHUNK_BYTES)
+                if not data:
+                    raise PubmedFileError(self.origin, "truncated gzip stream (it ends before its end-of-stream marker)")
+            decompressed = decompressor.decompress(data, size)
+            if decompressed:
+                return decompressed
 
     def _guard(self, read, size: int) -> bytes:
         try:
             return read(size)
-        except EOFError as exc:  # gzip: compressed stream ends before its end-of-stream marker
-            raise PubmedFileError(self.origin, f"truncated gzip stream ({exc})") from exc
-        except (gzip.BadGzipFile, zlib.error) as exc:
+        except zlib.error as exc:
             raise PubmedFileError(self.origin, f"corrupt gzip stream ({exc})") from exc
         except OSError as exc:
             raise PubmedFileError(self.origin, f"read failed ({exc})") from exc
@@ -189,7 +197,7 @@ def _split_records(reader: _Reader, origin: str) -> Iterator[tuple[int, int, byt
         found = boundaries.search(buf, scan)
         if found is None:
             if not skipping and len(buf) - start > MAX_RECORD_BYTES:
-                yield index, base + start, buf[start : start + SNIPPET_CHARS], f"record larger than {MAX_RECORD_BYTES} bytes, skipped"
+                yield index, base + start, buf[start : start + SNIPPET_CHARS], _TOO_LARGE
                 index += 1
                 skipping = True
             if skipping:
@@ -201,7 +209,8 @@ def _split_records(reader: _Reader, origin: str) -> Iterator[tuple[int, int, byt
             chunk = reader.read(CHUNK_BYTES)
             if not chunk:
                 if in_gap and not _TAIL.fullmatch(buf):
-                    yield index, base, buf, _NOT_A_RECORD
+                    content = buf.lstrip()
+                    yield index, base + len(buf) - len(content), content, _NOT_A_RECORD
                 elif not skipping and not in_gap:
                     yield index, base, buf, None  # the last record, complete or not: parsing tells
                 raise PubmedFileError(origin, f"file ends before </{root}> (truncated?)")
@@ -211,12 +220,14 @@ def _split_records(reader: _Reader, origin: str) -> Iterator[tuple[int, int, byt
         segment = buf[start:position]
         if in_gap:
             if not _TAIL.fullmatch(segment):
-                yield index, base + start, segment, _NOT_A_RECORD
+                content = segment.lstrip()
+                yield index, base + start + len(segment) - len(content), content, _NOT_A_RECORD
                 index += 1
         elif skipping:
             skipping = False
         else:
-            yield index, base + start, segment, None
+            too_large = len(segment) > MAX_RECORD_BYTES
+            yield index, base + start, segment, _TOO_LARGE if too_large else None
             index += 1
         in_gap = False
         if found.group(1):  # the root's end tag
@@ -381,7 +392,7 @@ def _first(children: dict[str, list], tag: str):
 
 def _pmid(element) -> str:
     pmid = (element.text or "").strip() if element is not None else ""
-    if not pmid.isdigit():
+    if not (pmid.isascii() and pmid.isdigit()):
         raise _InvalidRecord(f"no valid PMID ({pmid!r})")
     return pmid
 
@@ -425,16 +436,18 @@ def _title(title_element, vernacular_element) -> str:
 
 
 def _strip_translation_brackets(title: str) -> str:
-    """"[Titre traduit]." -> "Titre traduit." ; "[A] and [B]." stays as it is (the brackets do not enclose it)."""
-    end = len(title) - 1 if title.endswith("].") else len(title) if title.endswith("]") else -1
-    if not title.startswith("[") or end < 0:
+    """"[Titre traduit]." -> "Titre traduit." ; "[A] and [B]." stays as it is (its brackets enclose no title)."""
+    if not title.startswith("["):
+        return title
+    close = len(title) - (2 if title.endswith("].") else 1)
+    if title[close] != "]":
         return title
     depth = 0
-    for position, char in enumerate(title[:end]):
+    for char in title[:close]:
         depth += (char == "[") - (char == "]")
-        if depth == 0 and position < end - 1:
-            return title  # the first bracket closes before the end: it does not enclose the title
-    return (title[1 : end - 1] + title[end + 1 :]).strip()
+        if depth == 0:
+            return title  # the opening bracket closes before the end
+    return title[1:close] + title[close + 1 :]
 
 
 def _abstract(abstract_element) -> list[dict]:
@@ -472,18 +485,18 @@ def _article_ids(id_list) -> dict[str, str]:
 
 
 def _pmcid(value: Optional[str]) -> Optional[str]:
-    if not value:
-        return None
-    value = value.strip()
-    return value if value.startswith("PMC") else f"PMC{value}"
+    """"PMC6892426", "6892426" and versioned "PMC6892426.2" (F1000-style articles) -> "PMC6892426", the id that
+    the PMC article itself carries."""
+    match = _PMCID.match(value.strip()) if value else None
+    return f"PMC{match.group(1)}" if match else None
 
 
 def _pmcid_from_other_ids(other_ids) -> Optional[str]:
     """Old MEDLINE files carry the PMCID only as `OtherID Source="NLM"` ("PMC3042602 [Available on ...]")."""
     for other_id in other_ids:
-        match = _PMCID.match((other_id.text or "").strip())
-        if other_id.get("Source") == "NLM" and match:
-            return match.group(0)
+        text = (other_id.text or "").strip()
+        if other_id.get("Source") == "NLM" and text.startswith("PMC"):
+            return _pmcid(text)
     return None
 
 
