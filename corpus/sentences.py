@@ -103,6 +103,10 @@ _LOWER_BIO_START = re.compile(r"[a-z]{1,4}[A-Z0-9]|[a-z]+-[A-Z0-9]|[\u03b1-\u03c
 _PANEL_LABEL = re.compile(r"[a-z][.)]?\s+[A-Z]")
 # How far back an unclosed "(" or "[" still holds a candidate end inside it (longer means a missing bracket).
 _BRACKET_REACH = 200
+# Longest word looked at; bounds every backward search so that time stays linear in the text.
+_WORD_REACH = 64
+# After these (or at a sentence start) "1." or "(b)." labels a list item instead of ending a sentence.
+_LIST_OPENERS = ":;\n"
 _SPACE = re.compile(r"\s")
 _NON_SPACE = re.compile(r"\S")
 _INNER_DOT = re.compile(r"[A-Za-z]\.[A-Za-z]")
@@ -151,7 +155,7 @@ def _is_glued_boundary(text: str, match: re.Match) -> bool:
         or any(word.startswith(label) and word[len(label)].isupper() for label in _GLUED_LABELS if len(word) > len(label))
     ):
         return False  # "Tris.HCl", "Ca.CaM": chemistry, not two sentences
-    word_start = max(text.rfind(" ", 0, at), 0)
+    word_start = _word_start(text, at)
     next_end = _next_space(text, at)
     # Dots between letters elsewhere in the token make it an identifier or a reference
     # ("Common.EditSubmissionSteps.Transform", "J.Steroid Biochem.Mol.Biol.57"), not two sentences.
@@ -162,7 +166,7 @@ def _is_glued_boundary(text: str, match: re.Match) -> bool:
 
 def _is_boundary(text: str, match: re.Match, sentence_start: int) -> bool:
     punct_at = match.start("punct")
-    word_start = max(text.rfind(" ", 0, punct_at), text.rfind("\n", 0, punct_at), text.rfind("\t", 0, punct_at)) + 1
+    word_start = _word_start(text, punct_at)
     word = text[word_start:punct_at].lstrip(_OPENERS)
     following = match.group("next")
     bracketed = following[0] in _OPENERS
@@ -197,12 +201,32 @@ def _is_boundary(text: str, match: re.Match, sentence_start: int) -> bool:
         # A lone capital is an initial ("by J. Smith", "Citrus sinensis (L.) Osbeck") or a symbol that can end
         # a sentence ("vitamin C.", "hepatitis B."); a name list or a bracket goes on after it ("A. Skillman, A.
         # Luckenbach", "Musca domestica L. (Diptera: Muscidae)").
-        if closed or bracketed or not _after_ordinary_lower_word(text, word_start):
+        if closed or bracketed:
             return False
-        return following_word in SENTENCE_STARTERS or not following.endswith(",")
-    if not closed and word_start == sentence_start and _ENUMERATOR.fullmatch(word):
-        return False  # "2. The cells were ...": the number labels a list item
+        if following_word in SENTENCE_STARTERS:
+            return True  # "studies A, C and D. The vaccine ..."
+        return _after_ordinary_lower_word(text, word_start) and not following.endswith(",")
+    if not closed and _ENUMERATOR.fullmatch(word) and (
+        word_start == sentence_start or _previous_non_space(text, word_start) in _LIST_OPENERS
+    ):
+        return False  # "2. The cells were ...", "as follows: 1. Patients ...": the number labels a list item
     return True
+
+
+def _word_start(text: str, end: int) -> int:
+    """Start of the whitespace-delimited word that ends at `end` (looking back at most _WORD_REACH characters)."""
+    low = max(0, end - _WORD_REACH)
+    return max(text.rfind(" ", low, end), text.rfind("\n", low, end), text.rfind("\t", low, end), low - 1) + 1
+
+
+def _previous_non_space(text: str, at: int) -> str:
+    """The last non-space character before `at`: "\n" if a line break comes first, "" at the start of the text."""
+    at -= 1
+    while at >= 0 and text[at].isspace():
+        if text[at] == "\n":
+            return "\n"
+        at -= 1
+    return text[at] if at >= 0 else ""
 
 
 def _next_non_space(text: str, start: int) -> int:
@@ -243,8 +267,10 @@ def _after_ordinary_lower_word(text: str, letter_at: int) -> bool:
     Not when it is a function word ("by J. Smith"), a capitalised name ("Smith J."), ends a clause, or when the
     letter opens the text. Of a hyphenated word only the last part counts ("NF-kappa B.").
     """
-    before = text[:letter_at].rstrip()
-    previous = before[before.rfind(" ") + 1 :].lstrip(_OPENERS)
+    end = letter_at
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    previous = text[_word_start(text, end) : end].lstrip(_OPENERS)
     if not previous or previous[-1] in ".,;:":
         return False
     previous = previous[previous.rfind("-") + 1 :]  # "NF-kappa B", "I-kappa B": the symbol follows "kappa"
