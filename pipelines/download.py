@@ -194,9 +194,10 @@ class FetchFn(beam.DoFn):
     def setup(self) -> None:
         settings = self.settings
         self._session = make_session(settings.http)
+        self._storage = BeamStorage(settings.dest)
         self._fetcher = Fetcher(
             client=GuardedClient(self._session, settings.base_url, settings.http),
-            storage=BeamStorage(settings.dest),
+            storage=self._storage,
             layout=settings.layout,
             licences=settings.licences,
             checksum_attempts=settings.checksum_attempts,
@@ -217,7 +218,7 @@ class FetchFn(beam.DoFn):
                              "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
             )
         elif outcome.status in (DOWNLOADED, SKIPPED_EXISTING):
-            yield BeamStorage(self.settings.dest).join(item.path)
+            yield self._storage.join(item.path)
 
     @staticmethod
     def _count(outcome: Outcome) -> None:

@@ -358,7 +358,11 @@ class Fetcher:
                 offset, digest, gzip_check = 0, hashlib.md5(), GzipIntegrity() if gzip_check else None
             except _NETWORK_ERRORS as exc:
                 if attempt == settings.retries:
-                    kept = " (the partial file is kept and resumes on the next run)" if local else ""
+                    if local:
+                        kept = " (the partial file is kept and resumes on the next run)"
+                    else:
+                        kept = ""
+                        self._discard(part)  # useless on an object store: the next run restarts anyway
                     raise DownloadError(f"transfer interrupted {attempt + 1} times, last: {exc}{kept}") from None
                 outcome.events["read_retries"] += 1
                 if not local:  # an object store cannot append: the next attempt restarts the file

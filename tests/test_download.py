@@ -433,7 +433,15 @@ def test_gcs_destination_and_rerun(ncbi, gcs_prefix):
     from tests.gcs import storage_client
 
     base = ncbi.url + "pubmed/baseline/"
-    assert download("--source", "pubmed-baseline", "--base-url", base, "--dest", gcs_prefix, "--limit", "2") == 0
+    ncbi.clear()
+    ncbi.add_fault("/pubmed/baseline/pubmed20n0001.xml.gz", "truncate", times=1)
+    try:
+        assert download("--source", "pubmed-baseline", "--base-url", base, "--dest", gcs_prefix, "--limit", "2") == 0
+        # An object store cannot append: the interrupted file restarted from byte 0.
+        assert [r.range for r in ncbi.requests_for("/pubmed/baseline/pubmed20n0001.xml.gz")] == [None, None]
+    finally:
+        ncbi.clear()
+    assert (summary(gcs_prefix)["counters"]["read_retries"], summary(gcs_prefix)["counters"]["resumed"]) == (1, 0)
     bucket_name, _, prefix = gcs_prefix[len("gs://"):].partition("/")
     blobs = {b.name[len(prefix) + 1:]: b for b in storage_client().list_blobs(bucket_name, prefix=prefix + "/")}
     assert {"pubmed20n0001.xml.gz", "pubmed20n0001.xml.gz.md5", "pubmed20n0002.xml.gz",
