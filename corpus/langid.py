@@ -60,7 +60,6 @@ def judge_document(document: CorpusDocument, identifier: LanguageIdentifier,
     counts: Counter = Counter()
     detection = identifier.detect("\n".join(document.sentences()))
     document.language = detection.language
-    counts[f"language_{detection.language}"] += 1
     if detection.language == UNDETERMINED:
         return config.keep_undetermined, counts
     if detection.language not in config.keep:
@@ -72,7 +71,6 @@ def judge_document(document: CorpusDocument, identifier: LanguageIdentifier,
             other = identifier.detect(text)
             if other.reliable and other.language not in config.keep and other.language != UNDETERMINED:
                 counts["paragraphs_other_language"] += 1
-                counts["sentences_other_language"] += len(paragraph.sentences)
                 continue
         kept.append(paragraph)
     document.paragraphs = kept
