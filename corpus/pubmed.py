@@ -336,8 +336,7 @@ def _document(element, origin: str) -> Document:
         publication_types=publication_types,
         article_type=_article_type(publication_types, ref_types),
         retracted=bool(_RETRACTED_TYPES.intersection(publication_types)) or "RetractionIn" in ref_types,
-        year=_year(journal.find("JournalIssue/PubDate") if journal is not None else None)
-        or _year(_first(article, "ArticleDate")),
+        year=_year(_pub_date(journal)) or _year(_first(article, "ArticleDate")),
     )
 
 
@@ -519,6 +518,13 @@ def _year(date_element) -> Optional[int]:
     """Year of a PubDate/ArticleDate: its Year, else the first year in MedlineDate ("1998 Dec-1999 Jan")."""
     if date_element is None:
         return None
-    year = date_element.findtext("Year") or date_element.findtext("MedlineDate") or ""
-    match = _YEAR.search(year)
+    year = date_element.findtext("Year") or ""
+    if year.isascii() and year.isdigit():
+        return int(year)
+    match = _YEAR.search(year or date_element.findtext("MedlineDate") or "")
     return int(match.group(1)) if match else None
+
+
+def _pub_date(journal):
+    issue = journal.find("JournalIssue") if journal is not None else None
+    return issue.find("PubDate") if issue is not None else None
