@@ -1,0 +1,431 @@
+"""The TFRecords job: text shards in, the shuffled ELECTRA pretraining shards that a TPU reads out.
+
+    python -m pipelines.tfrecords --input 'out/corpus/text/part-*.txt' --vocab out/vocab \\
+        --output gs://BUCKET/data/128 --max-seq-length 128 [--num-shards N | --target-shard-mb M] [--seed S]
+
+Input: one sentence per line, a blank line between documents, a document never split across files (the
+corpus job's output; .gz files are read too). Every file is streamed line by line by one worker, so document
+boundaries survive. Output: `PREFIX/pretrain_data.tfrecord-SSSSS-of-NNNNN` (the REFERENCE §3 format) and,
+last, `PREFIX/pretrain_data.json`; lines that are not valid UTF-8 and files that cannot be read go to
+`PREFIX/pretrain_data.errors.jsonl`.
+
+Packing is `corpus.packing` (ELECTRA's example builder). Randomness is seeded per document from
+(seed, file name, document number), and each example gets a 64-bit key from (seed, file name, document
+number, example number): the key picks its shard and its place in the shard, so examples are shuffled across
+and within shards, identically on every run and runner, without any step that holds the corpus. Shards are
+written under a temporary directory and renamed into place when all are done; the JSON comes last.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import logging
+import math
+import posixpath
+import random
+import sys
+import uuid
+import zlib
+from collections import Counter
+from typing import BinaryIO, Iterable, Iterator, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from corpus.packing import DocumentPacker, SegmentPair
+from corpus.pretraining_data import (
+    METADATA_FILE, SHARD_STEM, ExampleEncoder, build_metadata, frame_record, shard_name,
+)
+from pipelines.common import counters, expand_globs, write_json
+from vocab.tokenizer import Tokenizer, check_compatible
+
+LOG = logging.getLogger(__name__)
+NAMESPACE = "tfrecords"
+ERRORS = "errors"
+STATS = "stats"
+ERRORS_FILE = "pretrain_data.errors.jsonl"
+# Counts kept per file, summed over the job into pretrain_data.json, and reported as Beam counters.
+COUNTS = (
+    "num_files", "num_failed_files", "num_documents", "num_incomplete_documents", "num_sentences",
+    "num_invalid_utf8_lines", "num_input_tokens", "num_tokens", "num_truncated_tokens", "num_examples",
+    "num_single_segment_examples", "num_short_target_examples", "num_text_bytes", "num_record_bytes",
+)
+
+
+class TfrecordsOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--input", action="append", default=[], metavar="GLOB",
+                            help="text shards (local or gs://, .txt or .gz): one sentence per line, a blank "
+                                 "line between documents; repeatable")
+        parser.add_argument("--vocab", metavar="DIR",
+                            help="vocabulary directory (vocab.txt + tokenizer_config.json), local or gs://")
+        parser.add_argument("--output", metavar="PREFIX",
+                            help="output directory, local or gs://")
+        parser.add_argument("--max-seq-length", type=int, default=128,
+                            help="tokens per example, special tokens included (default 128; 512 for phase 2)")
+        parser.add_argument("--num-shards", type=int, default=0,
+                            help="number of output shards (default: from --target-shard-mb)")
+        parser.add_argument("--target-shard-mb", type=float, default=100.0,
+                            help="shard size to aim for in MB (10^6 bytes) when --num-shards is not given "
+                                 "(default 100: large enough to keep a TPU host busy)")
+        parser.add_argument("--seed", type=int, default=12345,
+                            help="seed of packing and shuffling: the same input and seed give the same bytes")
+        parser.add_argument("--tokenize-batch", type=int, default=2048,
+                            help="sentences tokenized per call (default 2048)")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace pretrain_data.* already in PREFIX (otherwise that is an error)")
+
+
+def file_labels(paths: list[str]) -> list[tuple[str, str]]:
+    """(label, path) per file; the label, its path below the inputs' common directory, names its documents
+    in the random seeds, so that the same files give the same data wherever they are (disk or bucket)."""
+    root = posixpath.dirname(posixpath.commonprefix(paths))
+    return [(path[len(root):].lstrip("/"), path) for path in paths]
+
+
+def example_key(seed: int, document: str, index: int) -> int:
+    """The example's 64-bit shuffle key: uniform, and the same on every run for the same seed and input."""
+    digest = hashlib.blake2b(f"{seed}/{document}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def shard_of(key: int, num_shards: int) -> int:
+    return (key * num_shards) >> 64
+
+
+class _FileExamples:
+    """Turns one file's lines into (key, serialised example) pairs, tokenizing many sentences per call.
+
+    Lines are queued until `batch` sentences are waiting, so documents are never held whole: a document's
+    sentences are fed to its packer as their tokens arrive.
+    """
+
+    def __init__(self, label: str, seed: int, max_seq_length: int, tokenizer: Tokenizer,
+                 encoder: ExampleEncoder, batch: int, counts: Counter):
+        self._label = label
+        self._seed = seed
+        self._max_seq_length = max_seq_length
+        self._tokenizer = tokenizer
+        self._encoder = encoder
+        self._batch = batch
+        self._counts = counts
+        self._queue: list[Optional[str]] = []  # sentences, None where a document ends
+        self._queued_sentences = 0
+        self._document = -1  # number of the document being packed in this file
+        self._packer: Optional[DocumentPacker] = None
+        self._examples = 0  # examples of the current document so far
+        self._open = False
+
+    def add_line(self, text: str) -> Iterator[tuple[int, bytes]]:
+        text = text.strip()
+        if text:
+            self._queue.append(text)
+            self._queued_sentences += 1
+            self._open = True
+        elif self._open:
+            self._queue.append(None)
+            self._open = False
+        if self._queued_sentences >= self._batch:
+            yield from self._flush()
+
+    @property
+    def document_open(self) -> bool:
+        """Whether the last line read belongs to a document no blank line has ended yet."""
+        return self._open
+
+    def finish(self) -> Iterator[tuple[int, bytes]]:
+        """The end of the file, which ends its last document."""
+        if self._open:
+            self._queue.append(None)
+            self._open = False
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[tuple[int, bytes]]:
+        texts = [item for item in self._queue if item is not None]
+        token_ids = iter(self._tokenizer.encode_batch(texts))
+        self._counts["num_sentences"] += len(texts)
+        for item in self._queue:
+            if item is None:
+                yield from self._emit(self._packer.finish())
+                self._counts["num_documents"] += 1
+                self._packer = None
+                continue
+            if self._packer is None:
+                self._start_document()
+            ids = next(token_ids)
+            self._counts["num_input_tokens"] += len(ids)
+            yield from self._emit(self._packer.add(ids))
+        self._queue, self._queued_sentences = [], 0
+
+    def _start_document(self) -> None:
+        self._document += 1
+        self._examples = 0
+        rng = random.Random(f"{self._seed}/{self._label}#{self._document}")
+        self._packer = DocumentPacker(self._max_seq_length, rng)
+
+    def _emit(self, pair: Optional[SegmentPair]) -> Iterator[tuple[int, bytes]]:
+        if pair is None:
+            return
+        record = self._encoder.encode(pair)
+        counts = self._counts
+        counts["num_examples"] += 1
+        counts["num_tokens"] += pair.num_tokens
+        counts["num_truncated_tokens"] += pair.num_truncated
+        counts["num_single_segment_examples"] += not pair.second
+        counts["num_short_target_examples"] += pair.target_length < self._max_seq_length
+        counts["num_record_bytes"] += len(record) + 16  # + TFRecord framing
+        yield example_key(self._seed, f"{self._label}#{self._document}", self._examples), record
+        self._examples += 1
+
+
+class TokenizeAndPack(beam.DoFn):
+    """(label, path) of a text file -> (key, serialised example)s; its counts to STATS, failures to ERRORS."""
+
+    def __init__(self, vocab_dir: str, vocab_settings: dict, max_seq_length: int, seed: int, batch: int):
+        self._vocab_dir = vocab_dir
+        self._vocab_settings = vocab_settings
+        self._max_seq_length = max_seq_length
+        self._seed = seed
+        self._batch = batch
+
+    def setup(self) -> None:
+        self._tokenizer = Tokenizer.from_vocab_dir(self._vocab_dir)
+        # The directory could have changed since the job was launched and its settings recorded.
+        self._tokenizer.check_compatible(self._vocab_settings)
+        t = self._tokenizer
+        self._encoder = ExampleEncoder(self._max_seq_length, t.vocab_size, t.cls_id, t.sep_id, t.pad_id)
+
+    def process(self, item: tuple[str, str]) -> Iterator:
+        label, path = item
+        counts: Counter = Counter(num_files=1)
+        examples = _FileExamples(label, self._seed, self._max_seq_length, self._tokenizer, self._encoder,
+                                 self._batch, counts)
+        line_number = 0
+        try:
+            with _open_text_file(path) as handle:
+                for line_number, raw in enumerate(handle, 1):
+                    counts["num_text_bytes"] += len(raw)
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError as error:
+                        # The reference tokenizer deletes U+FFFD, so the bad bytes vanish and the rest stays.
+                        text = raw.decode("utf-8", errors="replace")
+                        counts["num_invalid_utf8_lines"] += 1
+                        yield beam.pvalue.TaggedOutput(ERRORS, _error(path, line_number, f"invalid UTF-8: {error}"))
+                    yield from examples.add_line(text)
+            yield from examples.finish()
+        except (zlib.error, EOFError, gzip.BadGzipFile) as error:
+            # A corrupt or truncated compressed file: keep what could be read (its last document ends
+            # there), report the file.
+            counts["num_failed_files"] += 1
+            counts["num_incomplete_documents"] += examples.document_open
+            yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                path, line_number, f"cannot read past line {line_number} ({type(error).__name__}: {error}); "
+                                   f"the text before it was kept"))
+            yield from examples.finish()
+        for name in COUNTS:
+            if counts[name]:
+                Metrics.counter(NAMESPACE, name).inc(counts[name])
+        yield beam.pvalue.TaggedOutput(STATS, {name: counts[name] for name in COUNTS})
+
+
+def _open_text_file(path: str) -> BinaryIO:
+    """The file's bytes, gunzipped if it ends with .gz. Python's gzip reader is used because it raises on a
+    truncated stream, where Beam's decompressing reader stops quietly at the cut."""
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
+
+
+def _error(path: str, line: int, reason: str) -> dict:
+    return {"file": path, "line": line, "reason": reason}
+
+
+def sum_counts(parts: Iterable[dict]) -> dict:
+    total = Counter({name: 0 for name in COUNTS})
+    for part in parts:
+        total.update(part)
+    return dict(total)
+
+
+def choose_num_shards(counts: dict, num_shards: int, target_shard_mb: float) -> int:
+    if num_shards:
+        return num_shards
+    return max(1, math.ceil(counts["num_record_bytes"] / (target_shard_mb * 1e6)))
+
+
+class WriteShard(beam.DoFn):
+    """(shard, [(key, example)]) -> the shard file under the temporary directory, examples sorted by key."""
+
+    def __init__(self, temp_dir: str):
+        self._temp_dir = temp_dir
+
+    def process(self, item: tuple[int, Iterable[tuple[int, bytes]]], num_shards: int) -> Iterator:
+        shard, examples = item
+        ordered = sorted(examples)  # by key; equal keys (identical documents) then by bytes
+        size = 0
+        with FileSystems.create(FileSystems.join(self._temp_dir, shard_name(shard, num_shards))) as handle:
+            for _, record in ordered:
+                framed = frame_record(record)
+                handle.write(framed)
+                size += len(framed)
+        Metrics.counter(NAMESPACE, "shards_written").inc()
+        yield shard, len(ordered), size
+
+
+class Finalize(beam.DoFn):
+    """After every shard is written: move them into place, then write pretrain_data.json."""
+
+    def __init__(self, output: str, temp_dir: str, metadata_fields: dict, overwrite: bool):
+        self._output = output
+        self._temp_dir = temp_dir
+        self._fields = metadata_fields
+        self._overwrite = overwrite
+
+    def process(self, _, counts: dict, num_shards: int, written: list) -> Iterator[dict]:
+        examples_written = sum(n for _, n, _ in written)
+        if examples_written != counts["num_examples"]:
+            raise RuntimeError(f"{examples_written} examples written but {counts['num_examples']} made")
+        join = FileSystems.join
+        names = [shard_name(i, num_shards) for i in range(num_shards)]
+        present = {shard for shard, _, _ in written}
+        for index in range(num_shards):
+            if index not in present:  # a shard no example fell into (tiny inputs): still a valid, empty file
+                FileSystems.create(join(self._temp_dir, names[index])).close()
+                Metrics.counter(NAMESPACE, "empty_shards").inc()
+        metadata_path = join(self._output, METADATA_FILE)
+        if self._overwrite:
+            # The old metadata goes first, so no reader takes a mix of old and new shards as complete.
+            if FileSystems.exists(metadata_path):
+                FileSystems.delete([metadata_path])
+            stale = [m.path for r in FileSystems.match([join(self._output, SHARD_STEM + "-*")])
+                     for m in r.metadata_list if posixpath.basename(m.path) not in names]
+            if stale:
+                FileSystems.delete(stale)
+        # A retried Finalize finds some shards moved already.
+        moving = [n for n in names if FileSystems.exists(join(self._temp_dir, n))]
+        FileSystems.rename([join(self._temp_dir, n) for n in moving], [join(self._output, n) for n in moving])
+        if FileSystems.exists(self._temp_dir):  # a local directory; on GCS nothing is left under it
+            FileSystems.delete([self._temp_dir])
+        metadata = build_metadata(num_shards=num_shards, counts=counts, **self._fields)
+        write_json(metadata_path, metadata)
+        yield metadata
+
+
+class WritePretrainingData(beam.PTransform):
+    """(label, path) of text files -> shards + pretrain_data.json in `output`; yields the metadata."""
+
+    def __init__(self, output: str, vocab_dir: str, vocab_settings: dict, max_seq_length: int, seed: int,
+                 num_shards: int, target_shard_mb: float, tokenize_batch: int, overwrite: bool):
+        super().__init__()
+        self._output = output
+        self._vocab_dir = vocab_dir
+        self._vocab_settings = vocab_settings
+        self._max_seq_length = max_seq_length
+        self._seed = seed
+        self._num_shards = num_shards
+        self._target_shard_mb = target_shard_mb
+        self._batch = tokenize_batch
+        self._overwrite = overwrite
+
+    def expand(self, files):
+        temp_dir = FileSystems.join(self._output, f".temp-pretrain_data-{uuid.uuid4().hex}")
+        packed = (
+            files
+            # Without this, a runner may fuse the file list with packing and one worker would do all.
+            | "Spread" >> beam.Reshuffle()
+            | "TokenizeAndPack" >> beam.ParDo(TokenizeAndPack(
+                self._vocab_dir, self._vocab_settings, self._max_seq_length, self._seed, self._batch,
+            )).with_outputs(ERRORS, STATS, main="examples")
+        )
+        counts = packed[STATS] | "SumCounts" >> beam.CombineGlobally(sum_counts)
+        num_shards = counts | "NumShards" >> beam.Map(choose_num_shards, self._num_shards, self._target_shard_mb)
+        num_shards_side = beam.pvalue.AsSingleton(num_shards)
+        written = (
+            packed.examples
+            | "AssignShard" >> beam.Map(lambda kv, n: (shard_of(kv[0], n), kv), num_shards_side)
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteShards" >> beam.ParDo(WriteShard(temp_dir), num_shards_side)
+        )
+        fields = {"max_seq_length": self._max_seq_length, "vocab": self._vocab_settings, "seed": self._seed}
+        metadata = (
+            files.pipeline
+            | "Once" >> beam.Create([None])
+            | "Finalize" >> beam.ParDo(
+                Finalize(self._output, temp_dir, fields, self._overwrite),
+                beam.pvalue.AsSingleton(counts), num_shards_side, beam.pvalue.AsList(written))
+        )
+        errors = packed[ERRORS] | "ErrorsToJson" >> beam.Map(
+            lambda e: json.dumps(e, ensure_ascii=False, sort_keys=True))
+        _ = errors | "WriteErrors" >> beam.io.WriteToText(
+            FileSystems.join(self._output, ERRORS_FILE), num_shards=1, shard_name_template="")
+        return metadata
+
+
+def _existing_outputs(output: str) -> list[str]:
+    pattern = FileSystems.join(output, "pretrain_data*")
+    return [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    """Run the job; returns the written pretrain_data.json contents."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.tfrecords", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    TfrecordsOptions._add_argparse_args(parser)
+    args, _ = parser.parse_known_args(argv)
+    for flag in ("input", "vocab", "output"):
+        if not getattr(args, flag):
+            parser.error(f"--{flag} is required")
+    if args.max_seq_length < 5:
+        parser.error(f"--max-seq-length must be at least 5, got {args.max_seq_length}")
+    if args.num_shards < 0 or args.target_shard_mb <= 0 or args.tokenize_batch < 1:
+        parser.error("--num-shards must be >= 0, --target-shard-mb and --tokenize-batch positive")
+    output = args.output.rstrip("/")
+    existing = _existing_outputs(output)
+    if existing and not args.overwrite:
+        raise SystemExit(f"error: {output} already holds {len(existing)} pretrain_data files "
+                         f"(e.g. {existing[0]}); choose another --output or pass --overwrite")
+
+    files = file_labels(expand_globs(args.input, "input"))
+    settings = Tokenizer.from_vocab_dir(args.vocab).settings()  # fails here, not on workers, if bad
+    LOG.info("tfrecords: %d text files -> %s (max_seq_length %d, vocab %s, %d ids)",
+             len(files), output, args.max_seq_length, args.vocab, settings["vocab_size"])
+
+    # All flags go to Beam too, so that runners and templates see the job's own options.
+    options = PipelineOptions(argv)
+    standard = options.view_as(StandardOptions)
+    # Beam's default would try the Prism runner first, which downloads a binary from GitHub.
+    standard.runner = standard.runner or "DirectRunner"
+    pipeline = beam.Pipeline(options=options)
+    _ = (
+        pipeline
+        | "ListFiles" >> beam.Create(files)
+        | "WritePretrainingData" >> WritePretrainingData(
+            output, args.vocab, settings, args.max_seq_length, args.seed, args.num_shards,
+            args.target_shard_mb, args.tokenize_batch, args.overwrite)
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    stats = counters(result, NAMESPACE)
+    with FileSystems.open(FileSystems.join(output, METADATA_FILE)) as handle:
+        metadata = json.loads(handle.read())
+    LOG.info("tfrecords: %d documents -> %d examples in %d shards; %d of %d tokens written, %d truncated; "
+             "%d invalid UTF-8 lines, %d unreadable files (see %s)",
+             metadata["num_documents"], metadata["num_examples"], metadata["num_shards"],
+             metadata["num_tokens"], metadata["num_input_tokens"], metadata["num_truncated_tokens"],
+             stats.get("num_invalid_utf8_lines", 0), stats.get("num_failed_files", 0), ERRORS_FILE)
+    return metadata
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
