@@ -413,7 +413,11 @@ def _load_pipeline(model: str) -> Language:
             f"(looked for {', '.join(_BOUNDARY_COMPONENTS)}); its components: {', '.join(names) or 'none'}"
         )
     keep = {boundary} | {name for name in names if boundary in _listeners(nlp, name)}
-    nlp.select_pipes(enable=sorted(keep, key=names.index))
+    for name in names:
+        if name in keep and name in nlp.disabled:
+            nlp.enable_pipe(name)
+        elif name not in keep and name not in nlp.disabled:
+            nlp.disable_pipe(name)
     log.info("spaCy pipeline %s: sentence boundaries from %r, enabled %s", model, boundary, nlp.pipe_names)
     return nlp
 
