@@ -25,6 +25,7 @@ not read come out as `SkippedMember`.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import html.entities
@@ -311,7 +312,7 @@ def _code_from_text(text: str) -> Optional[str]:
 def _licence(meta) -> Optional[str]:
     """A licence code from the article's own `license` elements, else their text; from the copyright statement
     (NLM 2.x PLoS) only when it names a Creative Commons licence."""
-    licences = list(meta.iterfind("permissions/license")) + list(meta.iterfind("license"))
+    licences = meta.xpath("permissions/license | license")
     for licence in licences:
         urls = [licence.get(XLINK_HREF)] + [ref.text for ref in licence.iter(ALI_LICENSE_REF)]
         urls += [link.get(XLINK_HREF) for link in licence.iter("ext-link", "uri")]
@@ -322,7 +323,7 @@ def _licence(meta) -> Optional[str]:
             return code
     if licences:
         return collapse_spaces("".join(licences[0].itertext())) or None
-    for statement in list(meta.iterfind("permissions/copyright-statement")) + list(meta.iterfind("copyright-statement")):
+    for statement in meta.xpath("permissions/copyright-statement | copyright-statement"):
         code = _code_from_text(collapse_spaces("".join(statement.itertext())))
         if code:
             return code
@@ -361,6 +362,8 @@ def _unsafe_reason(member: tarfile.TarInfo) -> Optional[str]:
         return "absolute path"
     if ".." in name.split("/"):
         return "parent path"
+    if not member.isreg():
+        return "not a regular file"
     return None
 
 
@@ -402,8 +405,9 @@ def read_filelist(fileobj: Union[IO[bytes], IO[str]]) -> Iterator[dict]:
     """Rows of a bulk `.filelist.csv` as dicts keyed by FILELIST_COLUMNS ("LastUpdated (YYYY-MM-DD HH:MM:SS)" is
     shortened to "LastUpdated"), values stripped. A file without those columns raises `JatsError`."""
     origin = str(getattr(fileobj, "name", "<filelist>"))
-    text = fileobj if isinstance(fileobj, io.TextIOBase) else io.TextIOWrapper(fileobj, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    # iterdecode, not TextIOWrapper: a wrapper closes the caller's file when it is garbage-collected
+    lines = fileobj if isinstance(fileobj, io.TextIOBase) else codecs.iterdecode(fileobj, "utf-8-sig")
+    reader = csv.reader(lines)
     header = [re.sub(r"\s*\(.*\)$", "", column.strip()) for column in next(reader, [])]
     missing = [column for column in FILELIST_COLUMNS if column not in header]
     if missing:

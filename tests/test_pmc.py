@@ -76,7 +76,8 @@ def test_bmc_structured_abstract_and_sections():
     assert [entry["label"] for entry in doc.abstract] == ["Background", "Methods", "Results", "Conclusion"]
     assert doc.abstract[3]["text"] == ("In conclusion: the OHIP-NL can be considered a reliable and valid instrument "
                                        "to measure oral health-related quality of life.")
-    assert sections(doc)[:3] == ["Background", "Methods / Oral Health Impact Profile", "Methods / Translation into Dutch"]
+    assert sections(doc)[:3] == ["Background", "Methods / Oral Health Impact Profile",
+                                 "Methods / Translation into Dutch"]
 
 
 def test_unstructured_abstract_has_no_label_and_typed_abstracts_go_to_other_abstracts():
@@ -123,7 +124,8 @@ def test_meeting_abstract_keeps_its_sections_as_body():
 
 def test_elife_ids_fall_back_to_the_doi_and_editorial_and_correction_types():
     editorial = parse(ELIFE / "elife00270.xml")
-    assert (editorial.id, editorial.pmcid, editorial.doi) == ("pmc:doi:10.7554/eLife.00270", None, "10.7554/eLife.00270")
+    assert (editorial.id, editorial.pmcid) == ("pmc:doi:10.7554/eLife.00270", None)
+    assert editorial.doi == "10.7554/eLife.00270"
     assert editorial.article_type == "editorial" and editorial.title == "Launching eLife, Part 1"
     correction = parse(ELIFE / "elife07586.xml")
     assert correction.article_type == "correction" and correction.retracted is False
@@ -451,6 +453,7 @@ def test_bulk_archive_is_streamed_and_hostile_members_are_reported(bulk_package,
     monkeypatch.chdir(archive_path.parent)  # a tool that extracted would write ../evil.nxml next to pkg/
     with filelist.open("rb") as handle:
         rows = {row["Article File"]: row for row in read_filelist(handle)}
+        assert not handle.closed
     assert rows["PMC001xxxxxx/PMC2329613.xml"]["LastUpdated"] == "2024-12-18 10:00:00"
 
     articles, skipped = {}, {}
