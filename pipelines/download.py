@@ -316,7 +316,7 @@ def summary_line(summary: dict) -> str:
         ("not_open_access_skipped", "not open access")) if c[name]]
     return (
         f"download {summary['source']}: {summary['planned']} files planned, {c['downloaded']} downloaded "
-        f"({_human(c['bytes'])}, {summary['megabytes_per_second'] or 0:.2f} MB/s), {c['skipped_existing']} skipped "
+        f"({_human(c['bytes'])}, {summary['megabytes_per_second'] or 0:.2f} MB/s overall), {c['skipped_existing']} skipped "
         f"(already verified), {c['failed']} failed"
         + (f"; skipped by metadata: {', '.join(filtered)}" if filtered else "")
         + (f"; {c['retried']} retries" if c["retried"] else "")
@@ -373,6 +373,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                         max_connections=args.max_concurrency, max_retry_after=args.max_retry_after,
                         user_agent=args.user_agent)
 
+    options = PipelineOptions(argv)
+    runner = options.view_as(StandardOptions).runner
+    if runner not in (None, "DirectRunner", "direct") and "://" not in args.dest:
+        parser.error(f"--dest must be a gs:// (or other remote) path for {runner}: its workers cannot see {args.dest}")
+
     started = time.monotonic()
     try:
         with make_session(http) as session:
@@ -389,7 +394,6 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     settings = FetchSettings(base_url=base_url, dest=args.dest, layout=layout, licences=licences, http=http,
                              checksum_attempts=args.checksum_attempts, max_concurrency=args.max_concurrency,
                              total=len(plan.files))
-    options = PipelineOptions(argv)
     _use_threads_locally(options, argv, args.max_concurrency)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, plan_path, settings)

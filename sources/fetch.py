@@ -177,39 +177,45 @@ class Fetcher:
                 return
         final = self.storage.join(item.path)
         part = final + PART_SUFFIX
-        problem = ""
         for attempt in range(1, self.checksum_attempts + 1):
-            try:
-                expected = self._expected_md5(item, outcome)
-            except ChecksumError as exc:  # an unreadable sidecar is as suspect as a bad file: try again
-                expected, problem = None, f"unreadable MD5 sidecar {item.md5_url}: {exc}"
-            if not problem:
-                if attempt == 1 and self._already_done(item, final, expected):
-                    if metadata is not None:
-                        self._write_atomic(self.storage.join(item.metadata_path), metadata)
-                    outcome.status = SKIPPED_EXISTING
-                    outcome.size = self.storage.size(final) or 0
-                    return
-                try:
-                    transfer = self._transfer(item, part, outcome)
-                    problem = self._verification_problem(item, expected, transfer)
-                except VerificationError as exc:
-                    outcome.events["bad_content"] += 1
-                    problem = str(exc)
-            if not problem:
-                if metadata is not None:  # the JSON lands first: a visible XML always has its metadata
-                    self._write_atomic(self.storage.join(item.metadata_path), metadata)
-                self.storage.rename(part, final)
-                self._write_atomic(final + RECORD_SUFFIX, format_md5_record(item.name, transfer.md5).encode())
-                outcome.status, outcome.size, outcome.verified = DOWNLOADED, transfer.size, item.verify
+            problem = self._attempt(item, final, part, metadata, outcome, check_existing=attempt == 1)
+            if problem is None:
                 return
             outcome.events["checksum_failed"] += 1
-            self._discard(part)
-            if attempt < self.checksum_attempts:
-                outcome.events["checksum_retries"] += 1
-                log.warning("%s failed verification (%s); downloading it again", item.path, problem)
-                problem = ""
-        raise DownloadError(f"verification failed {self.checksum_attempts} time(s): {problem}")
+            self._discard(part)  # never resumed: the next attempt downloads from scratch
+            if attempt == self.checksum_attempts:
+                raise DownloadError(f"verification failed {attempt} time(s): {problem}")
+            outcome.events["checksum_retries"] += 1
+            log.warning("%s failed verification (%s); downloading it again", item.path, problem)
+
+    def _attempt(self, item: RemoteFile, final: str, part: str, metadata: Optional[bytes], outcome: Outcome,
+                 check_existing: bool) -> Optional[str]:
+        """One try. None when the file is now in place (downloaded or already there), else what was wrong."""
+        try:
+            expected = self._expected_md5(item, outcome)
+        except ChecksumError as exc:  # an unreadable sidecar is as suspect as a bad file: try again
+            return f"unreadable MD5 sidecar {item.md5_url}: {exc}"
+        if check_existing and self._already_done(item, final, expected):
+            self._save_metadata(item, metadata)
+            outcome.status, outcome.size = SKIPPED_EXISTING, self.storage.size(final) or 0
+            return None
+        try:
+            transfer = self._transfer(item, part, outcome)
+        except VerificationError as exc:
+            outcome.events["bad_content"] += 1
+            return str(exc)
+        problem = self._verification_problem(item, expected, transfer)
+        if problem:
+            return problem
+        self._save_metadata(item, metadata)  # the JSON lands first: a visible XML always has its metadata
+        self.storage.rename(part, final)
+        self._write_atomic(final + RECORD_SUFFIX, format_md5_record(item.name, transfer.md5).encode())
+        outcome.status, outcome.size, outcome.verified = DOWNLOADED, transfer.size, item.verify
+        return None
+
+    def _save_metadata(self, item: RemoteFile, metadata: Optional[bytes]) -> None:
+        if metadata is not None and item.metadata_path:
+            self._write_atomic(self.storage.join(item.metadata_path), metadata)
 
     # -- PMC Cloud Service articles ------------------------------------------------------------------------------
 

@@ -178,7 +178,8 @@ def _s3_articles(
             if meta is None:
                 stats["xml_without_metadata"] += 1
             yield [_article(base_url, obj, meta)]
-        stats["metadata_without_xml"] += len(metadata)
+        if metadata:
+            stats["metadata_without_xml"] += len(metadata)
         xmls.clear()
         metadata.clear()
 

@@ -472,7 +472,8 @@ def test_help_and_usage_errors(capsys):
                    "--retries", "pubmed-baseline", "pmc-bulk"):
         assert option in text
     for bad in (["--source", "pmc-oa"], ["--source", "pmc-oa", "--dest", "x", "--licence", "free"],
-                ["--source", "pmc-oa", "--dest", "x", "--layout", '{"no_such_field": 1}']):
+                ["--source", "pmc-oa", "--dest", "x", "--layout", '{"no_such_field": 1}'],
+                ["--source", "pmc-oa", "--dest", "local/dir", "--runner", "DataflowRunner"]):
         with pytest.raises(SystemExit) as exit_info:
             run(bad)
         assert exit_info.value.code == 2
