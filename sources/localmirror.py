@@ -387,9 +387,13 @@ class _Handler(BaseHTTPRequestHandler):
         return status
 
 
-def serve(root: str, host: str, port: int, buckets: Iterable[str], page_size: int, md5_listed: Iterable[str]) -> None:
+def serve(root: str, host: str, port: int, buckets: Iterable[str], page_size: int, md5_listed: Iterable[str],
+          faults: Iterable[tuple[str, str, Optional[int]]] = ()) -> None:
     mirror = MirrorServer(root, host=host, port=port, buckets=tuple(buckets), page_size=page_size,
                           md5_listed=tuple(md5_listed))
+    for path, kind, times in faults:
+        mirror.add_fault(path, kind, times=times)
+        log.info("fault %s on %s%s", kind, path, f" for {times} request(s)" if times else "")
     log.info("serving %s at %s (buckets: %s); Ctrl-C stops", mirror.root, mirror.url, ", ".join(sorted(mirror.buckets)))
     try:
         mirror._httpd.serve_forever()
@@ -412,10 +416,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--page-size", type=int, default=1000, help="S3 listing page size (default 1000)")
     parser.add_argument("--md5-for", action="append", default=None, metavar="GLOB",
                         help="file names whose .md5 sidecar the index pages list (repeatable; default *.gz)")
+    parser.add_argument("--fault", action="append", default=[], metavar="PATH=KIND[:TIMES]",
+                        help="inject a fault for a URL path, e.g. /pubmed/baseline/x.xml.gz=truncate:1 "
+                             f"(repeatable; kinds: {', '.join(sorted(FAULT_KINDS))})")
     args = parser.parse_args(argv)
+    faults = []
+    for spec in args.fault:
+        path, _, kind = spec.partition("=")
+        kind, _, times = kind.partition(":")
+        if not path.startswith("/") or kind not in FAULT_KINDS or (times and not times.isdigit()):
+            parser.error(f"--fault {spec!r}: expected /url/path=KIND[:TIMES] with KIND one of {sorted(FAULT_KINDS)}")
+        faults.append((path, kind, int(times) if times else None))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     serve(args.root, args.host, args.port, args.bucket or ["pmc-oa-opendata"], args.page_size,
-          args.md5_for or ["*.gz"])
+          args.md5_for or ["*.gz"], faults)
 
 
 if __name__ == "__main__":

@@ -306,3 +306,11 @@ def test_plan_bulk_with_companions_and_sidecars(mirror):
     no_sidecars = layout.with_overrides({"md5_sidecar_suffix": ""})
     assert {f.verify for f in plan_files(client_for(base), no_sidecars, base, licences=("other",)).files} == {
         VERIFY_GZIP, VERIFY_NONE}
+
+
+def test_mirror_command_line_rejects_a_bad_fault(capsys):
+    from sources.localmirror import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--root", ".", "--fault", "/x=explode"])
+    assert exit_info.value.code == 2 and "--fault '/x=explode'" in capsys.readouterr().err
