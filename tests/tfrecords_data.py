@@ -43,7 +43,7 @@ def bert_tokens(size: int | None = None) -> list[str]:
     return tokens[:size] if size else tokens
 
 
-def write_vocab(directory: Path, do_lower_case: bool = True, size: int | None = None) -> str:
+def write_vocab(directory: Path | str, do_lower_case: bool = True, size: int | None = None) -> str:
     write_vocab_dir(str(directory), bert_tokens(size), do_lower_case=do_lower_case, strip_accents=do_lower_case)
     return str(directory)
 
