@@ -21,7 +21,7 @@ _DIGITS = re.compile(r"\d+")
 
 def line_key(sentence: str) -> Optional[str]:
     """The boilerplate key of a sentence, or None when it has no words to compare."""
-    words = normalised_words(sentence)
+    words = normalised_words(sentence.replace("©", "(c)"))
     if not words:
         return None
     normalised = _DIGITS.sub("0", " ".join(words))

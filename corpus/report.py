@@ -96,7 +96,7 @@ def _histogram(axes, series: list[tuple[str, list[int], str]], edges: list[int],
     axes.set_xticks(positions, labels, rotation=60, fontsize=7)
     axes.set_xlabel(xlabel)
     axes.set_ylabel("count")
-    if log:
+    if log and any(count for _, counts, _ in series for count in counts):
         axes.set_yscale("log")
     if len(series) > 1:
         axes.legend(fontsize=8)

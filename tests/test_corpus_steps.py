@@ -1,0 +1,260 @@
+"""Each step of the corpus job on small real inputs: the pure functions, then each PTransform on the DirectRunner."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from corpus import boilerplate, dedup, langid, shards
+from corpus.assemble import ABSTRACT, BODY, SUMMARY, TITLE, CorpusDocument, Paragraph, assemble, text_blocks
+from corpus.documents import Document
+from corpus.minhash import MinHasher, jaccard_estimate, lsh_parameters, normalised_words, shingle_hashes
+from corpus.pubmed import iter_pubmed
+from corpus.report import render_report
+from corpus.sentences import SentenceSplitter
+from corpus.stats import build_stats, empty_histograms
+from pipelines import corpus as job
+from tests.corpus_data import REPO, by_id, genia_abstracts, planted_documents, sample_documents
+
+SPLITTER = SentenceSplitter()
+
+
+def corpus_document(document: Document) -> CorpusDocument:
+    return assemble(document, SPLITTER)[0]
+
+
+def genia_document(index: int, doc_id: str, extra: tuple[str, ...] = ()) -> CorpusDocument:
+    sentences = genia_abstracts()[index]
+    return CorpusDocument(id=doc_id, source="pubmed", paragraphs=[
+        Paragraph(TITLE, None, sentences[:1]), Paragraph(ABSTRACT, None, sentences[1:] + list(extra))])
+
+
+# --- assembly ---------------------------------------------------------------------------------------------------------
+
+def test_assembly_keeps_labels_as_structure_and_sentences_exact():
+    article = by_id(sample_documents())["pmc:PMC2994229"]
+    document, counts = assemble(article, SPLITTER)
+    kinds = [paragraph.kind for paragraph in document.paragraphs]
+    assert kinds[0] == TITLE and kinds.count(ABSTRACT) == len(article.abstract) and BODY in kinds
+    labels = [section["label"] for section in article.abstract]
+    assert [p.label for p in document.paragraphs if p.kind == ABSTRACT] == labels and all(labels)
+    assert not any(sentence in labels for sentence in document.sentences())
+    for paragraph, (_, _, text) in zip(document.paragraphs, text_blocks(article)):
+        assert all(sentence in text for sentence in paragraph.sentences)  # exact substrings, nothing rewritten
+    assert counts["sentences"] == document.num_sentences() == sum(1 for _ in document.sentences())
+    assert counts["body_paragraphs"] == len(article.body)
+
+
+def test_assembly_keeps_english_summaries_and_skips_translations():
+    records = [item for item in iter_pubmed(REPO / "tests/data/pubmed/update_pubmed26n1335_sample.xml.gz")
+               if isinstance(item, Document)]
+    with_summary = next(d for d in records if d.id == "pubmed:41568766")
+    document, _ = assemble(with_summary, SPLITTER)
+    assert [p.kind for p in document.paragraphs].count(SUMMARY) == 1
+    translated = next(d for d in sample_documents() if any(o["language"] == "por" for o in d.other_abstracts))
+    document, counts = assemble(translated, SPLITTER)
+    assert counts["other_language_abstracts_skipped"] == 1
+    assert SUMMARY not in [p.kind for p in document.paragraphs]
+
+
+# --- cross-source, exact and near duplicates ----------------------------------------------------------------------------
+
+def test_cross_source_links_by_pmid_or_pmcid():
+    assert dedup.cross_source_losers([("pubmed", "pubmed:1"), ("pmc", "pmc:PMC9")]) == [("pubmed:1", "pmc:PMC9")]
+    assert dedup.cross_source_losers([("pubmed", "pubmed:1"), ("pubmed", "pubmed:2")]) == []
+    documents, plants = planted_documents()
+    index = by_id(documents)
+    assert "pmid:21045829" in dedup.link_keys(index[plants["cross_by_pmid"]])
+    assert set(dedup.link_keys(index[plants["cross_by_pmcid"]])) & set(dedup.link_keys(index["pmc:PMC3574550"]))
+
+
+def test_exact_key_ignores_case_spacing_and_punctuation_only():
+    original = genia_document(0, "a")
+    copy = genia_document(0, "b")
+    copy.paragraphs = [Paragraph(p.kind, p.label, [s.upper().replace(", ", " , ") for s in p.sentences])
+                       for p in copy.paragraphs]
+    # The split may differ for upper-cased text; the key does not depend on where sentences end.
+    copy.paragraphs[1].sentences = [" ".join(copy.paragraphs[1].sentences)]
+    assert dedup.exact_key(original) == dedup.exact_key(copy)
+    assert dedup.exact_key(original) != dedup.exact_key(genia_document(1, "c"))
+
+
+def test_minhash_estimates_jaccard_and_is_the_same_in_another_process():
+    words = normalised_words(" ".join(genia_abstracts()[3]))
+    edited = words[:40] + words[55:]  # 15 words cut out of a real abstract
+    hasher = MinHasher(256, seed=1)
+    first, second = (hasher.signature(shingle_hashes(w, 5)) for w in (words, edited))
+    shingles = [set(zip(*(w[i:] for i in range(5)))) for w in (words, edited)]
+    true = len(shingles[0] & shingles[1]) / len(shingles[0] | shingles[1])
+    assert abs(jaccard_estimate(first, second) - true) < 0.1
+    assert jaccard_estimate(first, hasher.signature(shingle_hashes(normalised_words(
+        " ".join(genia_abstracts()[4])), 5))) < 0.1
+    code = ("import sys; from corpus.minhash import *; w = normalised_words(sys.stdin.read()); "
+            "print(MinHasher(256, seed=1).signature(shingle_hashes(w, 5)).tolist())")
+    other = subprocess.run([sys.executable, "-c", code], input=" ".join(genia_abstracts()[3]), text=True,
+                           capture_output=True, check=True, cwd=REPO, env={"PYTHONHASHSEED": "123"})
+    assert json.loads(other.stdout) == first.tolist()
+
+
+def test_lsh_parameters_put_the_step_at_the_threshold():
+    for threshold in (0.5, 0.7, 0.8, 0.9):
+        bands, rows = lsh_parameters(threshold, 128)
+        assert bands * rows <= 128
+        probability = lambda s: 1 - (1 - s ** rows) ** bands  # noqa: E731
+        assert probability(threshold - 0.2) < 0.2 < 0.8 < probability(min(threshold + 0.1, 1.0))
+
+
+def test_bucket_edges_are_bounded_and_point_to_better_copies():
+    members = [((1, -100 + i, f"pubmed:{i}"), f"pubmed:{i}") for i in range(50)]
+    edges = list(dedup.bucket_edges(members, max_links=3))
+    assert len(edges) == 3 * 47 + 1 + 2
+    ranks = {doc_id: rank for rank, doc_id in members}
+    assert all(ranks[better] < ranks[worse] for worse, better in edges)
+
+
+# --- boilerplate ------------------------------------------------------------------------------------------------------
+
+def test_boilerplate_keys_and_deterministic_winner():
+    assert boilerplate.line_key("(c) 2015 Elsevier Ltd. All rights reserved.") == \
+        boilerplate.line_key("© 2016 Elsevier Ltd All rights reserved")
+    assert boilerplate.line_key("*** ---") is None
+    occurrences = [(boilerplate.winner_order(7, f"pubmed:{i}"), f"pubmed:{i}") for i in range(5)]
+    count, losers = boilerplate.losing_documents(occurrences, min_documents=3)
+    winner = min(occurrences)[1]
+    assert count == 5 and sorted(losers) == sorted(d for _, d in occurrences if d != winner)
+    assert boilerplate.losing_documents(occurrences[:2], min_documents=3) == (2, [])
+    assert boilerplate.losing_documents(list(reversed(occurrences)), 3)[1] == [d for d in reversed(
+        [d for _, d in occurrences]) if d != winner]
+
+
+# --- language ---------------------------------------------------------------------------------------------------------
+
+def test_language_of_real_text():
+    identifier = langid.LanguageIdentifier()
+    others = {}
+    for document in sample_documents():
+        for other in document.other_abstracts:
+            others.setdefault(other["language"], []).append(other["text"])
+    expected = {"por": "pt", "spa": "es", "fre": "fr", "chi": "zh"}
+    for code, language in expected.items():
+        assert [identifier.detect(text).language for text in others[code]] == [language] * len(others[code])
+    genia = [identifier.detect(" ".join(sentences)).language for sentences in genia_abstracts()]
+    assert genia == ["en"] * len(genia)
+    # CLD2 raises on control characters and lone surrogates; they are blanked, not fatal.
+    damaged = " ".join(genia_abstracts()[0]).replace(" ", "\x00 ", 3).replace(".", ".\ud800", 1)
+    assert identifier.detect(damaged).language == "en"
+    assert identifier.detect("").language == langid.UNDETERMINED
+
+
+def test_language_drops_other_language_paragraphs_and_documents():
+    documents, plants = planted_documents()
+    index = by_id(documents)
+    config, identifier = langid.LanguageConfig(), langid.LanguageIdentifier()
+    host = corpus_document(index[plants["spanish_paragraph_host"]])
+    keep, counts = langid.judge_document(host, identifier, config)
+    assert keep and host.language == "en" and counts["paragraphs_other_language"] == 1
+    assert not any("TEPT" in sentence for sentence in host.sentences())
+    portuguese = corpus_document(index[plants["portuguese"]])
+    assert langid.judge_document(portuguese, identifier, config)[0] is False and portuguese.language == "pt"
+    keep_pt = langid.LanguageConfig(keep=langid.parse_languages(["en,pt"]))
+    assert langid.judge_document(corpus_document(index[plants["portuguese"]]), identifier, keep_pt)[0]
+
+
+# --- shards and report ------------------------------------------------------------------------------------------------
+
+def test_shard_files_are_electra_format_and_traceable():
+    documents = [genia_document(i, f"pubmed:{i}") for i in range(5)]
+    keyed = [(shards.shuffle_key(3, d.id), d) for d in documents]
+    text, jsonl, count = shards.render_shard(reversed(keyed), "part-00000-of-00001.txt")
+    assert count == 5 and text == shards.render_shard(keyed, "part-00000-of-00001.txt")[0]
+    assert jsonl == shards.render_shard(keyed, "part-00000-of-00001.txt")[1]  # gzip without timestamp
+    lines = text.decode().split("\n")
+    assert lines[-1] == "" and lines[-2] != ""
+    records = [json.loads(line) for line in gzip.decompress(jsonl).decode().splitlines()]
+    for record in records:
+        sentences = [s for p in record["paragraphs"] for s in p["sentences"]]
+        first = record["line"] - 1
+        assert lines[first:first + len(sentences)] == sentences
+        assert first == 0 or lines[first - 1] == ""
+    assert [r["id"] for r in records] == [d.id for _, d in sorted(keyed, key=lambda kd: kd[0])]
+    assert shards.shard_count(0, 100) == 1 and shards.shard_count(250, 100) == 3
+
+
+def test_report_escapes_text_from_the_data():
+    counters = {"read.in": 3, "read.out": 3, "written.documents": 1, "written.sentences": 2}
+    aggregates = {"histograms": empty_histograms(), "shards": [],
+                  "boilerplate_lines": [{"documents": 3, "key": "k", "text": "<script>alert(1)</script>"}],
+                  "exact_duplicate_groups": [], "near_duplicate_clusters": [{
+                      "kept": "pubmed:1", "title": "<b>bold</b>", "kept_in_corpus": True,
+                      "removed": [{"id": "pubmed:2", "similarity": 0.9, "title": "x & y"}]}]}
+    stats = build_stats(counters, aggregates, {}, {})
+    page = render_report(stats)
+    assert "<script>alert" not in page and "&lt;script&gt;" in page and "&lt;b&gt;bold" in page
+    assert page.count("data:image/png;base64,") == 7
+    assert page == render_report(stats)
+
+
+# --- the PTransforms on the DirectRunner ----------------------------------------------------------------------------------
+
+def test_cross_source_transform():
+    documents, plants = planted_documents()
+    index = by_id(documents)
+    chosen = [index[i] for i in (plants["cross_by_pmid"], plants["cross_by_pmcid"], "pmc:PMC2994229",
+                                 "pmc:PMC3574550", plants["exact_original"])]
+    with TestPipeline() as pipeline:
+        kept = (pipeline | beam.Create(chosen) | job.DropCrossSourceDuplicates() | beam.Map(lambda d: d.id))
+        assert_that(kept, equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]))
+
+
+def test_exact_and_near_duplicate_transforms():
+    documents, plants = planted_documents()
+    index = by_id(documents)
+    names = ("exact_original", "exact_copy", "near_original", "near_copy")
+    chosen = [corpus_document(index[plants[name]]) for name in names] + [genia_document(i, f"g:{i}")
+                                                                          for i in range(6)]
+    with TestPipeline() as pipeline:
+        kept, groups = pipeline | beam.Create(chosen) | job.DropExactDuplicates()
+        kept, clusters = kept | job.DropNearDuplicates(job.NearDuplicateConfig())
+        assert_that(kept | beam.Map(lambda d: d.id),
+                    equal_to([plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)]))
+        assert_that(groups | "ExactIds" >> beam.Map(lambda g: (g["kept"], g["removed"])),
+                    equal_to([(plants["exact_original"], [plants["exact_copy"]])]), label="groups")
+        assert_that(clusters | "NearIds" >> beam.Map(lambda cs: [(c["kept"], [m["id"] for m in c["removed"]])
+                                                                   for c in cs]),
+                    equal_to([[(plants["near_original"], [plants["near_copy"]])]]), label="clusters")
+
+
+def test_boilerplate_transform_keeps_one_copy():
+    line = "© {} Elsevier Ltd. All rights reserved."
+    documents = [genia_document(i, f"g:{i}", (line.format(2010 + i),)) for i in range(4)]
+    documents += [genia_document(4 + i, f"h:{i}", ("Supported by the Foo Foundation.",)) for i in range(2)]
+    winner = min((boilerplate.winner_order(5, d.id), d.id) for d in documents[:4])[1]
+    with TestPipeline() as pipeline:
+        kept, lines = pipeline | beam.Create(documents) | job.RemoveBoilerplate(
+            5, 3, job.filters.FilterConfig())
+        holders = kept | beam.FlatMap(lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
+        assert_that(holders, equal_to([winner]), label="winner")
+        funding = kept | "Funding" >> beam.FlatMap(lambda d: [s for s in d.sentences() if "Foo" in s])
+        assert_that(funding, equal_to(["Supported by the Foo Foundation."] * 2), label="below threshold")
+        assert_that(lines | beam.Map(lambda rows: [row["documents"] for row in rows]), equal_to([[4]]),
+                    label="lines")
+
+
+def test_write_corpus_shards_every_document_once(tmp_path):
+    documents = [genia_document(i, f"g:{i}") for i in range(12)]
+    outputs = {}
+    for seed in (1, 2):
+        out = tmp_path / f"seed{seed}"
+        with TestPipeline() as pipeline:
+            _ = pipeline | beam.Create(documents) | job.WriteCorpus(str(out), seed, shard_size_bytes=4000)
+        texts = sorted((out / "text").glob("part-*-of-*.txt"))
+        assert len(texts) == shards.shard_count(sum(shards.text_bytes(d) for d in documents), 4000) > 1
+        blocks = [block for path in texts for block in path.read_text().strip("\n").split("\n\n") if block]
+        assert sorted(blocks) == sorted(shards.text_of(d) for d in documents)
+        outputs[seed] = blocks
+    assert outputs[1] != outputs[2]  # another seed, another order
