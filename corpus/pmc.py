@@ -17,8 +17,7 @@
 * Named entities: NLM articles use numeric character references; a named one that the (never loaded) DTD would
   define is replaced by its character from the HTML5/MathML entity table, which holds the JATS entity sets. Any
   other (`&xxe;`) makes the article a `JatsError`: its text cannot be known.
-* Safety: `xmltext.safe_parser` (no DTD, no entity expansion, no network) but with `collect_ids=True`: with
-  `collect_ids=False` libxml2 reads the local file a DOCTYPE or an external parameter entity names (`_parser`).
+* Safety: `xmltext.safe_parser`: no DTD or external entity is loaded (not even from the local disk), no network.
 
 `iter_bulk_archive` streams a legacy `oa_*_xml.*.tar.gz` package without extracting anything; members it does
 not read come out as `SkippedMember`.
@@ -91,15 +90,9 @@ _local = threading.local()
 
 
 def _parser() -> etree.XMLParser:
-    """One parser per thread: lxml parsers must not be shared between threads, and building one is costly.
-
-    `collect_ids=True`: lxml implements `collect_ids=False` by setting libxml2's `loadsubset` to XML_SKIP_IDS,
-    and libxml2 loads the external DTD subset, and external parameter entities, whenever `loadsubset` is
-    non-zero: every nxml DOCTYPE ("archivearticle.dtd") would be looked up on the local disk and any file a
-    DOCTYPE names would be read.
-    """
+    """One parser per thread: lxml parsers must not be shared between threads, and building one is costly."""
     if not hasattr(_local, "parser"):
-        _local.parser = safe_parser(collect_ids=True)
+        _local.parser = safe_parser()
     return _local.parser
 
 
