@@ -6,9 +6,10 @@ Protocol:
   With --repeat N a second data set is one file holding the articles of all inputs N times, to show how speed
   and memory behave as files grow (real baseline files hold ~30,000 articles, these samples hundreds).
 - Parsers, each in its own fresh process so that peak RSS is its own: `ours` (corpus.pubmed.iter_pubmed),
-  `pubmed_parser` (parse_medline_xml with its defaults, what a user would call), and two references for the
-  design choice: `iterparse` (lxml iterparse with clearing of records and siblings, plus the very same field
-  extraction as ours) and `iterparse-bare` (the same loop, no extraction: the parsing floor).
+  `pubmed_parser` (parse_medline_xml with its defaults, what a user would call), and references for the design
+  choices: `ours-uncut` (ours parsing whole records, without cutting out the elements it never reads),
+  `iterparse` (lxml iterparse with clearing of records and siblings, plus the very same field extraction as
+  ours) and `iterparse-bare` (the same loop, no extraction).
 - Speed: articles/s and MB/s of decompressed XML; CPU time of the parsing loop (wall time shown too), best of
   --rounds runs, parsers interleaved run by run. Memory: peak RSS growth of the process during the loop, and
   in a separate run the peak of Python allocations (tracemalloc).
@@ -42,7 +43,7 @@ DEFAULT_FILES = [
     *sorted((REPO / "tests/data/pubmed").glob("*.xml*")),
 ]
 WARM_UP = REPO / "tests/data/pubmed/test_current_medline.xml.gz"
-PARSERS = ("ours", "pubmed_parser", "iterparse", "iterparse-bare")
+PARSERS = ("ours", "pubmed_parser", "ours-uncut", "iterparse", "iterparse-bare")
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
 
 
@@ -58,6 +59,14 @@ def count_ours(path: str) -> int:
             raise RuntimeError(f"unexpected record error in a real file: {record}")
         articles += isinstance(record, Document)
     return articles
+
+
+def count_ours_uncut(path: str) -> int:
+    """Ours without cutting unread elements out of records before parsing."""
+    from corpus import pubmed
+
+    pubmed._UNREAD_ELEMENTS = []
+    return count_ours(path)
 
 
 def count_pubmed_parser(path: str) -> int:
@@ -86,6 +95,7 @@ def count_iterparse(path: str, extract: bool = True) -> int:
 COUNTERS: dict[str, Callable[[str], int]] = {
     "ours": count_ours,
     "pubmed_parser": count_pubmed_parser,
+    "ours-uncut": count_ours_uncut,
     "iterparse": count_iterparse,
     "iterparse-bare": lambda path: count_iterparse(path, extract=False),
 }

@@ -447,6 +447,32 @@ def test_oversized_record_is_reported_and_skipped(monkeypatch, baseline, baselin
     assert len(of_type(records, Document)) == 754
 
 
+def test_cutting_unread_elements_changes_no_field(monkeypatch):
+    """Authors, MeSH terms, history and references are cut before parsing; every fixture record gives the same
+    Document as when the whole record is parsed."""
+    paths = [BASELINE, UPDATE, *sorted(PUBMED.glob("*.xml*")), *sorted((GENIA / "efetch").glob("*.xml"))[:20]]
+    cut = [parse(path) for path in paths]
+    monkeypatch.setattr(pubmed, "_UNREAD_ELEMENTS", [])
+    assert [parse(path) for path in paths] == cut
+
+
+@pytest.mark.parametrize(
+    "record, expected",
+    [
+        (b"<R><AuthorList CompleteYN='Y'><Author/></AuthorList><T>x</T></R>", b"<R><T>x</T></R>"),
+        (b"<R><ReferenceList><Reference/><ReferenceList><Reference/></ReferenceList></ReferenceList><T/></R>",
+         b"<R><T/></R>"),  # nested: cut to the outer end tag
+        (b"<R><AuthorList/><T>x</T><AuthorList><A/></AuthorList></R>", b"<R><AuthorList/><T>x</T></R>"),
+        (b"<R><ReferenceList><R/><ReferenceList/></ReferenceList><T/></R>",  # an empty one inside: end not clear
+         b"<R><ReferenceList><R/><ReferenceList/></ReferenceList><T/></R>"),
+        (b"<R><AuthorList><A/><T>x</T></R>", b"<R><AuthorList><A/><T>x</T></R>"),  # no end tag: left to the parser
+        (b"<R><AuthorList><A/></AuthorList><History/><T/><History><D/></History></R>", b"<R><History/><T/></R>"),
+    ],
+)
+def test_unread_elements_are_cut_only_where_their_end_is_clear(record, expected):
+    assert pubmed._without_unread_elements(record) == expected
+
+
 @pytest.mark.parametrize("chunk", [997, 4099])
 def test_records_cut_across_read_chunks(monkeypatch, chunk, update):
     monkeypatch.setattr(pubmed, "CHUNK_BYTES", chunk)
