@@ -115,7 +115,7 @@ class Tokenizer:
         self._fast = fast_path.fast_tokenizer(self.tokens, self.do_lower_case, self.strip_accents)
         self._lowercase_first = fast_path.lowercases_in_python(self.do_lower_case, self.strip_accents)
         self._reference = fast_path.reference_tokenizer(self._ids, self.do_lower_case, self.strip_accents)
-        self._divergent = fast_path.divergent_characters(self.do_lower_case, self.strip_accents)
+        self._divergent: np.ndarray | None = None  # derived on first use: settings() stays instant
         self.chunks_via_reference = 0  # space-separated chunks that took the reference path (for metrics)
 
     @classmethod
@@ -192,6 +192,8 @@ class Tokenizer:
         """How many characters of each text the fast tokenizer may treat differently, for the whole batch at
         once: all code points in one array, looked up in the divergence table, summed per text."""
         lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
+        if self._divergent is None:
+            self._divergent = fast_path.divergent_characters(self.do_lower_case, self.strip_accents)
         code_points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
         cumulative = np.concatenate(([0], np.cumsum(self._divergent[code_points], dtype=np.int64)))
         ends = np.cumsum(lengths)

@@ -1,0 +1,321 @@
+"""The vocab job: corpus text shards in, a WordPiece vocabulary directory out.
+
+    python -m pipelines.vocab --input 'out/corpus/text/part-*.txt' --output out/vocab --vocab-size 30522
+
+Input: text files (local or gs://, .gz read transparently), one sentence per line, a blank line between
+documents (the corpus job's format). Output, each file written atomically:
+  DIR/vocab.txt              exactly --vocab-size tokens: [PAD] [UNK] [CLS] [SEP] [MASK], [unused*],
+                             the alphabet, then learned pieces ("##" marks continuations)
+  DIR/tokenizer_config.json  casing and accent settings (HF format; vocab.tokenizer reads it)
+  DIR/vocab_report.json      counts, caps, and quality on held-apart text versus --compare vocabularies
+  DIR/errors/lines-*.jsonl   lines that are not UTF-8, with their file and the reason (empty when none)
+
+Counting runs on the workers: BERT's basic tokenization (what training will see), per-bundle counts combined
+per word across workers. Only the learner (SentencePiece BPE over the word counts) runs on one worker; its
+memory is bounded by --max-words distinct words (the count threshold rises above --min-count if needed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from typing import Iterable, Iterator, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.transforms.window import GlobalWindows
+
+from pipelines.common import counters, expand_globs
+from vocab import files
+from vocab.learn import DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, learn_wordpiece
+from vocab.pretokenize import WordSplitter
+from vocab.report import quality_report
+from vocab.tokenizer import Tokenizer, parse_vocab, write_vocab_dir
+
+LOG = logging.getLogger(__name__)
+NAMESPACE = "vocab"
+REPORT_FILE = "vocab_report.json"
+
+
+def _count(name: str, n: int = 1) -> None:
+    if n:
+        Metrics.counter(NAMESPACE, name).inc(n)
+
+
+class VocabOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--input", action="append", default=[], metavar="GLOB",
+                            help="corpus text files, local or gs:// (.gz allowed); repeatable")
+        parser.add_argument("--output", metavar="DIR", help="vocabulary directory, local or gs://")
+        parser.add_argument("--vocab-size", type=int, default=30522, help="number of tokens (default 30522)")
+        casing = parser.add_mutually_exclusive_group()
+        casing.add_argument("--uncased", dest="do_lower_case", action="store_true", default=True,
+                            help="lower-case text (default, as BioELECTRA)")
+        casing.add_argument("--cased", dest="do_lower_case", action="store_false", help="keep case")
+        parser.add_argument("--strip-accents", action=argparse.BooleanOptionalAction, default=None,
+                            help="remove accents (default: when uncased, as BERT)")
+        parser.add_argument("--min-count", type=int, default=2,
+                            help="learn only from words seen at least this often (default 2)")
+        parser.add_argument("--max-word-length", type=int, default=100,
+                            help="ignore longer words (default 100: BERT turns them into [UNK] anyway)")
+        parser.add_argument("--max-words", type=int, default=20_000_000,
+                            help="cap on distinct words given to the learner; the count threshold rises "
+                                 "above --min-count to respect it (default 20,000,000)")
+        parser.add_argument("--num-unused", type=int, default=0,
+                            help="[unused0..N-1] slots after the special tokens, for tokens added later")
+        parser.add_argument("--max-alphabet", type=int, default=None,
+                            help="most single characters kept, counting 'c' and '##c' apart "
+                                 "(default: a tenth of --vocab-size); rarer ones become [UNK]")
+        parser.add_argument("--max-piece-length", type=int, default=DEFAULT_MAX_PIECE_LENGTH,
+                            help=f"longest learned piece in characters (default {DEFAULT_MAX_PIECE_LENGTH})")
+        parser.add_argument("--heldout", action="append", default=[], metavar="GLOB",
+                            help="held-apart text (one text per line) for the quality figures; repeatable")
+        parser.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                            help="another vocabulary to compare with: a vocab.txt (read as uncased, like "
+                                 "BERT's and SciBERT's uncased releases) or a vocabulary directory; repeatable")
+
+
+class CountWords(beam.PTransform):
+    """Lines of text -> (word, occurrences), words as BERT's basic tokenization splits them.
+
+    Each bundle counts in a dict (flushed at `flush_size` distinct words, so worker memory stays flat) before
+    the per-word combine: a word is shuffled once per bundle, not once per occurrence.
+    """
+
+    def __init__(self, do_lower_case: bool, strip_accents: bool, max_word_length: int,
+                 flush_size: int = 200_000):
+        super().__init__()
+        self._count_fn = _CountWordsInBundle(do_lower_case, strip_accents, max_word_length, flush_size)
+
+    def expand(self, lines):
+        return (
+            lines
+            | "CountInBundles" >> beam.ParDo(self._count_fn)
+            | "SumPerWord" >> beam.CombinePerKey(sum)
+        )
+
+
+class _CountWordsInBundle(beam.DoFn):
+    def __init__(self, do_lower_case: bool, strip_accents: bool, max_word_length: int, flush_size: int):
+        self._settings = (do_lower_case, strip_accents)
+        self._max_word_length = max_word_length
+        self._flush_size = flush_size
+
+    def setup(self) -> None:
+        self._splitter = WordSplitter(*self._settings)
+
+    def start_bundle(self) -> None:
+        self._counts: Counter = Counter()
+        self._tally = Counter()
+
+    def process(self, line: str) -> Iterator[tuple[str, int]]:
+        self._tally["lines"] += 1
+        if not line.strip():
+            self._tally["blank_lines"] += 1
+            return
+        words = self._splitter.words(line)
+        self._tally["words"] += len(words)
+        for word in words:
+            if len(word) > self._max_word_length:
+                self._tally["words_over_max_length"] += 1
+            else:
+                self._counts[word] += 1
+        if len(self._counts) >= self._flush_size:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for item in self._flush():
+            yield GlobalWindows.windowed_value(item)
+
+    def _flush(self) -> Iterator[tuple[str, int]]:
+        for name, value in self._tally.items():
+            _count(name, value)
+        self._tally.clear()
+        items = list(self._counts.items())
+        self._counts.clear()
+        return iter(items)
+
+
+class DecodeLines(beam.DoFn):
+    """(file, raw line) -> text; lines that are not UTF-8 go to the errors output, counted, with their file."""
+
+    ERRORS = "errors"
+
+    def process(self, item: tuple[str, bytes]) -> Iterator:
+        path, raw = item
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            _count("lines_not_utf8")
+            yield beam.pvalue.TaggedOutput(self.ERRORS, json.dumps(
+                {"file": path, "reason": f"not UTF-8: {err}", "snippet": raw[:200].decode("utf-8", "replace")},
+                ensure_ascii=False))
+
+
+class AlphabetFn(beam.CombineFn):
+    """(word, count) -> {alphabet form: occurrences} over every counted word."""
+
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, accumulator: Counter, item: tuple[str, int]) -> Counter:
+        word, count = item
+        for form in alphabet_forms(word):
+            accumulator[form] += count
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
+        merged = Counter()
+        for accumulator in accumulators:
+            merged.update(accumulator)
+        return merged
+
+    def extract_output(self, accumulator: Counter) -> dict:
+        return dict(accumulator)
+
+
+class HistogramFn(AlphabetFn):
+    """(word, count) -> {count: number of distinct words with it}."""
+
+    def add_input(self, accumulator: Counter, item: tuple[str, int]) -> Counter:
+        accumulator[item[1]] += 1
+        return accumulator
+
+
+class LearnVocab(beam.DoFn):
+    """Runs once, on one worker: learns from the word counts above the threshold, writes the vocab dir."""
+
+    def __init__(self, output: str, vocab_size: int, do_lower_case: bool, strip_accents: bool, min_count: int,
+                 max_words: int, num_unused: int, max_alphabet: Optional[int], max_piece_length: int):
+        self._output = output
+        self._vocab_size = vocab_size
+        self._settings = (do_lower_case, strip_accents)
+        self._min_count = min_count
+        self._max_words = max_words
+        self._num_unused = num_unused
+        self._max_alphabet = max_alphabet
+        self._max_piece_length = max_piece_length
+
+    def process(self, _, word_counts: Iterable[tuple[str, int]], alphabet: dict, histogram: dict):
+        threshold = count_threshold(histogram, self._min_count, self._max_words)
+        kept = [(word, count) for word, count in word_counts if count >= threshold]
+        _count("distinct_words", sum(histogram.values()))
+        _count("learner_count_threshold", threshold)
+        _count("distinct_words_below_threshold", sum(histogram.values()) - len(kept))
+        learned = learn_wordpiece(kept, alphabet, self._vocab_size, num_unused=self._num_unused,
+                                  max_alphabet=self._max_alphabet, max_piece_length=self._max_piece_length)
+        for name, value in learned.stats.items():
+            _count(f"learner_{name}", value)
+        write_vocab_dir(self._output, learned.tokens, *self._settings)
+        LOG.info("vocab: learned %d pieces from %d words (count >= %d); alphabet %d of %d -> %s",
+                 learned.stats["learned_pieces"], len(kept), threshold, learned.stats["alphabet_kept"],
+                 learned.stats["alphabet_size"], self._output)
+        yield self._output
+
+
+def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], args: argparse.Namespace,
+                   strip_accents: bool) -> None:
+    decoded = (
+        pipeline
+        | "InputFiles" >> beam.Create(input_files)
+        | "ReadLines" >> beam.io.ReadAllFromText(with_filename=True, coder=beam.coders.BytesCoder())
+        | "Decode" >> beam.ParDo(DecodeLines()).with_outputs(DecodeLines.ERRORS, main="lines")
+    )
+    word_counts = decoded.lines | "CountWords" >> CountWords(args.do_lower_case, strip_accents,
+                                                             args.max_word_length)
+    alphabet = word_counts | "Alphabet" >> beam.CombineGlobally(AlphabetFn())
+    histogram = word_counts | "CountHistogram" >> beam.CombineGlobally(HistogramFn())
+    _ = (
+        pipeline
+        | "Once" >> beam.Create([None])
+        | "Learn" >> beam.ParDo(
+            LearnVocab(args.output, args.vocab_size, args.do_lower_case, strip_accents, args.min_count,
+                       args.max_words, args.num_unused, args.max_alphabet, args.max_piece_length),
+            word_counts=beam.pvalue.AsIter(word_counts),
+            alphabet=beam.pvalue.AsSingleton(alphabet),
+            histogram=beam.pvalue.AsSingleton(histogram))
+    )
+    _ = decoded[DecodeLines.ERRORS] | "WriteErrors" >> beam.io.WriteToText(
+        files.join(args.output, "errors/lines"), file_name_suffix=".jsonl", num_shards=1,
+        shard_name_template="-SSSSS-of-NNNNN")
+
+
+def _read_texts(patterns: list[str], what: str) -> list[str]:
+    """Non-blank lines of the files matching `patterns` (for held-apart text; small)."""
+    texts = []
+    for path in expand_globs(patterns, what):
+        with FileSystems.open(path) as handle:
+            texts.extend(line for line in handle.read().decode("utf-8").splitlines() if line.strip())
+    return texts
+
+
+def _comparison(spec: str) -> tuple[str, Tokenizer]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise SystemExit(f"error: --compare wants NAME=PATH, got {spec!r}")
+    if path.endswith(".txt"):
+        with FileSystems.open(path) as handle:
+            return name, Tokenizer(parse_vocab(handle.read(), path), do_lower_case=True, strip_accents=True)
+    return name, Tokenizer.from_vocab_dir(path)
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.vocab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    VocabOptions._add_argparse_args(parser)
+    args, _ = parser.parse_known_args(argv)
+    if not args.output or not args.input:
+        parser.error("--input and --output are required")
+    if args.vocab_size < 6 or args.min_count < 1 or args.max_word_length < 1 or args.max_words < 1:
+        parser.error("--vocab-size must be at least 6; --min-count, --max-word-length, --max-words at least 1")
+    strip_accents = args.do_lower_case if args.strip_accents is None else args.strip_accents
+    input_files = expand_globs(args.input, "input")
+    comparisons = dict(_comparison(spec) for spec in args.compare)  # bad paths fail before the job
+    heldout = _read_texts(args.heldout, "heldout") if args.heldout else []
+    LOG.info("vocab: %d text files -> %s (vocab size %d, %s, strip accents %s)", len(input_files),
+             args.output, args.vocab_size, "uncased" if args.do_lower_case else "cased", strip_accents)
+
+    # All flags go to Beam too, so that runners and templates see the job's own options.
+    options = PipelineOptions(argv)
+    if options.view_as(StandardOptions).runner is None:
+        # Beam's default (Prism) would fetch a runner binary from the internet before falling back.
+        options.view_as(StandardOptions).runner = "DirectRunner"
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, input_files, args, strip_accents)
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    stats = counters(result, NAMESPACE)
+    tokenizer = Tokenizer.from_vocab_dir(args.output)
+    report = {
+        "vocab_size": tokenizer.vocab_size,
+        "settings": tokenizer.settings(),
+        "learner": "sentencepiece-bpe over word counts, converted to WordPiece",
+        "options": {"min_count": args.min_count, "max_word_length": args.max_word_length,
+                    "max_words": args.max_words, "num_unused": args.num_unused,
+                    "max_alphabet": args.vocab_size // 10 if args.max_alphabet is None else args.max_alphabet,
+                    "max_piece_length": args.max_piece_length},
+        "inputs": {"files": len(input_files), "heldout_texts": len(heldout)},
+        "counts": stats,
+        **quality_report(tokenizer, heldout, ",".join(args.heldout), comparisons),
+    }
+    files.write_bytes_atomic(files.join(args.output, REPORT_FILE),
+                             (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    LOG.info("vocab: %d lines, %d words (%d distinct), %d lines not UTF-8 -> %s", stats.get("lines", 0),
+             stats.get("words", 0), stats.get("distinct_words", 0), stats.get("lines_not_utf8", 0),
+             files.join(args.output, REPORT_FILE))
+    return report
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
