@@ -9,13 +9,14 @@ with its reason. The exit status is 1 when any file failed (after everything els
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
-import itertools
 import json
 import logging
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import BinaryIO, Optional, Sequence
 
@@ -129,6 +130,7 @@ class FetchSettings:
     checksum_attempts: int
     max_concurrency: int
     total: int  # planned files, for progress lines
+    run_id: str = ""  # keeps the progress count of one run apart from earlier runs in the same process
 
 
 class BeamStorage:
@@ -173,7 +175,7 @@ _STATUS_WORDS = {
     LICENCE_SKIPPED: "outside --licence, skipped",
     NOT_OPEN_ACCESS_SKIPPED: "not open access, skipped",
 }
-_progress = itertools.count(1)
+_progress: collections.Counter = collections.Counter()  # files done per run_id, in this process
 _progress_lock = threading.Lock()
 
 
@@ -235,7 +237,8 @@ class FetchFn(beam.DoFn):
 
     def _report_progress(self, outcome: Outcome) -> None:
         with _progress_lock:
-            done = next(_progress)
+            _progress[self.settings.run_id] += 1
+            done = _progress[self.settings.run_id]
         position = f"[{done}/{self.settings.total}]"
         if outcome.status == DOWNLOADED:
             rate = outcome.bytes / outcome.seconds if outcome.seconds > 0 else 0.0
@@ -393,7 +396,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
     settings = FetchSettings(base_url=base_url, dest=args.dest, layout=layout, licences=licences, http=http,
                              checksum_attempts=args.checksum_attempts, max_concurrency=args.max_concurrency,
-                             total=len(plan.files))
+                             total=len(plan.files), run_id=uuid.uuid4().hex)
     _use_threads_locally(options, argv, args.max_concurrency)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, plan_path, settings)

@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--output", default="out/demo", help="where everything goes (default out/demo)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    for noisy in ("apache_beam", "sources.localmirror", "apache_beam.io.filebasedsink"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from sources.localmirror import MirrorServer
 
     out = Path(args.output).resolve()
