@@ -69,6 +69,9 @@ SECTION_LABELS = frozenset(
     }
 )
 
+# Single-word labels that lost their colon and space ("...life.CONCLUSIONBy extending...").
+_GLUED_LABELS = tuple(sorted((label for label in SECTION_LABELS if " " not in label), key=len, reverse=True))
+
 # Abbreviations that never end a sentence: the next token always continues it ("Fig. 2", "vs. WT", "Dr. Li").
 _NEVER_END = frozenset(
     """e.g eg i.e ie cf Cf viz vs Vs v fig figs Fig Figs FIG FIGS eq eqs Eq Eqs ref refs Ref Refs Dr Drs Prof Mr
@@ -88,7 +91,7 @@ SENTENCE_STARTERS = frozenset(
     """the this these those that there their they we our it its in a an as at by for from on of to with
     however thus therefore moreover furthermore here hence although though while whereas when after before
     since because during finally first second third similarly together taken such both all each no none
-    one two three four five several many most some other another only further additionally also in
+    one two three four five several many most some other another only further additionally also
     importantly interestingly notably overall conversely consequently accordingly nevertheless nonetheless
     meanwhile subsequently then collectively altogether indeed rather yet but and or if whether despite
     unlike like using based given following among within without between under over upon than what which
@@ -96,7 +99,6 @@ SENTENCE_STARTERS = frozenset(
     data cells mice he she his her i""".split()
 )
 _OPENERS = "([{\"'\u201c\u2018\u00ab"
-_CLOSERS = ")]}\"'\u201d\u2019\u00bb"
 # Lower-case words that still start a sentence in biomedical text: gene/protein/molecule names with a capital
 # or digit after the first letter (p53, mRNA, cDNA, iNOS, pH, c-Myc) and Greek-letter names (α-synuclein).
 _LOWER_BIO_START = re.compile(r"[a-z]{1,4}[A-Z0-9]|[a-z]+-[A-Z0-9]|[\u03b1-\u03c9]")
@@ -105,7 +107,7 @@ _PANEL_LABEL = re.compile(r"[a-z][.)]?\s+[A-Z]")
 _BRACKET_REACH = 200
 # Longest word looked at; bounds every backward search so that time stays linear in the text.
 _WORD_REACH = 64
-# After these (or at a sentence start) "1." or "(b)." labels a list item instead of ending a sentence.
+# After these (or at a sentence or line start) "1." or "(b)." labels a list item instead of ending a sentence.
 _LIST_OPENERS = ":;\n"
 _SPACE = re.compile(r"\s")
 _NON_SPACE = re.compile(r"\S")
@@ -152,7 +154,7 @@ def _is_glued_boundary(text: str, match: re.Match) -> bool:
     if not (
         _CAPITALISED.fullmatch(word)
         or word.lower() in SENTENCE_STARTERS
-        or any(word.startswith(label) and word[len(label)].isupper() for label in _GLUED_LABELS if len(word) > len(label))
+        or any(word[len(label) : len(label) + 1].isupper() and word.startswith(label) for label in _GLUED_LABELS)
     ):
         return False  # "Tris.HCl", "Ca.CaM": chemistry, not two sentences
     word_start = _word_start(text, at)
@@ -277,10 +279,6 @@ def _after_ordinary_lower_word(text: str, letter_at: int) -> bool:
     return previous[:1].islower() and previous.lower() not in _BEFORE_INITIAL
 
 
-# Single-word labels that lost their colon and space ("...life.CONCLUSIONBy extending...").
-_GLUED_LABELS = tuple(sorted((label for label in SECTION_LABELS if " " not in label), key=len, reverse=True))
-
-
 def _label_start(match: re.Match) -> Optional[int]:
     """Where a known section label ends the upper-case run `match` ("HIV RESULTS" -> "RESULTS"), if one does."""
     run = match.group()
@@ -397,6 +395,9 @@ _BOUNDARY_COMPONENTS = ("senter", "parser", "biomedical_sentencizer", "pysbd_sen
 
 def _load_pipeline(model: str) -> Language:
     import spacy
+
+    # scispacy's pipelines name its tokenizer and sentencizer; importing registers them with spaCy.
+    from scispacy import custom_sentence_segmenter, custom_tokenizer  # noqa: F401
 
     try:
         nlp = spacy.load(model)
