@@ -150,7 +150,7 @@ class _Reader:
             else:
                 data = decompressor.unconsumed_tail or self._read_raw(COMPRESSED_CHUNK_BYTES)
                 if not data:
-                    raise PubmedFileError(self.origin, "truncated gzip stream (it ends before its end-of-stream marker)")
+                    raise PubmedFileError(self.origin, "truncated gzip stream (ends before its end-of-stream marker)")
             decompressed = decompressor.decompress(data, size)
             if decompressed:
                 return decompressed
@@ -477,11 +477,9 @@ def _texts(elements) -> list[str]:
 def _title(title_element, vernacular_element) -> str:
     """The English title without NLM's translation brackets; the vernacular title when there is no English one."""
     title = _inline_text(title_element) if title_element is not None else ""
-    if title == _NOT_AVAILABLE:
-        title = ""
-    if not title and vernacular_element is not None:
-        title = _inline_text(vernacular_element)
-    return _strip_translation_brackets(title)
+    if title and title != _NOT_AVAILABLE:
+        return _strip_translation_brackets(title)
+    return _inline_text(vernacular_element) if vernacular_element is not None else ""
 
 
 def _strip_translation_brackets(title: str) -> str:

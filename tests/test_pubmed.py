@@ -199,6 +199,16 @@ def test_vernacular_title_when_there_is_no_english_title(update):
     assert (japanese.title, japanese.abstract, japanese.language) == ("", [], ["jpn"])
 
 
+def test_not_available_title_gives_way_to_the_vernacular_title(baseline_xml):
+    """Older records carry NLM's placeholder "[Not Available]." as ArticleTitle: real record 31840444 so edited."""
+    data = edited_record(baseline_xml, "31840444", [(
+        b"<ArticleTitle>[Plastic responses of fine root morphological traits of Castanopsis fabri and Castanopsis "
+        b"carlesii to short-term nitrogen addition].</ArticleTitle>",
+        b"<ArticleTitle>[Not Available].</ArticleTitle>")])
+    (doc,) = parse(io.BytesIO(data))
+    assert doc.title == "罗浮栲和米槠细根形态功能性状对短期氮添加的可塑性响应."
+
+
 @pytest.mark.parametrize(
     "title, expected",
     [
@@ -541,7 +551,7 @@ def test_not_a_pubmed_file(data, reason):
 
 
 def test_empty_sets_are_valid():
-    for data in (b"<PubmedArticleSet/>", b"<?xml version='1.0'?>\n<PubmedArticleSet>\n</PubmedArticleSet>\n<!-- end -->"):
+    for data in (b"<PubmedArticleSet/>", b"<?xml version='1.0'?>\n<PubmedArticleSet>\n</PubmedArticleSet>\n<!--x-->"):
         assert parse(io.BytesIO(data)) == []
 
 
