@@ -427,3 +427,33 @@ def _listeners(nlp: Language, name: str) -> list[str]:
     """Components that listen to the shared embedding component `name` (tok2vec, transformer)."""
     component = nlp.get_pipe(name)
     return list(getattr(component, "listening_components", []) or [])
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`python -m corpus.sentences [FILE ...]`: print the sentences of each file (or stdin), one per line."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m corpus.sentences",
+        description="Split text into sentences (one per line, a blank line between inputs). Each FILE is one text; "
+        "with no FILE, stdin is. Sentences are exact substrings of the input; line breaks inside a sentence are "
+        "printed as spaces.",
+    )
+    parser.add_argument("files", nargs="*", help="UTF-8 text files (default: stdin)")
+    parser.add_argument("--model", help="a trained spaCy pipeline (directory or package name) instead of the rules")
+    parser.add_argument("--spans", action="store_true", help="print START<TAB>END<TAB>SENTENCE (character offsets)")
+    args = parser.parse_args(argv)
+    splitter = SentenceSplitter(model=args.model)
+    texts = [open(path, encoding="utf-8").read() for path in args.files] if args.files else [sys.stdin.read()]
+    for index, (text, spans) in enumerate(zip(texts, splitter.split_spans_batch(texts))):
+        if index:
+            print()
+        for start, end in spans:
+            sentence = text[start:end].replace("\r", " ").replace("\n", " ")
+            print(f"{start}\t{end}\t{sentence}" if args.spans else sentence)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -492,3 +492,17 @@ def test_model_errors_are_clear(tmp_path):
         SentenceSplitter(model=str(tmp_path / "blank"))
     with pytest.raises(ValueError, match="batch_size"):
         SentenceSplitter(batch_size=0)
+
+
+def test_command_line(tmp_path, capsys):
+    from corpus.sentences import main
+
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("Mice were injected i.v. with 2.5 mg/kg (Fig. 2). E. coli strains\ngrew.[12] The end.")
+    second.write_text("One more.")
+    assert main([str(first), str(second)]) == 0
+    assert capsys.readouterr().out == (
+        "Mice were injected i.v. with 2.5 mg/kg (Fig. 2).\nE. coli strains grew.[12]\nThe end.\n\nOne more.\n"
+    )
+    assert main(["--spans", str(second)]) == 0
+    assert capsys.readouterr().out == "0\t9\tOne more.\n"
