@@ -31,7 +31,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.common import counters, expand_globs
 from vocab import files
-from vocab.learn import DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, learn_wordpiece
+from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
+                         learn_wordpiece)
 from vocab.pretokenize import WordSplitter
 from vocab.report import quality_report
 from vocab.tokenizer import Tokenizer, parse_vocab, write_vocab_dir
@@ -298,7 +299,8 @@ def run(argv: Optional[list[str]] = None) -> dict:
         "learner": "sentencepiece-bpe over word counts, converted to WordPiece",
         "options": {"min_count": args.min_count, "max_word_length": args.max_word_length,
                     "max_words": args.max_words, "num_unused": args.num_unused,
-                    "max_alphabet": args.vocab_size // 10 if args.max_alphabet is None else args.max_alphabet,
+                    "max_alphabet": (default_max_alphabet(args.vocab_size) if args.max_alphabet is None
+                                     else args.max_alphabet),
                     "max_piece_length": args.max_piece_length},
         "inputs": {"files": len(input_files), "heldout_texts": len(heldout)},
         "counts": stats,

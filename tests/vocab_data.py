@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import functools
-import gzip
 from pathlib import Path
 
-from lxml import etree
-
-from corpus.xmltext import inline_text, safe_parser
+from corpus.documents import Document
+from corpus.pubmed import iter_pubmed
 
 REPO = Path(__file__).resolve().parent.parent
 GENIA_RAW = REPO / "tests" / "data" / "genia-dev" / "raw"
@@ -27,17 +25,15 @@ def genia_documents() -> tuple[tuple[str, ...], ...]:
 
 @functools.lru_cache(maxsize=1)
 def pubmed_documents() -> tuple[tuple[str, ...], ...]:
-    """Title and abstract paragraphs of every citation in the bundled PubMed sample that has text."""
+    """Title and abstract paragraphs of every citation in the bundled PubMed sample that has text, as the
+    project's PubMed parser reads them."""
     documents = []
     for path in PUBMED_SAMPLES:
-        with gzip.open(path) as handle:
-            # collect_ids=False makes lxml try to fetch the DOCTYPE's DTD (refused: no_network) on these files.
-            root = etree.parse(handle, safe_parser(collect_ids=True)).getroot()
-        for article in root.iter("PubmedArticle"):
-            parts = [inline_text(node) for node in article.iter("ArticleTitle", "AbstractText")]
-            parts = [part for part in parts if part]
-            if parts:
-                documents.append(tuple(parts))
+        for record in iter_pubmed(str(path)):
+            if isinstance(record, Document):
+                parts = tuple(p for p in [record.title] + [a["text"] for a in record.abstract] if p)
+                if parts:
+                    documents.append(parts)
     return tuple(documents)
 
 

@@ -36,6 +36,10 @@ def alphabet_forms(word: str) -> list[str]:
     return [word[0]] + [CONTINUATION + char for char in word[1:]]
 
 
+def default_max_alphabet(vocab_size: int) -> int:
+    return vocab_size // 10
+
+
 def unused_token(i: int) -> str:
     return f"[unused{i}]"
 
@@ -67,7 +71,7 @@ def learn_wordpiece(
     Deterministic: the words are sorted before training.
     """
     fixed = list(SPECIAL_TOKENS) + [unused_token(i) for i in range(num_unused)]
-    max_alphabet = vocab_size // 10 if max_alphabet is None else max_alphabet
+    max_alphabet = default_max_alphabet(vocab_size) if max_alphabet is None else max_alphabet
     ranked = sorted(alphabet.items(), key=lambda item: (-item[1], item[0]))
     kept_alphabet = [form for form, _ in ranked[:max_alphabet]]
     dropped = ranked[max_alphabet:]
