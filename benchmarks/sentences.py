@@ -5,11 +5,11 @@ Protocol (the same for every splitter):
 - Input text: the abstract's gold sentences (title excluded) joined by single spaces, so the gold spans are
   known exactly. This is the primary figure. The run then repeats everything with the title line as the first
   sentence of the text (GENIA titles have no final period, so every splitter loses ~0.006 F1 there).
-- Prediction: each splitter's sentences as (start, end) character offsets into the input text, trimmed of
-  surrounding whitespace (splitters that return strings are aligned to the text in order); empty ones dropped.
+- Prediction: each splitter's sentences as (start, end) character offsets into the input text (every splitter
+  here reports offsets), trimmed of surrounding whitespace; empty ones dropped.
 - Exact-match sentence F1: a predicted sentence counts only when its trimmed (start, end) equals a gold
   sentence's; precision, recall and F1 are micro-averaged over all sentences of all abstracts.
-- Speed: the splitter's own call on every abstract without title (its native output, no alignment), one
+- Speed: the splitter's own call on every abstract without title (its native output, no conversion), one
   process, one thread, measured in CPU seconds of this process (per core; other processes on a shared machine
   do not count); the splitters take turns in several rounds and each keeps its best pass. MB/s counts UTF-8
   bytes of input, sentences/s gold sentences.
@@ -65,21 +65,6 @@ def trim_spans(text: str, spans: Iterable[Span]) -> list[Span]:
         if end > start:
             trimmed.append((start, end))
     return trimmed
-
-
-def align(text: str, sentences: Iterable[str]) -> list[Span]:
-    """Offsets of sentence strings found in order in `text` (for splitters that return strings)."""
-    spans, cursor = [], 0
-    for sentence in sentences:
-        sentence = sentence.strip()
-        if not sentence:
-            continue
-        start = text.find(sentence, cursor)
-        if start < 0:
-            raise ValueError(f"sentence not found in text after offset {cursor}: {sentence[:60]!r}")
-        spans.append((start, start + len(sentence)))
-        cursor = start + len(sentence)
-    return spans
 
 
 class Score(NamedTuple):
