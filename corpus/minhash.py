@@ -1,7 +1,9 @@
 """MinHash signatures over word shingles and the LSH banding that finds near-duplicate candidates.
 
-The permutations are the classic universal hashes `(a * h + b) mod (2^61 - 1)` (as in datasketch), drawn from
-a seeded generator, so every worker of a job computes the same signature for the same text. Shingle hashes are
+The permutations are multiply-add-shift hashes `(a * h + b) mod 2^64 >> 32` of 32-bit shingle hashes (a
+2-independent family, Dietzfelbinger 1996): the same guarantees as datasketch's `(a * h + b) mod (2^61 - 1)`
+without a 64-bit modulo, which is most of the cost. a and b come from a seeded generator, so every worker of a
+job computes the same signature for the same text. Shingle hashes are
 built from CRC-32 word hashes, never from Python's `hash()`, which differs between processes.
 """
 from __future__ import annotations
@@ -14,14 +16,14 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MAX_HASH = np.uint64((1 << 32) - 1)
+_SHIFT = np.uint64(32)
+_MAX_UINT64 = np.iinfo(np.uint64).max
 _WORD = re.compile(r"\w+")
 # Odd 64-bit multipliers that mix the word hashes of a shingle into one value (wrapping arithmetic).
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                  0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
                 dtype=np.uint64)
-_CHUNK = 4096  # shingles per block, so memory stays at num_perm * 4096 * 8 bytes for any document length
+_CHUNK = 4096  # shingles per block: memory stays at num_perm * 4096 * 8 bytes for any document length
 
 
 def normalised_words(text: str) -> list[str]:
@@ -54,18 +56,17 @@ class MinHasher:
             raise ValueError(f"num_perm must be at least 2, got {num_perm}")
         generator = np.random.RandomState(seed)  # the legacy generator's stream is fixed across NumPy versions
         self.num_perm = num_perm
-        self._a = generator.randint(1, int(_MERSENNE), size=num_perm, dtype=np.uint64)
-        self._b = generator.randint(0, int(_MERSENNE), size=num_perm, dtype=np.uint64)
+        self._a = generator.randint(0, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self._b = generator.randint(0, 1 << 63, size=num_perm, dtype=np.uint64)
 
     def signature(self, hashes: np.ndarray) -> np.ndarray:
         """The signature (uint32 array) of a set of shingle hashes; an empty set gives all-maximum values."""
-        signature = np.full(self.num_perm, _MAX_HASH, dtype=np.uint64)
+        signature = np.full(self.num_perm, _MAX_UINT64, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for start in range(0, len(hashes), _CHUNK):
                 block = hashes[start:start + _CHUNK, np.newaxis]
-                permuted = ((block * self._a + self._b) % _MERSENNE) & _MAX_HASH
-                np.minimum(signature, permuted.min(axis=0), out=signature)
-        return signature.astype(np.uint32)
+                np.minimum(signature, ((block * self._a + self._b) >> _SHIFT).min(axis=0), out=signature)
+        return np.minimum(signature, np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
 def jaccard_estimate(first: np.ndarray, second: np.ndarray) -> float:

@@ -63,6 +63,6 @@ def render_shard(documents: Iterable[tuple[bytes, CorpusDocument]], text_name: s
     text = ("\n\n".join(blocks) + "\n") if blocks else ""
     raw = ("\n".join(lines) + "\n") if lines else ""
     buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as handle:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as handle:
         handle.write(raw.encode("utf-8"))
     return text.encode("utf-8"), buffer.getvalue(), len(ordered)
