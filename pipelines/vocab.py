@@ -210,8 +210,8 @@ class LearnVocab(beam.DoFn):
         _count("distinct_words_below_threshold", sum(histogram.values()) - len(kept))
         learned = learn_wordpiece(kept, alphabet, self._vocab_size, num_unused=self._num_unused,
                                   max_alphabet=self._max_alphabet, max_piece_length=self._max_piece_length)
-        for name, value in learned.stats.items():
-            _count(f"learner_{name}", value)
+        for name, value in learned.stats.items():  # zeros too: the report lists every learner figure
+            Metrics.counter(NAMESPACE, f"learner_{name}").inc(value)
         write_vocab_dir(self._output, learned.tokens, *self._settings)
         LOG.info("vocab: learned %d pieces from %d words (count >= %d); alphabet %d of %d -> %s",
                  learned.stats["learned_pieces"], len(kept), threshold, learned.stats["alphabet_kept"],
