@@ -1,6 +1,7 @@
 """Small pieces every Beam job of the project shares: file globs, atomic writes, metrics reports."""
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import uuid
@@ -10,6 +11,17 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 LOG = logging.getLogger(__name__)
+
+
+def add_argument_once(parser: argparse.ArgumentParser, *flags: str, **kwargs) -> None:
+    """`parser.add_argument`, unless another job's options already declared the flag on this parser.
+
+    Beam parses the flags of every imported `PipelineOptions` subclass with one parser, so two jobs that both
+    take `--output` would clash as soon as both are imported (a launcher, the test suite). Each job parses
+    its own flags with its own parser, so whichever declaration Beam keeps only has to accept the value.
+    """
+    if not any(flag in parser._option_string_actions for flag in flags):  # noqa: SLF001 (argparse's registry)
+        parser.add_argument(*flags, **kwargs)
 
 
 def expand_globs(patterns: Iterable[str], what: str) -> list[str]:

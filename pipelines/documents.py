@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus import pmc, pubmed
 from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
-from pipelines.common import counters, expand_globs, write_json
+from pipelines.common import add_argument_once, counters, expand_globs, write_json
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "documents"
@@ -37,11 +37,11 @@ class DocumentsOptions(PipelineOptions):
                             help="PMC articles: .xml/.nxml files (a Cloud Service .json beside each is read "
                                  "for licence and retraction) or bulk .tar.gz packages (their .filelist.csv "
                                  "beside them is read); repeatable")
-        parser.add_argument("--output", metavar="PREFIX",
-                            help="output prefix, local or gs://: PREFIX-SSSSS-of-NNNNN.jsonl.gz, "
-                                 "PREFIX-errors-*.jsonl, PREFIX-stats.json")
-        parser.add_argument("--num-shards", type=int, default=0,
-                            help="number of output shards (0: let the runner choose)")
+        add_argument_once(parser, "--output", metavar="PREFIX",
+                          help="output prefix, local or gs://: PREFIX-SSSSS-of-NNNNN.jsonl.gz, "
+                               "PREFIX-errors-*.jsonl, PREFIX-stats.json")
+        add_argument_once(parser, "--num-shards", type=int, default=0,
+                          help="number of output shards (0: let the runner choose)")
         parser.add_argument("--include-captions", action="store_true",
                             help="keep figure and table captions as body paragraphs")
         parser.add_argument("--include-subarticles", action="store_true",
