@@ -87,6 +87,20 @@ def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+def schema_problem(document: Document) -> Optional[str]:
+    """Why a record read from JSON cannot be assembled (wrong types in the text fields), or None."""
+    if not isinstance(document.title, str):
+        return "title is not a string"
+    for name, text_key in (("abstract", "text"), ("other_abstracts", "text"), ("body", "text")):
+        entries = getattr(document, name)
+        if not isinstance(entries, list):
+            return f"{name} is not a list"
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get(text_key, ""), str):
+                return f"{name} holds an entry without a text string"
+    return None
+
+
 def text_blocks(document: Document) -> list[tuple[str, Optional[str], str]]:
     """(kind, label, text) for every block of text of a document, in reading order.
 

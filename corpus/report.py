@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from typing import Callable
 
 import matplotlib
@@ -172,6 +173,21 @@ table{border-collapse:collapse;font-size:12px;margin:6px 0}td,th{border:1px soli
 vertical-align:top;text-align:left}.summary td{font-size:14px}.none{color:#777}"""
 
 
+def _settings_rows(config: dict) -> list[list[str]]:
+    """The run's settings, flattened ("filters.min_document_words"), for a reader comparing two reports."""
+    rows = []
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value):
+                walk(f"{prefix}{key}.", value[key])
+        else:
+            rows.append([html.escape(prefix.rstrip(".")), html.escape(json.dumps(value))])
+
+    walk("", config)
+    return rows
+
+
 def render_report(stats: dict) -> str:
     """The report page for the stats of one run."""
     written = stats["written"]
@@ -214,6 +230,8 @@ def render_report(stats: dict) -> str:
         _table(["kept", "removed", "removed ids"], _exact_rows(stats)),
         "<h2>Steps</h2>",
         _table(["step", "in", "out", "removed (reason count)"], _step_rows(stats)),
+        "<h2>Settings</h2>",
+        _table(["setting", "value"], _settings_rows(stats.get("config", {}))),
         "</body></html>\n",
     ]
     return "\n".join(parts)

@@ -26,10 +26,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from corpus import boilerplate, dedup, filters, langid, shards
-from corpus.assemble import CorpusDocument, assemble
+from corpus.assemble import CorpusDocument, assemble, schema_problem
 from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
 from corpus.minhash import MinHasher, jaccard_estimate, lsh_parameters
-from corpus.report import render_report
 from corpus.stats import add_document, build_stats, empty_histograms, merge_histograms
 from pipelines.common import counters, expand_globs, read_json, write_atomically, write_json
 
@@ -145,6 +144,9 @@ class ParseDocumentLine(beam.DoFn):
             document = Document.from_dict(data)
             if not isinstance(document.id, str) or not document.id or document.source not in SOURCES:
                 raise ValueError(f"needs an id and a source in {SOURCES}")
+            problem = schema_problem(document)
+            if problem:
+                raise ValueError(problem)
         except (ValueError, TypeError) as error:
             _count("read.removed.invalid")
             yield beam.pvalue.TaggedOutput(ERRORS, {"origin": origin, "reason": str(error)[:300],
@@ -769,6 +771,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
     aggregates = read_json(aggregates_path)
     FileSystems.delete([aggregates_path])
     _remove_stale_shards(output, len(aggregates.get("shards", [])))
+    # Imported here: matplotlib is needed where the report is drawn (the launcher), not on the workers.
+    from corpus.report import render_report
+
     stats = build_stats(counters(result, NAMESPACE), aggregates, config.to_dict(), {"files": files})
     write_json(f"{output}/stats.json", stats)
     write_atomically(f"{output}/report.html", render_report(stats).encode("utf-8"))

@@ -23,9 +23,11 @@ def job_input(tmp_path_factory) -> tuple[Path, dict]:
     half = len(documents) // 2
     write_documents(folder / "docs-00000-of-00002.jsonl.gz", documents[:half])
     write_documents(folder / "docs-00001-of-00002.jsonl.gz", documents[half:])
-    # A damaged file of the same job: a line cut short, a JSON array, a record without a source.
+    # A damaged file of the same job: a line cut short, a JSON array, a record without a source, an abstract
+    # that is not a list of sections.
     with gzip.open(folder / "docs-damaged.jsonl.gz", "wt") as handle:
-        handle.write('{"id": "pubmed:1", "source": "pubm\n[1, 2]\n{"id": "pubmed:2", "title": "x"}\n')
+        handle.write('{"id": "pubmed:1", "source": "pubm\n[1, 2]\n{"id": "pubmed:2", "title": "x"}\n'
+                     '{"id": "pubmed:3", "source": "pubmed", "abstract": "not a list"}\n')
     return folder, plants
 
 
@@ -56,7 +58,7 @@ def test_planted_cases_are_removed_and_counted(local_run, job_input):
     for kept in ("exact_original", "near_original", "spanish_paragraph_host", "pmc:PMC2994229"):
         assert plants.get(kept, kept) in written, kept
     steps = {row["step"]: row for row in stats["steps"]}
-    assert steps["read"]["removed"] == {"invalid": 3}
+    assert steps["read"]["removed"] == {"invalid": 4}
     assert steps["cross_source"]["removed"] == {"pubmed_in_pmc": 2}
     assert steps["language"]["removed"] == {"pt": 1}
     assert steps["exact"]["removed"] == {"duplicate": 1}
@@ -111,7 +113,8 @@ def test_report_and_errors(local_run):
     assert page.count("data:image/png;base64,") == 7
     assert "All rights reserved." in page and stats["near_duplicate_clusters"][0]["kept"] in page
     errors = [json.loads(line) for path in (out / "errors").glob("part-*.jsonl") for line in path.open()]
-    assert len(errors) == 3 and all(e["origin"].endswith("docs-damaged.jsonl.gz") and e["reason"] for e in errors)
+    assert len(errors) == 4 and all(e["origin"].endswith("docs-damaged.jsonl.gz") and e["reason"] for e in errors)
+    assert "abstract is not a list" in {e["reason"] for e in errors}
     assert not list(out.glob("**/*.tmp-*")) and not (out / "_aggregates.json").exists()
 
 
