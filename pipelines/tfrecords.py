@@ -48,6 +48,9 @@ NAMESPACE = "tfrecords"
 ERRORS = "errors"
 STATS = "stats"
 ERRORS_FILE = "pretrain_data.errors.jsonl"
+BUCKET_SHIFT = 64 - 8  # 256 key ranges
+BUFFER_BYTES = 16 << 20  # examples a worker holds per file before sending them on
+MAX_REPORTED_LINES = 100  # invalid lines listed per file (all are counted)
 # Counts kept per file, summed over the job into pretrain_data.json, and reported as Beam counters.
 COUNTS = (
     "num_files", "num_failed_files", "num_documents", "num_incomplete_documents", "num_sentences",
@@ -95,14 +98,15 @@ def example_key(seed: int, document: str, index: int) -> int:
 
 
 def shard_of(key: int, num_shards: int) -> int:
+    """Shards hold consecutive key ranges: the examples of a bucket fall into one or a few shards."""
     return (key * num_shards) >> 64
 
 
-class _FileExamples:
-    """Turns one file's lines into (key, serialised example) pairs, tokenizing many sentences per call.
+class FileExamples:
+    """One file's lines -> (key, serialised example)s, many sentences tokenized per call.
 
-    Lines are queued until `batch` sentences are waiting, so documents are never held whole: a document's
-    sentences are fed to its packer as their tokens arrive.
+    Sentences are queued until `batch` are waiting, so documents are never held whole: a document's
+    sentences are fed to its packer as their tokens arrive. Counts go to `counts` (see COUNTS).
     """
 
     def __init__(self, label: str, seed: int, max_seq_length: int, tokenizer: Tokenizer,
@@ -114,77 +118,77 @@ class _FileExamples:
         self._encoder = encoder
         self._batch = batch
         self._counts = counts
-        self._queue: list[Optional[str]] = []  # sentences, None where a document ends
-        self._queued_sentences = 0
-        self._document = -1  # number of the document being packed in this file
+        self._document = -1  # number of the document being packed, in this file
+        self._name = ""  # f"{label}#{document}": names the document in seeds and keys
         self._packer: Optional[DocumentPacker] = None
         self._examples = 0  # examples of the current document so far
-        self._open = False
+        self.ended_inside_document = False  # the last line was not followed by a blank line
 
-    def add_line(self, text: str) -> Iterator[tuple[int, bytes]]:
-        text = text.strip()
-        if text:
-            self._queue.append(text)
-            self._queued_sentences += 1
-            self._open = True
-        elif self._open:
-            self._queue.append(None)
-            self._open = False
-        if self._queued_sentences >= self._batch:
-            yield from self._flush()
+    def examples(self, lines: Iterable[str]) -> Iterator[tuple[int, bytes]]:
+        queue: list[Optional[str]] = []  # sentences, None where a document ends
+        queued = 0
+        document_open = False
+        for text in lines:
+            text = text.strip()
+            if text:
+                queue.append(text)
+                queued += 1
+                document_open = True
+                if queued >= self._batch:
+                    yield from self._pack(queue)
+                    queue, queued = [], 0
+            elif document_open:
+                queue.append(None)
+                document_open = False
+        self.ended_inside_document = document_open
+        if document_open:  # the end of the file ends its last document
+            queue.append(None)
+        yield from self._pack(queue)
 
-    @property
-    def document_open(self) -> bool:
-        """Whether the last line read belongs to a document no blank line has ended yet."""
-        return self._open
-
-    def finish(self) -> Iterator[tuple[int, bytes]]:
-        """The end of the file, which ends its last document."""
-        if self._open:
-            self._queue.append(None)
-            self._open = False
-        yield from self._flush()
-
-    def _flush(self) -> Iterator[tuple[int, bytes]]:
-        texts = [item for item in self._queue if item is not None]
+    def _pack(self, queue: list[Optional[str]]) -> Iterator[tuple[int, bytes]]:
+        texts = [item for item in queue if item is not None]
         token_ids = iter(self._tokenizer.encode_batch(texts))
-        self._counts["num_sentences"] += len(texts)
-        for item in self._queue:
+        input_tokens = documents = 0
+        pairs: list[SegmentPair] = []  # for the counts
+        for item in queue:
             if item is None:
-                yield from self._emit(self._packer.finish())
-                self._counts["num_documents"] += 1
+                pair = self._packer.finish()
                 self._packer = None
-                continue
-            if self._packer is None:
-                self._start_document()
-            ids = next(token_ids)
-            self._counts["num_input_tokens"] += len(ids)
-            yield from self._emit(self._packer.add(ids))
-        self._queue, self._queued_sentences = [], 0
+                documents += 1
+            else:
+                if self._packer is None:
+                    self._start_document()
+                ids = next(token_ids)
+                input_tokens += len(ids)
+                pair = self._packer.add(ids)
+            if pair is not None:
+                pairs.append(pair)
+                yield example_key(self._seed, self._name, self._examples), self._encoder.encode(pair)
+                self._examples += 1
+        counts = self._counts
+        counts["num_sentences"] += len(texts)
+        counts["num_documents"] += documents
+        counts["num_input_tokens"] += input_tokens
+        counts["num_examples"] += len(pairs)
+        counts["num_tokens"] += sum(pair.num_tokens for pair in pairs)
+        counts["num_truncated_tokens"] += sum(pair.num_truncated for pair in pairs)
+        counts["num_single_segment_examples"] += sum(not pair.second for pair in pairs)
+        counts["num_short_target_examples"] += sum(pair.target_length < self._max_seq_length for pair in pairs)
 
     def _start_document(self) -> None:
         self._document += 1
+        self._name = f"{self._label}#{self._document}"
         self._examples = 0
-        rng = random.Random(f"{self._seed}/{self._label}#{self._document}")
-        self._packer = DocumentPacker(self._max_seq_length, rng)
-
-    def _emit(self, pair: Optional[SegmentPair]) -> Iterator[tuple[int, bytes]]:
-        if pair is None:
-            return
-        record = self._encoder.encode(pair)
-        counts = self._counts
-        counts["num_examples"] += 1
-        counts["num_tokens"] += pair.num_tokens
-        counts["num_truncated_tokens"] += pair.num_truncated
-        counts["num_single_segment_examples"] += not pair.second
-        counts["num_short_target_examples"] += pair.target_length < self._max_seq_length
-        counts["num_record_bytes"] += len(record) + 16  # + TFRecord framing
-        yield example_key(self._seed, f"{self._label}#{self._document}", self._examples), record
-        self._examples += 1
+        self._packer = DocumentPacker(self._max_seq_length, random.Random(f"{self._seed}/{self._name}"))
 
 
 class TokenizeAndPack(beam.DoFn):
-    """(label, path) of a text file -> (key, serialised example)s; its counts to STATS, failures to ERRORS."""
+    """(label, path) of a text file -> (bucket, [(key, serialised example)]); its counts to STATS, what
+    could not be read to ERRORS.
+
+    Examples leave in batches, one per key range (bucket), so that the shuffle moves few large elements
+    instead of one per example; a bucket's examples fall into few, neighbouring shards.
+    """
 
     def __init__(self, vocab_dir: str, vocab_settings: dict, max_seq_length: int, seed: int, batch: int):
         self._vocab_dir = vocab_dir
@@ -203,35 +207,64 @@ class TokenizeAndPack(beam.DoFn):
     def process(self, item: tuple[str, str]) -> Iterator:
         label, path = item
         counts: Counter = Counter(num_files=1)
-        examples = _FileExamples(label, self._seed, self._max_seq_length, self._tokenizer, self._encoder,
-                                 self._batch, counts)
-        line_number = 0
-        try:
-            with _open_text_file(path) as handle:
-                for line_number, raw in enumerate(handle, 1):
-                    counts["num_text_bytes"] += len(raw)
-                    try:
-                        text = raw.decode("utf-8")
-                    except UnicodeDecodeError as error:
-                        # The reference tokenizer deletes U+FFFD, so the bad bytes vanish and the rest stays.
-                        text = raw.decode("utf-8", errors="replace")
-                        counts["num_invalid_utf8_lines"] += 1
-                        yield beam.pvalue.TaggedOutput(ERRORS, _error(path, line_number, f"invalid UTF-8: {error}"))
-                    yield from examples.add_line(text)
-            yield from examples.finish()
-        except (zlib.error, EOFError, gzip.BadGzipFile) as error:
-            # A corrupt or truncated compressed file: keep what could be read (its last document ends
-            # there), report the file.
-            counts["num_failed_files"] += 1
-            counts["num_incomplete_documents"] += examples.document_open
-            yield beam.pvalue.TaggedOutput(ERRORS, _error(
-                path, line_number, f"cannot read past line {line_number} ({type(error).__name__}: {error}); "
-                                   f"the text before it was kept"))
-            yield from examples.finish()
+        problems: list[dict] = []
+        examples = FileExamples(label, self._seed, self._max_seq_length, self._tokenizer, self._encoder,
+                                self._batch, counts)
+        buckets: dict[int, list[tuple[int, bytes]]] = {}
+        buffered = 0
+        record_bytes = 0
+        for key, record in examples.examples(_decoded_lines(path, counts, problems)):
+            buckets.setdefault(key >> BUCKET_SHIFT, []).append((key, record))
+            buffered += len(record)
+            if buffered >= BUFFER_BYTES:  # memory stays flat whatever the file's size
+                yield from buckets.items()
+                record_bytes += buffered
+                buckets, buffered = {}, 0
+        yield from buckets.items()
+        record_bytes += buffered
+        counts["num_record_bytes"] += record_bytes + 16 * counts["num_examples"]  # + TFRecord framing
+        if counts["num_failed_files"]:
+            counts["num_incomplete_documents"] += examples.ended_inside_document
+        for problem in problems:
+            yield beam.pvalue.TaggedOutput(ERRORS, problem)
         for name in COUNTS:
             if counts[name]:
                 Metrics.counter(NAMESPACE, name).inc(counts[name])
         yield beam.pvalue.TaggedOutput(STATS, {name: counts[name] for name in COUNTS})
+
+
+def _decoded_lines(path: str, counts: Counter, problems: list[dict]) -> Iterator[str]:
+    """The file's lines as text. Invalid UTF-8 is replaced (the tokenizer then drops U+FFFD, as BERT does)
+    and reported; a corrupt or truncated gzip ends the file where it breaks (the text before is kept)."""
+    line_number = text_bytes = 0
+    try:
+        with _open_text_file(path) as handle:
+            for line_number, raw in enumerate(handle, 1):
+                text_bytes += len(raw)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    text = raw.decode("utf-8", errors="replace")
+                    counts["num_invalid_utf8_lines"] += 1
+                    if counts["num_invalid_utf8_lines"] <= MAX_REPORTED_LINES:
+                        problems.append(_error(path, line_number, f"invalid UTF-8: {error}"))
+                yield text
+    except (zlib.error, EOFError, gzip.BadGzipFile) as error:
+        counts["num_failed_files"] += 1
+        problems.append(_error(path, line_number, f"cannot read past line {line_number} "
+                                                  f"({type(error).__name__}: {error}); the text before it was kept"))
+    counts["num_text_bytes"] += text_bytes
+    if counts["num_invalid_utf8_lines"] > MAX_REPORTED_LINES:
+        problems.append(_error(path, 0, f"{counts['num_invalid_utf8_lines'] - MAX_REPORTED_LINES} more lines "
+                                        f"of invalid UTF-8 not listed"))
+
+
+def split_by_shard(item: tuple[int, list[tuple[int, bytes]]], num_shards: int) -> Iterator:
+    _, examples = item
+    by_shard: dict[int, list[tuple[int, bytes]]] = {}
+    for example in examples:
+        by_shard.setdefault(shard_of(example[0], num_shards), []).append(example)
+    return iter(by_shard.items())
 
 
 def _open_text_file(path: str) -> BinaryIO:
@@ -259,14 +292,14 @@ def choose_num_shards(counts: dict, num_shards: int, target_shard_mb: float) -> 
 
 
 class WriteShard(beam.DoFn):
-    """(shard, [(key, example)]) -> the shard file under the temporary directory, examples sorted by key."""
+    """(shard, batches of (key, example)) -> the shard file under the temporary directory, sorted by key."""
 
     def __init__(self, temp_dir: str):
         self._temp_dir = temp_dir
 
-    def process(self, item: tuple[int, Iterable[tuple[int, bytes]]], num_shards: int) -> Iterator:
-        shard, examples = item
-        ordered = sorted(examples)  # by key; equal keys (identical documents) then by bytes
+    def process(self, item: tuple[int, Iterable[list[tuple[int, bytes]]]], num_shards: int) -> Iterator:
+        shard, parts = item
+        ordered = sorted(example for part in parts for example in part)  # by key, then bytes
         size = 0
         with FileSystems.create(FileSystems.join(self._temp_dir, shard_name(shard, num_shards))) as handle:
             for _, record in ordered:
@@ -347,7 +380,7 @@ class WritePretrainingData(beam.PTransform):
         num_shards_side = beam.pvalue.AsSingleton(num_shards)
         written = (
             packed.examples
-            | "AssignShard" >> beam.Map(lambda kv, n: (shard_of(kv[0], n), kv), num_shards_side)
+            | "SplitByShard" >> beam.FlatMap(split_by_shard, num_shards_side)
             | "GroupShards" >> beam.GroupByKey()
             | "WriteShards" >> beam.ParDo(WriteShard(temp_dir), num_shards_side)
         )
