@@ -27,7 +27,7 @@ def job_input(tmp_path_factory) -> tuple[Path, dict]:
     # that is not a list of sections.
     with gzip.open(folder / "docs-damaged.jsonl.gz", "wt") as handle:
         handle.write('{"id": "pubmed:1", "source": "pubm\n[1, 2]\n{"id": "pubmed:2", "title": "x"}\n'
-                     '{"id": "pubmed:3", "source": "pubmed", "abstract": "not a list"}\n')
+                     '{"id": "pubmed:3", "source": "pubmed", "origin": "f", "abstract": "not a list"}\n')
     return folder, plants
 
 
