@@ -147,10 +147,9 @@ def _metric_sums(masked, log_probs, sampled, gen_loss_sum, gen_count, disc_logit
         "disc_true_positive": tf.reduce_sum(disc_preds * labels * weights),
         "disc_predicted_positive": tf.reduce_sum(disc_preds * weights),
         "disc_positive": tf.reduce_sum(labels * weights),
-        "auc_positive": tf.math.bincount(bins, weights=labels * weights, minlength=AUC_BINS,
-                                         maxlength=AUC_BINS, dtype=tf.float32),
-        "auc_negative": tf.math.bincount(bins, weights=(1.0 - labels) * weights,
-                                         minlength=AUC_BINS, maxlength=AUC_BINS, dtype=tf.float32),
+        # unsorted_segment_sum, unlike bincount, compiles with XLA (static number of bins).
+        "auc_positive": tf.math.unsorted_segment_sum(labels * weights, bins, AUC_BINS),
+        "auc_negative": tf.math.unsorted_segment_sum((1.0 - labels) * weights, bins, AUC_BINS),
     }
 
 

@@ -1,0 +1,178 @@
+"""ELECTRA pretraining throughput: ours (TF2, `pretrain`) against Hugging Face transformers'
+PyTorch ELECTRA, on this machine's CPU, in one run; prints examples/s of each and the ratio.
+
+The same work on both sides: a generator (ElectraForMaskedLM) and a discriminator
+(ElectraForPreTraining) of the same sizes sharing their embeddings, the same global batch of
+full-length sequences, dynamic masking of mask_prob of the tokens (85% [MASK]), Gumbel sampling of
+replacements, loss = MLM + 50 x replaced-token detection, backward, clipping to norm 1.0 and an
+AdamW step with linear warm-up/decay. The PyTorch side is what a user would write around
+transformers' models (as in its ELECTRA examples): the generator scores every position, as
+ElectraForMaskedLM does; ours scores only the masked ones, as the original ELECTRA does.
+
+Example: python benchmarks/pretrain.py --model-size small --batch-size 16 --max-seq-length 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pathlib
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_VOCAB = REPO / "tests" / "data" / "vocab" / "bert_base_uncased_vocab.txt"
+
+log = logging.getLogger("benchmarks.pretrain")
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-size", default="small", help="tiny, small, base or large")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="hyperparameter overrides, as for `python -m pretrain train`")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--vocab-size", type=int, default=30522,
+                        help="BERT's uncased vocabulary size by default")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per framework")
+    parser.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="intra-op threads for both frameworks")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=False,
+                        help="compile our step with XLA")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def _batch(args, config):
+    import numpy as np
+
+    rng = np.random.default_rng(args.seed)
+    ids = rng.integers(config.mask_id + 1, config.vocab_size,
+                       size=(args.batch_size, args.max_seq_length), dtype=np.int32)
+    ids[:, 0] = config.cls_id
+    ids[:, args.max_seq_length // 2] = config.sep_id
+    ids[:, -1] = config.sep_id
+    segments = np.zeros_like(ids)
+    segments[:, args.max_seq_length // 2 + 1:] = 1
+    return {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": segments}
+
+
+def benchmark_ours(args, config, batch) -> float:
+    import tensorflow as tf
+
+    from pretrain.training import Trainer
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    trainer = Trainer(config, tf.distribute.get_strategy(), "none", xla=args.xla)
+    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    trainer.train_loop(iterator, tf.constant(args.warmup_steps))["loss_sum"].numpy()
+    start = time.perf_counter()
+    trainer.train_loop(iterator, tf.constant(args.steps))["loss_sum"].numpy()
+    return args.steps * args.batch_size / (time.perf_counter() - start)
+
+
+def benchmark_transformers(args, config, batch) -> float:
+    import torch
+    import transformers
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    def hf_config(encoder):
+        return transformers.ElectraConfig(
+            vocab_size=encoder.vocab_size, embedding_size=encoder.embedding_size,
+            hidden_size=encoder.hidden_size, num_hidden_layers=encoder.num_hidden_layers,
+            num_attention_heads=encoder.num_attention_heads,
+            intermediate_size=encoder.intermediate_size, hidden_act="gelu",
+            max_position_embeddings=encoder.max_position_embeddings,
+            hidden_dropout_prob=encoder.hidden_dropout_prob,
+            attention_probs_dropout_prob=encoder.attention_probs_dropout_prob)
+
+    generator = transformers.ElectraForMaskedLM(hf_config(config.generator()))
+    discriminator = transformers.ElectraForPreTraining(hf_config(config.discriminator()))
+    generator.electra.embeddings = discriminator.electra.embeddings  # shared, as in ELECTRA
+    generator.generator_lm_head.weight = discriminator.electra.embeddings.word_embeddings.weight
+    generator.train()
+    discriminator.train()
+    params = {id(p): (n, p) for m in (generator, discriminator) for n, p in m.named_parameters()}
+    decay = [p for n, p in params.values() if not ("LayerNorm" in n or n.endswith("bias"))]
+    no_decay = [p for n, p in params.values() if "LayerNorm" in n or n.endswith("bias")]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-6)
+    scheduler = transformers.get_linear_schedule_with_warmup(
+        optimizer, config.warmup_steps, config.train_steps)
+    all_params = [p for _, p in params.values()]
+    input_ids = torch.tensor(batch["input_ids"], dtype=torch.long)
+    attention_mask = torch.tensor(batch["input_mask"], dtype=torch.long)
+    token_type_ids = torch.tensor(batch["segment_ids"], dtype=torch.long)
+    n = config.max_predictions_per_seq
+
+    def step() -> None:
+        candidates = attention_mask.bool()
+        for special in (config.cls_id, config.sep_id, config.pad_id, config.mask_id):
+            candidates &= input_ids != special
+        count = (attention_mask.sum(-1).float() * config.mask_prob).round().long().clamp(1, n)
+        scores = torch.rand(input_ids.shape).masked_fill(~candidates, -1.0)
+        top, positions = scores.topk(n, dim=-1)
+        used = (torch.arange(n)[None, :] < count[:, None]) & (top >= 0)
+        chosen = torch.zeros_like(candidates).scatter(1, positions, used)
+        to_mask = chosen & (torch.rand(input_ids.shape) < config.mask_token_fraction)
+        masked_ids = input_ids.masked_fill(to_mask, config.mask_id)
+        labels = input_ids.masked_fill(~chosen, -100)
+        gen = generator(input_ids=masked_ids, attention_mask=attention_mask,
+                        token_type_ids=token_type_ids, labels=labels)
+        with torch.no_grad():
+            logits = gen.logits[chosen]
+            gumbel = -torch.log(-torch.log(torch.rand_like(logits) + 1e-9) + 1e-9)
+            fake_ids = input_ids.clone()
+            fake_ids[chosen] = (logits + gumbel).argmax(-1)
+            is_replaced = (fake_ids != input_ids).long()
+        disc = discriminator(input_ids=fake_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids, labels=is_replaced)
+        loss = config.gen_weight * gen.loss + config.disc_weight * disc.loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(all_params, config.clip_norm)
+        optimizer.step()
+        scheduler.step()
+
+    for _ in range(args.warmup_steps):
+        step()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    return args.steps * args.batch_size / (time.perf_counter() - start)
+
+
+def main() -> int:
+    args = _parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sys.path.insert(0, str(REPO))
+    from pretrain import config as config_lib
+
+    overrides = config_lib.parse_overrides(args.set)
+    overrides.update(vocab_size=args.vocab_size, max_seq_length=args.max_seq_length,
+                     batch_size=args.batch_size, train_steps=1000, warmup_steps=10)
+    config = config_lib.for_size(args.model_size, overrides)
+    config.validate()
+    batch = _batch(args, config)
+    disc, gen = config.discriminator(), config.generator()
+    print(f"ELECTRA-{args.model_size}: discriminator {disc.num_hidden_layers}x{disc.hidden_size}, "
+          f"generator {gen.num_hidden_layers}x{gen.hidden_size}, embeddings "
+          f"{config.embedding_size}, vocab {config.vocab_size}; batch {args.batch_size} x "
+          f"{args.max_seq_length}; {args.threads} threads; {args.steps} timed steps")
+    ours = benchmark_ours(args, config, batch)
+    print(f"ours (TensorFlow {'XLA' if args.xla else 'graph'}): {ours:8.2f} examples/s")
+    theirs = benchmark_transformers(args, config, batch)
+    print(f"transformers (PyTorch eager):  {theirs:8.2f} examples/s")
+    print(f"ratio ours / transformers: {ours / theirs:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
