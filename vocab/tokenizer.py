@@ -177,27 +177,38 @@ class Tokenizer:
         return result
 
     def _fast_pass(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
-        """Fast-tokenizer ids of each text, and the positions of texts whose ids may be wrong."""
+        """Fast-tokenizer ids of each text, and the positions of texts whose ids may be wrong.
+
+        The checks run on whole-batch arrays, not per text in Python: a text is suspect when it holds a
+        divergent character, or when its ids hold [UNK] and it is not ASCII.
+        """
         prepared = [text.lower() for text in texts] if self._lowercase_first else texts
         ragged = self._fast.tokenize(prepared)
-        flat = ragged.flat_values.numpy().tolist()
-        splits = ragged.row_splits.numpy().tolist()
+        flat_array = ragged.flat_values.numpy()
+        splits_array = ragged.row_splits.numpy()
+        flat = flat_array.tolist()
+        splits = splits_array.tolist()
         ids = [flat[splits[i]:splits[i + 1]] for i in range(len(texts))]
-        divergent = self._divergent_counts(texts)
-        suspect = [i for i, text in enumerate(texts)
-                   if divergent[i] or (self.unk_id in ids[i] and not text.isascii())]
-        return ids, suspect
 
-    def _divergent_counts(self, texts: list[str]) -> list[int]:
-        """How many characters of each text the fast tokenizer may treat differently, for the whole batch at
-        once: all code points in one array, looked up in the divergence table, summed per text."""
-        lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
+        suspect = self._has_divergent_character(texts)
+        unk_rows = np.searchsorted(splits_array, np.flatnonzero(flat_array == self.unk_id), side="right") - 1
+        for row in np.unique(unk_rows).tolist():
+            if not texts[row].isascii():
+                suspect[row] = True
+        return ids, np.flatnonzero(suspect).tolist()
+
+    def _has_divergent_character(self, texts: list[str]) -> np.ndarray:
+        """Per text, whether it holds a character the fast tokenizer may treat differently: all code points of
+        the batch in one array, looked up in the divergence table; the few hits are mapped back to texts."""
         if self._divergent is None:
             self._divergent = fast_path.divergent_characters(self.do_lower_case, self.strip_accents)
         code_points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
-        cumulative = np.concatenate(([0], np.cumsum(self._divergent[code_points], dtype=np.int64)))
-        ends = np.cumsum(lengths)
-        return (cumulative[ends] - cumulative[ends - lengths]).tolist()
+        hits = np.flatnonzero(self._divergent[code_points])
+        suspect = np.zeros(len(texts), dtype=bool)
+        if len(hits):
+            ends = np.cumsum(np.array(list(map(len, texts)), dtype=np.int64))
+            suspect[np.searchsorted(ends, hits, side="right")] = True
+        return suspect
 
     def encode(self, text: str) -> list[int]:
         return self.encode_batch([text])[0]

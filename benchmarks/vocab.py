@@ -1,0 +1,351 @@
+"""Vocabulary learning and tokenization: ours versus what a user would otherwise pick, in one run.
+
+    python benchmarks/vocab.py [--vocab-size 8000] [--skip-beam]
+
+Corpus: titles and abstracts of the bundled PubMed sample (samples/mirror/pubmed, read with corpus.pubmed)
+plus the 148 GENIA dev abstracts, one paragraph/sentence per line. Held-apart text for the quality column:
+GENIA dev (so the learners see it; the job's own report holds it out, see the README).
+
+1. Learning, each learner in its own process (peak memory = that process's max RSS, and the growth over its
+   RSS after imports), time for the whole step from raw text:
+   - ours: BERT pre-tokenization + word counts, then SentencePiece BPE over the counts (what the Beam job
+     does on the workers and the learner), in-process; and the Beam job itself on the DirectRunner;
+   - HF `tokenizers` WordPieceTrainer on the raw text (BertNormalizer + BertPreTokenizer);
+   - SentencePiece (BPE, then unigram) on the raw text, converted to WordPiece the same way.
+   Quality: WordPiece pieces per word on GENIA with each resulting vocabulary.
+2. Tokenization throughput on one core (TF and Rust thread pools set to 1): our Tokenizer, HF `tokenizers`
+   BertWordPieceTokenizer, and a faithful pure-Python port of BERT's `FullTokenizer` (google-research/bert
+   tokenization.py), all with our vocabulary; tokens/s and MB/s, with ratios, and how many lines each
+   tokenizes differently from the reference (HF).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def corpus_lines() -> list[str]:
+    from corpus.documents import Document
+    from corpus.pubmed import iter_pubmed
+
+    lines = []
+    for path in sorted((REPO / "samples" / "mirror" / "pubmed").glob("*/*.xml.gz")):
+        for record in iter_pubmed(str(path)):
+            if isinstance(record, Document):
+                lines.extend(p for p in [record.title] + [a["text"] for a in record.abstract] if p)
+                lines.append("")
+    for path in sorted((REPO / "tests" / "data" / "genia-dev" / "raw").glob("*.txt")):
+        lines.extend(line for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
+        lines.append("")
+    return lines
+
+
+def heldout_lines() -> list[str]:
+    return [line for path in sorted((REPO / "tests" / "data" / "genia-dev" / "raw").glob("*.txt"))
+            for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- learners (each runs in a child process: `benchmarks/vocab.py --learner NAME --corpus FILE`) -------------
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def learn_ours(lines: list[str], vocab_size: int) -> list[str]:
+    from collections import Counter
+
+    from vocab.learn import alphabet_forms, learn_wordpiece
+    from vocab.pretokenize import WordSplitter, count_words
+
+    started = time.perf_counter()
+    counts = count_words(lines, WordSplitter(True, True))
+    alphabet = Counter()
+    for word, count in counts.items():
+        for form in alphabet_forms(word):
+            alphabet[form] += count
+    counted = time.perf_counter()
+    tokens = learn_wordpiece(counts.items(), alphabet, vocab_size, max_alphabet=len(alphabet), threads=1).tokens
+    _SPLIT_TIMES.update(count_s=counted - started, learn_s=time.perf_counter() - counted, distinct_words=len(counts))
+    return tokens
+
+
+_SPLIT_TIMES: dict = {}  # ours: counting (spread over Beam workers) versus learning (one machine)
+
+
+def learn_beam_job(corpus_file: str, vocab_size: int) -> list[str]:
+    """The same through `python -m pipelines.vocab` on the DirectRunner (job startup and all)."""
+    from pipelines import vocab as job
+
+    output = corpus_file + ".beam-vocab"
+    job.run(["--input", corpus_file, "--output", output, "--vocab-size", str(vocab_size), "--min-count", "1",
+             "--max-alphabet", str(vocab_size // 2)])
+    return Path(output, "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def learn_hf(lines: list[str], vocab_size: int) -> list[str]:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)
+    tokenizer.train_from_iterator(lines, trainer)
+    vocab = tokenizer.get_vocab()
+    return sorted(vocab, key=vocab.get)
+
+
+def learn_sentencepiece(lines: list[str], vocab_size: int, model_type: str) -> list[str]:
+    """SentencePiece on raw text, as SciBERT did: BERT-normalized lines in, pieces converted to WordPiece."""
+    import io
+
+    import sentencepiece
+    from tokenizers import normalizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=(normalizer.normalize_str(line) for line in lines if line.strip()),
+        model_writer=model, model_type=model_type, vocab_size=vocab_size, character_coverage=1.0,
+        hard_vocab_limit=False, bos_id=-1, eos_id=-1, minloglevel=2, num_threads=1)
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    tokens = list(SPECIALS)
+    for i in range(processor.get_piece_size()):
+        if processor.is_unknown(i) or processor.is_control(i):
+            continue
+        piece = processor.id_to_piece(i)
+        token = piece[1:] if piece.startswith("\u2581") else "##" + piece
+        if token and token != "##" and token not in tokens:
+            tokens.append(token)
+    return tokens[:vocab_size]
+
+
+def run_learner(name: str, corpus_file: str, vocab_size: int, out_file: str) -> None:
+    lines = Path(corpus_file).read_text(encoding="utf-8").split("\n")
+    learners = {"ours": lambda: learn_ours(lines, vocab_size), "hf-wordpiece": lambda: learn_hf(lines, vocab_size),
+                "sentencepiece-bpe": lambda: learn_sentencepiece(lines, vocab_size, "bpe"),
+                "sentencepiece-unigram": lambda: learn_sentencepiece(lines, vocab_size, "unigram"),
+                "beam-job": lambda: learn_beam_job(corpus_file, vocab_size)}
+    import sentencepiece  # noqa: F401  (imports of every learner, so the baseline RSS compares)
+    import tokenizers  # noqa: F401
+    if name == "beam-job":
+        import apache_beam  # noqa: F401
+        import tensorflow  # noqa: F401
+    baseline = rss_mb()
+    started = time.perf_counter()
+    tokens = learners[name]()
+    seconds = time.perf_counter() - started
+    Path(out_file).write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb(), "growth_mb": rss_mb() - baseline,
+                      **_SPLIT_TIMES}))
+
+
+def learn_in_child(name: str, corpus_file: str, vocab_size: int, workdir: str) -> dict:
+    out_file = os.path.join(workdir, f"{name}.txt")
+    result = subprocess.run([sys.executable, __file__, "--learner", name, "--corpus", corpus_file,
+                             "--vocab-size", str(vocab_size), "--out", out_file],
+                            check=True, capture_output=True, text=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["tokens"] = Path(out_file).read_text(encoding="utf-8").split("\n")[:-1]
+    return figures
+
+
+# --- BERT's FullTokenizer, pure Python (google-research/bert tokenization.py, faithfully condensed) ----------
+
+def _is_whitespace(char: str) -> bool:
+    return char in " \t\n\r" or unicodedata.category(char) == "Zs"
+
+
+def _is_control(char: str) -> bool:
+    return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf")
+
+
+def _is_punctuation(char: str) -> bool:
+    cp = ord(char)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_chinese_char(cp: int) -> bool:
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
+            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
+            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+
+
+class FullTokenizer:
+    def __init__(self, vocab: list[str], do_lower_case: bool = True):
+        self.vocab = {token: i for i, token in enumerate(vocab)}
+        self.do_lower_case = do_lower_case
+
+    def _basic(self, text: str) -> list[str]:
+        cleaned = []
+        for char in text:
+            cp = ord(char)
+            if cp == 0 or cp == 0xFFFD or _is_control(char):
+                continue
+            if _is_chinese_char(cp):
+                cleaned.append(f" {char} ")
+            else:
+                cleaned.append(" " if _is_whitespace(char) else char)
+        tokens = []
+        for token in "".join(cleaned).split():
+            if self.do_lower_case:
+                token = "".join(c for c in unicodedata.normalize("NFD", token.lower())
+                                if unicodedata.category(c) != "Mn")
+            current = []
+            for char in token:
+                if _is_punctuation(char):
+                    if current:
+                        tokens.append("".join(current))
+                        current = []
+                    tokens.append(char)
+                else:
+                    current.append(char)
+            if current:
+                tokens.append("".join(current))
+        return tokens
+
+    def _wordpiece(self, word: str) -> list[int]:
+        if len(word) > 100:
+            return [self.vocab["[UNK]"]]
+        ids, start = [], 0
+        while start < len(word):
+            end = len(word)
+            found = None
+            while start < end:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.vocab:
+                    found = self.vocab[piece]
+                    break
+                end -= 1
+            if found is None:
+                return [self.vocab["[UNK]"]]
+            ids.append(found)
+            start = end
+        return ids
+
+    def encode(self, text: str) -> list[int]:
+        return [i for word in self._basic(text) for i in self._wordpiece(word)]
+
+
+def tokenization_throughput(tokens: list[str], lines: list[str], batch: int) -> dict:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from tokenizers import BertWordPieceTokenizer
+
+    from vocab.tokenizer import Tokenizer
+
+    ours = Tokenizer(tokens, do_lower_case=True, strip_accents=True)
+    ours.encode_batch(lines[:10])  # the one-off character sweep is not throughput
+    hf = BertWordPieceTokenizer({t: i for i, t in enumerate(tokens)}, lowercase=True)
+    full = FullTokenizer(tokens)
+    size = sum(len(line.encode("utf-8")) for line in lines)
+    batches = [lines[i:i + batch] for i in range(0, len(lines), batch)]
+    results = {}
+    candidates = {
+        "ours (vocab.tokenizer)": lambda b: ours.encode_batch(b),
+        "HF tokenizers BertWordPieceTokenizer": lambda b: [e.ids for e in hf.encode_batch(b, add_special_tokens=False)],
+        "BERT FullTokenizer (pure Python)": lambda b: [full.encode(t) for t in b],
+    }
+    outputs = {}
+    for name, encode in candidates.items():
+        started = time.perf_counter()
+        ids = [x for b in batches for x in encode(b)]
+        seconds = time.perf_counter() - started
+        outputs[name] = ids
+        n = sum(len(x) for x in ids)
+        results[name] = {"seconds": seconds, "tokens_per_s": n / seconds, "mb_per_s": size / seconds / 1e6}
+    reference = outputs["HF tokenizers BertWordPieceTokenizer"]
+    for name, ids in outputs.items():
+        results[name]["lines_differing_from_hf"] = sum(a != b for a, b in zip(ids, reference))
+    return {"bytes": size, "lines": len(lines), "results": results,
+            "fast_path_chunks_sent_to_reference": ours.chunks_via_reference}
+
+
+def quality(tokens: list[str], heldout: list[str]) -> float:
+    from tokenizers import BertWordPieceTokenizer
+
+    from vocab.pretokenize import WordSplitter
+
+    hf = BertWordPieceTokenizer({t: i for i, t in enumerate(tokens)}, lowercase=True)
+    words = sum(len(WordSplitter(True, True).words(line)) for line in heldout)
+    pieces = sum(len(e.ids) for e in hf.encode_batch(heldout, add_special_tokens=False))
+    return pieces / words
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vocab-size", type=int, default=8000,
+                        help="vocabulary size for the learners (default 8000: the sample is ~2.3 MB of text)")
+    parser.add_argument("--batch", type=int, default=1024, help="lines per encode_batch call (default 1024)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="use the corpus this many times over: a larger corpus with the same words, to "
+                             "see which costs grow with the text and which with the distinct words")
+    parser.add_argument("--skip-beam", action="store_true", help="do not time the Beam job itself")
+    parser.add_argument("--learner", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.learner:
+        run_learner(args.learner, args.corpus, args.vocab_size, args.out)
+        return
+    os.environ["RAYON_NUM_THREADS"] = "1"  # HF tokenizers in this process and the learner children: one core
+
+    lines = corpus_lines() * args.repeat
+    heldout = heldout_lines()
+    text_mb = sum(len(line.encode("utf-8")) + 1 for line in lines) / 1e6
+    print(f"corpus: {len(lines)} lines, {text_mb:.2f} MB (PubMed sample titles/abstracts + GENIA dev); "
+          f"vocab size {args.vocab_size}")
+    with tempfile.TemporaryDirectory() as workdir:
+        corpus_file = os.path.join(workdir, "corpus.txt")
+        Path(corpus_file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        print("\n1. learning from the raw text (one process each; peak RSS, growth over RSS after imports)")
+        learned = {name: learn_in_child(name, corpus_file, args.vocab_size, workdir)
+                   for name in ("ours", "hf-wordpiece", "sentencepiece-bpe", "sentencepiece-unigram")}
+        for name, figures in learned.items():
+            print(f"  {name:24s} {figures['seconds']:7.2f} s  peak {figures['peak_rss_mb']:6.0f} MB "
+                  f"(+{figures['growth_mb']:4.0f} MB)  {len(figures['tokens'])} tokens  "
+                  f"pieces/word on GENIA {quality(figures['tokens'], heldout):.4f}")
+        ours = learned["ours"]
+        print(f"  ours = counting {ours['count_s']:.2f} s (runs on the Beam workers) + learning "
+              f"{ours['learn_s']:.2f} s over {ours['distinct_words']} distinct words (one machine)")
+        for name in ("hf-wordpiece", "sentencepiece-bpe", "sentencepiece-unigram"):
+            print(f"  ratio {name} / ours: time {learned[name]['seconds'] / learned['ours']['seconds']:.2f}x, "
+                  f"memory growth {learned[name]['growth_mb'] / max(learned['ours']['growth_mb'], 1):.2f}x")
+        if not args.skip_beam:
+            beam = learn_in_child("beam-job", corpus_file, args.vocab_size, workdir)
+            same = "same vocabulary" if beam["tokens"] == learned["ours"]["tokens"] else "DIFFERENT vocabulary"
+            print(f"  ours as the Beam job (DirectRunner, startup and report included): {beam['seconds']:.2f} s, "
+                  f"peak {beam['peak_rss_mb']:.0f} MB (+{beam['growth_mb']:.0f} MB), {same}")
+
+        print(f"\n2. tokenization, one core, batches of {args.batch} lines, vocabulary learned by ours")
+        figures = tokenization_throughput(learned["ours"]["tokens"], [line for line in lines if line],
+                                          args.batch)
+        ours = figures["results"]["ours (vocab.tokenizer)"]
+        for name, result in figures["results"].items():
+            print(f"  {name:38s} {result['tokens_per_s'] / 1e6:6.2f} M tokens/s  {result['mb_per_s']:6.2f} MB/s  "
+                  f"ours is {ours['tokens_per_s'] / result['tokens_per_s']:5.2f}x  "
+                  f"lines differing from HF: {result['lines_differing_from_hf']}")
+        print(f"  ({figures['fast_path_chunks_sent_to_reference']} space-separated chunks of "
+              f"{figures['lines']} lines took our exact fallback path)")
+
+
+if __name__ == "__main__":
+    main()
