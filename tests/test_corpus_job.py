@@ -35,6 +35,8 @@ def job_input(tmp_path_factory) -> tuple[Path, dict]:
 def local_run(job_input, tmp_path_factory) -> tuple[Path, dict]:
     folder, _ = job_input
     out = tmp_path_factory.mktemp("corpus")
+    (out / "text").mkdir()
+    (out / "text" / "part-00003-of-00009.txt").write_text("a shard of an earlier run with another shard count\n")
     stats = job.run(["--input", str(folder / "docs-*.jsonl.gz"), "--output", str(out), "--seed", "7",
                      "--shard-size-mb", SHARD_MB])
     return out, stats
@@ -116,6 +118,7 @@ def test_report_and_errors(local_run):
     assert len(errors) == 4 and all(e["origin"].endswith("docs-damaged.jsonl.gz") and e["reason"] for e in errors)
     assert "abstract is not a list" in {e["reason"] for e in errors}
     assert not list(out.glob("**/*.tmp-*")) and not (out / "_aggregates.json").exists()
+    assert not (out / "text" / "part-00003-of-00009.txt").exists()  # an earlier run's shard does not linger
 
 
 def test_multiprocess_run_into_gcs_gives_identical_bytes(local_run, job_input, gcs_prefix):
