@@ -108,6 +108,7 @@ def test_vocab_dir_round_trip(tmp_path, scivocab):
                       "tokenizer_class": "ElectraTokenizer", "model_max_length": 512,
                       "vocab_size": tokenizer.vocab_size}
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_FILE, VOCAB_FILE]  # no temp files left
+    assert (tmp_path / VOCAB_FILE).stat().st_mode & 0o777 == 0o644
 
 
 def test_vocab_dir_loads_in_transformers_with_same_ids(tmp_path, scivocab, uncased):

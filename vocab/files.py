@@ -72,6 +72,7 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the vocabulary from other users and containers
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):
