@@ -41,7 +41,7 @@ from corpus.pretraining_data import (
     METADATA_FILE, SHARD_STEM, ExampleEncoder, build_metadata, frame_record, shard_name,
 )
 from pipelines.common import counters, expand_globs, write_json
-from vocab.tokenizer import Tokenizer, check_compatible
+from vocab.tokenizer import Tokenizer
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "tfrecords"
@@ -51,6 +51,7 @@ ERRORS_FILE = "pretrain_data.errors.jsonl"
 BUCKET_SHIFT = 64 - 8  # 256 key ranges
 BUFFER_BYTES = 16 << 20  # examples a worker holds per file before sending them on
 MAX_REPORTED_LINES = 100  # invalid lines listed per file (all are counted)
+LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 # Counts kept per file, summed over the job into pretrain_data.json, and reported as Beam counters.
 COUNTS = (
     "num_files", "num_failed_files", "num_documents", "num_incomplete_documents", "num_sentences",
@@ -432,8 +433,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
     # All flags go to Beam too, so that runners and templates see the job's own options.
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
-    # Beam's default would try the Prism runner first, which downloads a binary from GitHub.
-    standard.runner = standard.runner or "DirectRunner"
+    # Locally, Beam's default (and its "DirectRunner") first tries the Prism runner, which downloads a binary
+    # from GitHub; the FnApiRunner behind it is what runs local jobs (direct_running_mode etc. still apply).
+    standard.runner = standard.runner or LOCAL_RUNNER
     pipeline = beam.Pipeline(options=options)
     _ = (
         pipeline

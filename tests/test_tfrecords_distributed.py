@@ -2,8 +2,6 @@
 processes. Both must write the very bytes of an in-process local run."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from corpus.pretraining_data import read_examples
