@@ -143,6 +143,9 @@ def check_metadata(metadata: Mapping[str, Any], where: str, max_seq_length: int,
     """Raise DataMismatchError, naming both values, when the data cannot be read as asked."""
     if metadata.get("format") != FORMAT:
         raise DataMismatchError(f"{where} is not ELECTRA pretraining data (format={metadata.get('format')!r})")
+    missing = [key for key in METADATA_KEYS if key not in metadata]
+    if missing:
+        raise DataMismatchError(f"the {METADATA_FILE} of {where} lacks {missing}")
     if metadata["max_seq_length"] != max_seq_length:
         raise DataMismatchError(
             f"{where} was built with max_seq_length={metadata['max_seq_length']} but is being read with "
