@@ -33,7 +33,6 @@ _CODE_ALIASES = {"zh-Hant": "zh", "un": UNDETERMINED, "xxx": UNDETERMINED}
 class Detection(NamedTuple):
     language: str  # ISO 639-1 ("en"), or UNDETERMINED
     reliable: bool
-    percent: int  # share of the text in that language
 
 
 class LanguageIdentifier:
@@ -44,9 +43,9 @@ class LanguageIdentifier:
         try:
             reliable, _, details = pycld2.detect(clean, bestEffort=True)
         except pycld2.error:
-            return Detection(UNDETERMINED, False, 0)
-        _, code, percent, _ = details[0]
-        return Detection(_CODE_ALIASES.get(code, code), bool(reliable), int(percent))
+            return Detection(UNDETERMINED, False)
+        code = details[0][1]
+        return Detection(_CODE_ALIASES.get(code, code), bool(reliable))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
+from corpus.assemble import CorpusDocument
 from pipelines import corpus as job
 from tests.corpus_data import planted_documents, write_documents
 
@@ -95,6 +96,7 @@ def test_text_shards_are_electra_input_traceable_to_ids(local_run):
         assert lines[start:start + len(sentences)] == sentences
         assert start == 0 or lines[start - 1] == ""
         assert all(sentences) and record["language"] == "en"
+        assert list(CorpusDocument.from_dict(record).sentences()) == sentences
     for text in texts.values():
         assert text.endswith("\n") and not text.endswith("\n\n") and "\n\n\n" not in text
     assert sum(len(t.encode()) for t in texts.values()) == stats["written"]["text_bytes"]
