@@ -139,3 +139,15 @@ def make_dataset(root: str, max_seq_length: int = 64, vocab_size: int = 2000,
         "train": write_shards(f"{root}/train", train, vocab_dir, max_seq_length, num_shards=4),
         "eval": write_shards(f"{root}/eval", heldout, vocab_dir, max_seq_length, num_shards=1),
     }
+
+
+def read_scalars(directory: str) -> dict[str, dict[int, float]]:
+    """TensorBoard scalars under `directory` as {tag: {step: value}}; later event files win,
+    so a resumed run's values replace those of the run it resumed."""
+    scalars: dict[str, dict[int, float]] = {}
+    for path in sorted(tf.io.gfile.glob(f"{directory}/events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, {})[event.step] = float(
+                    tf.make_ndarray(value.tensor))
+    return scalars
