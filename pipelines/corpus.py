@@ -747,6 +747,10 @@ def run(argv: Optional[list[str]] = None) -> dict:
         parser.error("--input and --output are required")
     if not 0.0 < args.near_duplicate_threshold < 1.0:
         parser.error("--near-duplicate-threshold must be between 0 and 1")
+    if not 1 <= args.shingle_size <= 8 or args.num_perm < 2:
+        parser.error("--shingle-size must be in 1..8 and --num-perm at least 2")
+    if args.shard_size_mb <= 0 or args.boilerplate_min_documents < 2:
+        parser.error("--shard-size-mb must be positive and --boilerplate-min-documents at least 2")
     config = CorpusConfig.from_args(args)
     output = args.output.rstrip("/")
     files = expand_globs(args.input, "input")

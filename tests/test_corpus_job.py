@@ -147,5 +147,8 @@ def test_cli_help_and_bad_arguments(capsys, tmp_path):
     assert "--near-duplicate-threshold" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="matches no file"):
         job.run(["--input", str(tmp_path / "none-*.jsonl.gz"), "--output", str(tmp_path / "out")])
-    with pytest.raises(SystemExit):
-        job.run(["--input", "x", "--output", "y", "--near-duplicate-threshold", "1.5"])
+    for bad in (["--near-duplicate-threshold", "1.5"], ["--shingle-size", "9"], ["--shard-size-mb", "0"],
+                ["--boilerplate-min-documents", "1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            job.run(["--input", "x", "--output", "y", *bad])
+        assert exit_info.value.code == 2, bad
