@@ -130,12 +130,48 @@ def learn_sentencepiece(lines: list[str], vocab_size: int, model_type: str) -> l
     return tokens[:vocab_size]
 
 
+def synthetic_counts(lines: list[str], distinct: int) -> dict[str, int]:
+    """`distinct` made-up words (two corpus words glued together) with Zipf-like counts: the learner's cost
+    depends on the number of distinct words, which the sample alone cannot raise."""
+    import random
+
+    from vocab.pretokenize import WordSplitter, count_words
+
+    words = sorted(w for w in count_words(lines, WordSplitter(True, True)) if w.isalpha())
+    rng = random.Random(0)
+    counts: dict[str, int] = {}
+    while len(counts) < distinct:
+        counts[rng.choice(words) + rng.choice(words)] = int(1 + 1e6 / (1 + len(counts)))
+    return counts
+
+
+def learn_at_scale(lines: list[str], vocab_size: int, distinct: int) -> list[str]:
+    from collections import Counter
+
+    from vocab.learn import alphabet_forms, learn_wordpiece
+
+    counts = synthetic_counts(lines, distinct)
+    alphabet = Counter()
+    for word, count in counts.items():
+        for form in alphabet_forms(word):
+            alphabet[form] += count
+    items = list(counts.items())
+    del counts
+    _SPLIT_TIMES["baseline_mb"] = rss_mb()
+    started = time.perf_counter()
+    tokens = learn_wordpiece(items, alphabet, vocab_size, threads=1).tokens
+    _SPLIT_TIMES["learn_s"] = time.perf_counter() - started
+    return tokens
+
+
 def run_learner(name: str, corpus_file: str, vocab_size: int, out_file: str) -> None:
     lines = Path(corpus_file).read_text(encoding="utf-8").split("\n")
     learners = {"ours": lambda: learn_ours(lines, vocab_size), "hf-wordpiece": lambda: learn_hf(lines, vocab_size),
                 "sentencepiece-bpe": lambda: learn_sentencepiece(lines, vocab_size, "bpe"),
                 "sentencepiece-unigram": lambda: learn_sentencepiece(lines, vocab_size, "unigram"),
                 "beam-job": lambda: learn_beam_job(corpus_file, vocab_size)}
+    if name.startswith("scale-"):
+        learners[name] = lambda: learn_at_scale(lines, vocab_size, int(name[len("scale-"):]))
     import sentencepiece  # noqa: F401  (imports of every learner, so the baseline RSS compares)
     import tokenizers  # noqa: F401
     if name == "beam-job":
@@ -146,6 +182,7 @@ def run_learner(name: str, corpus_file: str, vocab_size: int, out_file: str) -> 
     tokens = learners[name]()
     seconds = time.perf_counter() - started
     Path(out_file).write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    baseline = _SPLIT_TIMES.pop("baseline_mb", baseline)
     print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb(), "growth_mb": rss_mb() - baseline,
                       **_SPLIT_TIMES}))
 
@@ -295,6 +332,9 @@ def main() -> None:
                         help="use the corpus this many times over: a larger corpus with the same words, to "
                              "see which costs grow with the text and which with the distinct words")
     parser.add_argument("--skip-beam", action="store_true", help="do not time the Beam job itself")
+    parser.add_argument("--learner-scaling", default="", metavar="N,N,...",
+                        help="also time our learner (vocabulary 30522) on N made-up distinct words each, "
+                             "e.g. 100000,400000: its memory per distinct word sizes --max-words")
     parser.add_argument("--learner", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -331,6 +371,11 @@ def main() -> None:
             same = "same vocabulary" if beam["tokens"] == learned["ours"]["tokens"] else "DIFFERENT vocabulary"
             print(f"  ours as the Beam job (DirectRunner, startup and report included): {beam['seconds']:.2f} s, "
                   f"peak {beam['peak_rss_mb']:.0f} MB (+{beam['growth_mb']:.0f} MB), {same}")
+
+        for distinct in [int(n) for n in args.learner_scaling.split(",") if n]:
+            figures = learn_in_child(f"scale-{distinct}", corpus_file, 30522, workdir)
+            print(f"  our learner on {distinct} distinct words: {figures['learn_s']:.1f} s, "
+                  f"+{figures['growth_mb']:.0f} MB ({figures['growth_mb'] * 1e3 / distinct:.2f} KB per word)")
 
         print(f"\n2. tokenization, one core, batches of {args.batch} lines, vocabulary learned by ours")
         figures = tokenization_throughput(learned["ours"]["tokens"], [line for line in lines if line],

@@ -64,9 +64,10 @@ class VocabOptions(PipelineOptions):
                             help="learn only from words seen at least this often (default 2)")
         parser.add_argument("--max-word-length", type=int, default=100,
                             help="ignore longer words (default 100: BERT turns them into [UNK] anyway)")
-        parser.add_argument("--max-words", type=int, default=20_000_000,
+        parser.add_argument("--max-words", type=int, default=5_000_000,
                             help="cap on distinct words given to the learner; the count threshold rises "
-                                 "above --min-count to respect it (default 20,000,000)")
+                                 "above --min-count to respect it (default 5,000,000; the learner needs "
+                                 "~1 KB per word)")
         parser.add_argument("--num-unused", type=int, default=0,
                             help="[unused0..N-1] slots after the special tokens, for tokens added later")
         parser.add_argument("--max-alphabet", type=int, default=None,
@@ -203,6 +204,9 @@ class LearnVocab(beam.DoFn):
         self._max_piece_length = max_piece_length
 
     def process(self, _, word_counts: Iterable[tuple[str, int]], alphabet: dict, histogram: dict):
+        if not histogram:
+            raise ValueError("vocab: the input holds no words (empty, blank or undecodable files); "
+                             "nothing to learn from")
         threshold = count_threshold(histogram, self._min_count, self._max_words)
         kept = [(word, count) for word, count in word_counts if count >= threshold]
         _count("distinct_words", sum(histogram.values()))

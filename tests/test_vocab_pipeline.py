@@ -158,6 +158,13 @@ def test_gcs_input_and_output(gcs_prefix, corpus):
     assert tokenizer.vocab_size == 3000 and tokenizer.tokens[0] == "[PAD]"
 
 
+def test_input_without_words_is_a_clear_error(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"\n\n" + BAD_LINE)
+    with pytest.raises(Exception, match="holds no words"):
+        job.run(["--input", str(tmp_path / "empty.txt"), "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out" / VOCAB_FILE).exists()
+
+
 def test_help_and_bad_arguments(capsys):
     with pytest.raises(SystemExit) as exit_info:
         job.run(["--help"])
