@@ -56,9 +56,10 @@ class CorpusOptions(PipelineOptions):
         parser.add_argument("--input", action="append", default=[], metavar="GLOB",
                             help="documents job output (JSON lines, .jsonl.gz or .jsonl), local or gs://; repeatable")
         parser.add_argument("--output", metavar="DIR", help="output directory, local or gs://")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle and the boilerplate winner")
+        parser.add_argument("--seed", type=int, default=0,
+                            help="seed of the shuffle and the boilerplate winner (default: %(default)s)")
         parser.add_argument("--shard-size-mb", type=float, default=100.0,
-                            help="target size of a text shard in MB (ELECTRA's builder reads whole files)")
+                            help="target size of a text shard in MB (default: %(default)s)")
         parser.add_argument("--splitter-model", default=None, metavar="PATH_OR_NAME",
                             help="a trained spaCy pipeline for sentence boundaries (default: built-in rules)")
         parser.add_argument("--languages", action="append", default=[], metavar="CODES",
@@ -66,21 +67,31 @@ class CorpusOptions(PipelineOptions):
         parser.add_argument("--drop-undetermined-language", action="store_true",
                             help="also drop documents whose language CLD2 cannot determine")
         defaults = filters.FilterConfig()
-        parser.add_argument("--min-document-words", type=int, default=defaults.min_document_words)
-        parser.add_argument("--min-letter-token-fraction", type=float, default=defaults.min_letter_token_fraction)
-        parser.add_argument("--max-symbol-run", type=int, default=defaults.max_symbol_run)
-        parser.add_argument("--max-sentence-tokens", type=int, default=defaults.max_sentence_tokens)
+        # The defaults and the measurements behind them: corpus/filters.py.
+        parser.add_argument("--min-document-words", type=int, default=defaults.min_document_words,
+                            help="documents with fewer words are dropped (default: %(default)s)")
+        parser.add_argument("--min-letter-token-fraction", type=float, default=defaults.min_letter_token_fraction,
+                            help="sentences whose fraction of tokens with a letter is lower are dropped "
+                                 "(default: %(default)s)")
+        parser.add_argument("--max-symbol-run", type=int, default=defaults.max_symbol_run,
+                            help="sentences with a longer run of letterless tokens are dropped (default: %(default)s)")
+        parser.add_argument("--max-sentence-tokens", type=int, default=defaults.max_sentence_tokens,
+                            help="longer sentences are flattened tables or lists, dropped (default: %(default)s)")
         parser.add_argument("--keep-references", action="store_true",
                             help="keep sentences that look like bibliography entries")
         parser.add_argument("--boilerplate-min-documents", type=int, default=3,
-                            help="a sentence in at least this many documents is kept in one only")
+                            help="a sentence in at least this many documents is kept in one only "
+                                 "(default: %(default)s)")
         parser.add_argument("--near-duplicate-threshold", type=float, default=0.8,
-                            help="Jaccard similarity of word shingles above which documents are near duplicates")
-        parser.add_argument("--shingle-size", type=int, default=5, help="words per shingle")
-        parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
+                            help="Jaccard similarity of word shingles from which documents are near duplicates "
+                                 "(default: %(default)s)")
+        parser.add_argument("--shingle-size", type=int, default=5, help="words per shingle (default: %(default)s)")
+        parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default: %(default)s)")
         parser.add_argument("--max-bucket-links", type=int, default=8,
-                            help="candidate pairs per document per LSH bucket (bounds huge buckets)")
-        parser.add_argument("--report-top", type=int, default=20, help="entries in each top list of the report")
+                            help="candidate pairs per document per LSH bucket, which bounds huge buckets "
+                                 "(default: %(default)s)")
+        parser.add_argument("--report-top", type=int, default=20,
+                            help="entries in each top list of the report (default: %(default)s)")
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,7 @@ class CorpusConfig:
         return data
 
 
-# --- Read -----------------------------------------------------------------------------------------------------
+# --- Read ---------------------------------------------------------------------------------------------------------
 
 class ParseDocumentLine(beam.DoFn):
     """(file, JSON line) -> Document; lines that are not a valid document go to the errors output."""
@@ -174,7 +185,7 @@ class ReadCorpusInput(beam.PTransform):
         return parsed.documents, parsed[ERRORS]
 
 
-# --- Cross-source deduplication ---------------------------------------------------------------------------------
+# --- Cross-source deduplication -----------------------------------------------------------------------------------
 
 def _cross_source_verdicts(item) -> Iterator[tuple[str, str]]:
     _, members = item
@@ -306,7 +317,7 @@ class IdentifyLanguage(beam.PTransform):
         return documents | "Language" >> beam.ParDo(LanguageDoFn(self._config))
 
 
-# --- Exact duplicates -----------------------------------------------------------------------------------------------
+# --- Exact duplicates ---------------------------------------------------------------------------------------------
 
 class BestCopy(beam.CombineFn):
     """Per normalised-text key: the best-ranked document, how many copies there were, the sentences of the
@@ -375,7 +386,7 @@ class DropExactDuplicates(beam.PTransform):
         return resolved.documents, resolved.groups
 
 
-# --- Near duplicates ------------------------------------------------------------------------------------------------
+# --- Near duplicates ----------------------------------------------------------------------------------------------
 
 class SignatureDoFn(beam.DoFn):
     """CorpusDocument -> (id, (rank, signature bytes, title)); the hasher is built once per worker."""
@@ -503,7 +514,7 @@ class DropNearDuplicates(beam.PTransform):
         return resolved.documents, clusters
 
 
-# --- Boilerplate lines -----------------------------------------------------------------------------------------------
+# --- Boilerplate lines --------------------------------------------------------------------------------------------
 
 def _line_occurrences(document: CorpusDocument, seed: int) -> Iterator:
     order = boilerplate.winner_order(seed, document.id)
@@ -602,7 +613,7 @@ class RemoveBoilerplate(beam.PTransform):
         return resolved.documents, lines
 
 
-# --- Shuffle and write -------------------------------------------------------------------------------------------------
+# --- Shuffle and write --------------------------------------------------------------------------------------------
 
 class WriteShardDoFn(beam.DoFn):
     """(shard index, documents) -> the text shard and its documents shard, each written atomically."""

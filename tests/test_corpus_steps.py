@@ -34,7 +34,7 @@ def genia_document(index: int, doc_id: str, extra: tuple[str, ...] = ()) -> Corp
         Paragraph(TITLE, None, sentences[:1]), Paragraph(ABSTRACT, None, sentences[1:] + list(extra))])
 
 
-# --- assembly ---------------------------------------------------------------------------------------------------------
+# --- assembly -----------------------------------------------------------------------------------------------------
 
 def test_assembly_keeps_labels_as_structure_and_sentences_exact():
     article = by_id(sample_documents())["pmc:PMC2994229"]
@@ -62,7 +62,7 @@ def test_assembly_keeps_english_summaries_and_skips_translations():
     assert SUMMARY not in [p.kind for p in document.paragraphs]
 
 
-# --- cross-source, exact and near duplicates ----------------------------------------------------------------------------
+# --- cross-source, exact and near duplicates ----------------------------------------------------------------------
 
 def test_cross_source_links_by_pmid_or_pmcid():
     assert dedup.cross_source_losers([("pubmed", "pubmed:1"), ("pmc", "pmc:PMC9")]) == [("pubmed:1", "pmc:PMC9")]
@@ -117,7 +117,7 @@ def test_bucket_edges_are_bounded_and_point_to_better_copies():
     assert all(ranks[better] < ranks[worse] for worse, better in edges)
 
 
-# --- boilerplate ------------------------------------------------------------------------------------------------------
+# --- boilerplate --------------------------------------------------------------------------------------------------
 
 def test_boilerplate_keys_and_deterministic_winner():
     assert boilerplate.line_key("(c) 2015 Elsevier Ltd. All rights reserved.") == \
@@ -132,7 +132,7 @@ def test_boilerplate_keys_and_deterministic_winner():
         [d for _, d in occurrences]) if d != winner]
 
 
-# --- language ---------------------------------------------------------------------------------------------------------
+# --- language -----------------------------------------------------------------------------------------------------
 
 def test_language_of_real_text():
     identifier = langid.LanguageIdentifier()
@@ -165,7 +165,7 @@ def test_language_drops_other_language_paragraphs_and_documents():
     assert langid.judge_document(corpus_document(index[plants["portuguese"]]), identifier, keep_pt)[0]
 
 
-# --- shards and report ------------------------------------------------------------------------------------------------
+# --- shards and report --------------------------------------------------------------------------------------------
 
 def test_shard_files_are_electra_format_and_traceable():
     documents = [genia_document(i, f"pubmed:{i}") for i in range(5)]
@@ -199,7 +199,7 @@ def test_report_escapes_text_from_the_data():
     assert page == render_report(stats)
 
 
-# --- the PTransforms on the DirectRunner ----------------------------------------------------------------------------------
+# --- the PTransforms on the DirectRunner --------------------------------------------------------------------------
 
 def test_cross_source_transform():
     documents, plants = planted_documents()
