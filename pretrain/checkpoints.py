@@ -18,13 +18,13 @@ TF1_MARKER = "electra/embeddings/word_embeddings"
 def resolve(path: str) -> str:
     """A training output directory (its latest checkpoint) or one checkpoint's prefix -> prefix."""
     path = path.rstrip("/")
+    if tf.io.gfile.exists(path + ".index"):
+        return path
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest:
             return latest
         raise FileNotFoundError(f"{path} holds no checkpoint")
-    if tf.io.gfile.exists(path + ".index"):
-        return path
     raise FileNotFoundError(f"{path} is neither a directory with checkpoints nor a checkpoint "
                             f"prefix (no {path}.index)")
 
@@ -33,8 +33,19 @@ def run_directory(prefix: str) -> str:
     return posixpath.dirname(prefix)
 
 
+def reader(prefix: str):
+    """A checkpoint reader for exactly this prefix. (tf.train.load_checkpoint first asks whether
+    the path is a directory, which ram:// answers yes for any prefix of a file name.)"""
+    return tf.compat.v1.train.NewCheckpointReader(prefix)
+
+
 def is_tf1_checkpoint(prefix: str) -> bool:
-    return any(name == TF1_MARKER for name, _ in tf.train.list_variables(prefix))
+    return reader(prefix).has_tensor(TF1_MARKER)
+
+
+def step_of(prefix: str) -> int:
+    """The training step saved in one of our checkpoints."""
+    return int(reader(prefix).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 def load_model(path: str, compute_dtype: tf.DType = tf.float32
@@ -58,8 +69,8 @@ def restore_weights(model: ElectraModel, prefix: str) -> None:
 
 
 def _restore_tf1(model: ElectraModel, prefix: str) -> None:
-    reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
+    checkpoint = reader(prefix)
+    shapes = checkpoint.get_variable_to_shape_map()
     missing = []
     for name, variable in model.tf1_variables():
         if name not in shapes:
@@ -68,7 +79,7 @@ def _restore_tf1(model: ElectraModel, prefix: str) -> None:
         if list(shapes[name]) != variable.shape.as_list():
             raise ValueError(f"{prefix}: {name} has shape {shapes[name]} but this model needs "
                              f"{variable.shape.as_list()} (check --model-size and --set)")
-        variable.assign(reader.get_tensor(name))
+        variable.assign(checkpoint.get_tensor(name))
     if missing:
         raise ValueError(f"{prefix} lacks {len(missing)} variables of this model, e.g. {missing[:3]}")
     log.info("restored model weights from the TF1 checkpoint %s", prefix)

@@ -50,7 +50,7 @@ def evaluate(checkpoint: str, data_glob: str, batch_size: int | None = None,
     metrics["examples"] = int(sums["examples"])
     metrics["loss"] = (config.gen_weight * metrics["generator_loss"]
                        + config.disc_weight * metrics["discriminator_loss"])
-    step = int(tf.train.load_variable(prefix, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    step = checkpoints.step_of(prefix)
     metrics["step"] = step
     writer = tf.summary.create_file_writer(f"{run_dir}/eval")
     write_scalars(writer, step, {summary_name(k): v for k, v in metrics.items()

@@ -143,6 +143,6 @@ def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
                "ElectraForPreTraining", vocab_dir)
     _export_hf(paths["generator"], generator, config.generator(), config, "ElectraForMaskedLM",
                vocab_dir)
-    step = int(tf.train.load_variable(prefix, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    step = checkpoints.step_of(prefix)
     _export_tf1(paths["tf1"], named, step, config, vocab_dir)
     return paths
