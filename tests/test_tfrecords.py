@@ -147,15 +147,18 @@ def test_segment_statistics_match_the_original_builder(built, examples, document
 
     def stats(pairs):
         n = len(pairs)
+        lengths = sorted(len(a) + len(b) for a, b in pairs)
         return (sum(not b for _, b in pairs) / n,
                 sum(len(a) + len(b) == MAX_LEN - 3 + (not b) for a, b in pairs) / n,
-                sum(len(a) + len(b) for a, b in pairs) / n)
+                sum(lengths) / n,
+                [lengths[int(q * n)] for q in (0.1, 0.25, 0.5)])
 
-    single, full, mean = stats(examples)
-    single_ref, full_ref, mean_ref = stats(original)
+    single, full, mean, quantiles = stats(examples)
+    single_ref, full_ref, mean_ref, quantiles_ref = stats(original)
     assert 0.1 < single < 0.45 and abs(single - single_ref) < 0.07
     assert abs(full - full_ref) < 0.07
     assert abs(mean - mean_ref) < 0.05 * mean_ref
+    assert all(abs(q - r) <= 12 for q, r in zip(quantiles, quantiles_ref)), (quantiles, quantiles_ref)
     assert metadata["num_single_segment_examples"] == sum(not b for _, b in examples)
     assert 0.01 < metadata["num_short_target_examples"] / metadata["num_examples"] < 0.1
 
