@@ -62,3 +62,50 @@ def counters(result, namespace: str) -> dict[str, int]:
         value = counter.committed if counter.committed is not None else counter.attempted
         values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + int(value or 0)
     return dict(sorted(values.items()))
+
+
+# Beam's local runner. Asked for "DirectRunner" (or nothing), Beam 2.77 first tries its Prism runner, which
+# downloads a binary from GitHub before falling back to this one; so local jobs name it directly. It honours
+# --direct_running_mode (in_memory, multi_threading, multi_processing) and --direct_num_workers.
+LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+
+
+def use_local_runner_by_default(options) -> bool:
+    """Run on `LOCAL_RUNNER` unless another runner (Dataflow...) was chosen; True when running locally."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    standard = options.view_as(StandardOptions)
+    if standard.runner in (None, "DirectRunner", "direct", "FnApiRunner", LOCAL_RUNNER):
+        standard.runner = LOCAL_RUNNER
+        return True
+    return False
+
+
+def run_pipeline(pipeline):
+    """Run a pipeline and wait for it; on a Dataflow dry run write the job and return None.
+
+    `--dry_run=True --dataflow_job_file=FILE` makes the DataflowRunner build the job without submitting
+    it; Beam then writes nothing, so the job description is written here for the user (and the tests) to
+    inspect. The caller skips everything that needs results when this returns None.
+    """
+    from apache_beam.options.pipeline_options import DebugOptions, TestOptions
+    from google.protobuf import json_format
+
+    result = pipeline.run()
+    if pipeline.options.view_as(TestOptions).dry_run:
+        job_file = pipeline.options.view_as(DebugOptions).dataflow_job_file
+        job = getattr(result, "job", None)
+        if job_file and job is not None:
+            from apache_beam.runners.dataflow.internal.apiclient import DataflowApplicationClient
+
+            # What Beam does before it submits: stage the code (setup file or container) and the pipeline
+            # to --temp_location, and fill in the job's environment, so the file is the job as submitted.
+            DataflowApplicationClient(job.options, job.root_staging_location).create_job_description(job)
+            write_atomically(job_file, job.json().encode("utf-8"))
+            # Runner v2 keeps the steps in the staged pipeline proto; a readable copy goes beside the job.
+            write_atomically(f"{job_file}.pipeline.json",
+                             json_format.MessageToJson(job.proto_pipeline).encode("utf-8"))
+            LOG.info("dry run: job description written to %s (steps: %s.pipeline.json)", job_file, job_file)
+        return None
+    result.wait_until_finish()
+    return result

@@ -23,14 +23,15 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus import boilerplate, dedup, filters, langid, shards
 from corpus.assemble import CorpusDocument, assemble, schema_problem
 from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
 from corpus.minhash import MinHasher, jaccard_estimate, lsh_parameters
 from corpus.stats import add_document, build_stats, empty_histograms, merge_histograms
-from pipelines.common import counters, expand_globs, read_json, write_atomically, write_json
+from pipelines.common import (add_argument_once, counters, expand_globs, read_json, run_pipeline,
+                              use_local_runner_by_default, write_atomically, write_json)
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "corpus"
@@ -53,11 +54,11 @@ def _drop(step: str, reason: str, document: Optional[CorpusDocument] = None) -> 
 class CorpusOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--input", action="append", default=[], metavar="GLOB",
-                            help="documents job output (JSON lines, .jsonl.gz or .jsonl), local or gs://; repeatable")
-        parser.add_argument("--output", metavar="DIR", help="output directory, local or gs://")
-        parser.add_argument("--seed", type=int, default=0,
-                            help="seed of the shuffle and the boilerplate winner (default: %(default)s)")
+        add_argument_once(parser, "--input", action="append", default=[], metavar="GLOB",
+                          help="documents job output (JSON lines, .jsonl.gz or .jsonl), local or gs://; repeatable")
+        add_argument_once(parser, "--output", metavar="DIR", help="output directory, local or gs://")
+        add_argument_once(parser, "--seed", type=int, default=0,
+                          help="seed of the shuffle and the boilerplate winner (default: %(default)s)")
         parser.add_argument("--shard-size-mb", type=float, default=100.0,
                             help="target size of a text shard in MB (default: %(default)s)")
         parser.add_argument("--splitter-model", default=None, metavar="PATH_OR_NAME",
@@ -769,9 +770,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
     aggregates_path = f"{output}/_aggregates.json"
 
     options = PipelineOptions(argv)
-    if options.view_as(StandardOptions).runner is None:
-        # Beam's default (Prism) would fetch a runner binary from the internet before falling back.
-        options.view_as(StandardOptions).runner = "DirectRunner"
+    use_local_runner_by_default(options)
     pipeline = beam.Pipeline(options=options)
     documents, errors = pipeline | "Read" >> ReadCorpusInput(files)
     aggregates = documents | "BuildCorpus" >> BuildCorpus(output, config)
@@ -780,9 +779,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
          | "ErrorsToJson" >> beam.Map(lambda e: json.dumps(e, ensure_ascii=False, sort_keys=True))
          | "WriteErrors" >> beam.io.WriteToText(f"{output}/errors/part", file_name_suffix=".jsonl",
                                                  num_shards=1, shard_name_template="-SSSSS-of-NNNNN"))
-    result = pipeline.run()
-    result.wait_until_finish()
-
+    result = run_pipeline(pipeline)
+    if result is None:  # a Dataflow dry run: the job was written, nothing ran
+        return {}
     aggregates = read_json(aggregates_path)
     FileSystems.delete([aggregates_path])
     _remove_stale_shards(output, len(aggregates.get("shards", [])))

@@ -21,7 +21,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus import pmc, pubmed
 from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
-from pipelines.common import add_argument_once, counters, expand_globs, write_json
+from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
+                              use_local_runner_by_default, write_json)
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "documents"
@@ -255,6 +256,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
         parser.error("give at least one --pubmed or --pmc glob")
     # All flags go to Beam too, so that runners and templates see the job's own options.
     options = PipelineOptions(argv)
+    use_local_runner_by_default(options)
 
     pubmed_files = expand_globs(args.pubmed, "pubmed")
     pmc_files = expand_globs(args.pmc, "pmc")
@@ -271,9 +273,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
     _ = errors | "WriteErrors" >> beam.io.WriteToText(
         f"{args.output}-errors", file_name_suffix=".jsonl", num_shards=1,
         shard_name_template="-SSSSS-of-NNNNN")
-    result = pipeline.run()
-    result.wait_until_finish()
-
+    result = run_pipeline(pipeline)
+    if result is None:
+        return {}
     stats = counters(result, NAMESPACE)
     stats["inputs"] = {"pubmed_files": len(pubmed_files), "pmc_files": len(pmc_files)}
     write_json(f"{args.output}-stats.json", stats)

@@ -27,7 +27,8 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipelines.common import counters, write_atomically, write_json
+from pipelines.common import (LOCAL_RUNNER, counters, run_pipeline, use_local_runner_by_default,
+                              write_atomically, write_json)
 from sources.fetch import (
     DOWNLOADED,
     FAILED,
@@ -111,7 +112,8 @@ class DownloadOptions(PipelineOptions):
                             help="downloads of a file whose checksum fails before it is reported (default 2)")
         parser.add_argument("--timeout", type=float, default=60.0,
                             help="seconds to connect and between reads (default 60)")
-        parser.add_argument("--user-agent", dest="user_agent", default=HttpSettings.user_agent,
+        # dest is not "user_agent": Beam's own --user_agent would shadow it.
+        parser.add_argument("--user-agent", dest="http_user_agent", default=HttpSettings.user_agent,
                             help="User-Agent header sent to the server")
         parser.add_argument("--layout", default=None, metavar="JSON",
                             help="override layout fields of sources/layouts.py, e.g. "
@@ -341,10 +343,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _use_threads_locally(options: PipelineOptions, argv: Sequence[str], threads: int) -> None:
     """On the local runner, fetch with `threads` workers unless the user chose how the DirectRunner runs."""
-    standard = options.view_as(StandardOptions)
-    if standard.runner not in (None, "DirectRunner", "direct"):
+    if options.view_as(StandardOptions).runner != LOCAL_RUNNER:
         return
-    standard.runner = "DirectRunner"
     if any(arg.startswith(("--direct_num_workers", "--direct_running_mode")) for arg in argv):
         return
     direct = options.view_as(DirectOptions)
@@ -374,11 +374,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         base_url += "/"
     http = HttpSettings(retries=args.retries, backoff=args.retry_backoff, timeout=args.timeout,
                         max_connections=args.max_concurrency, max_retry_after=args.max_retry_after,
-                        user_agent=args.user_agent)
+                        user_agent=args.http_user_agent)
 
     options = PipelineOptions(argv)
-    runner = options.view_as(StandardOptions).runner
-    if runner not in (None, "DirectRunner", "direct") and "://" not in args.dest:
+    if not use_local_runner_by_default(options) and "://" not in args.dest:
+        runner = options.view_as(StandardOptions).runner
         parser.error(f"--dest must be a gs:// (or other remote) path for {runner}: its workers cannot see {args.dest}")
 
     started = time.monotonic()
@@ -400,9 +400,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     _use_threads_locally(options, argv, args.max_concurrency)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, plan_path, settings)
-    result = pipeline.run()
-    result.wait_until_finish()
-
+    result = run_pipeline(pipeline)
+    if result is None:  # a Dataflow dry run: the job was written, nothing was fetched
+        return 0
     counts = {name: 0 for name in COUNTERS} | counters(result, NAMESPACE)
     summary = make_summary(args, base_url, plan, counts, time.monotonic() - started)
     write_json(FileSystems.join(args.dest, SUMMARY_NAME), summary)

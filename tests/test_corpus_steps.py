@@ -19,6 +19,7 @@ from corpus.report import render_report
 from corpus.sentences import SentenceSplitter
 from corpus.stats import build_stats, empty_histograms
 from pipelines import corpus as job
+from pipelines.common import LOCAL_RUNNER
 from tests.corpus_data import REPO, by_id, genia_abstracts, planted_documents, sample_documents
 
 SPLITTER = SentenceSplitter()
@@ -206,7 +207,7 @@ def test_cross_source_transform():
     index = by_id(documents)
     chosen = [index[i] for i in (plants["cross_by_pmid"], plants["cross_by_pmcid"], "pmc:PMC2994229",
                                  "pmc:PMC3574550", plants["exact_original"])]
-    with TestPipeline() as pipeline:
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
         kept = (pipeline | beam.Create(chosen) | job.DropCrossSourceDuplicates() | beam.Map(lambda d: d.id))
         assert_that(kept, equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]))
 
@@ -217,7 +218,7 @@ def test_exact_and_near_duplicate_transforms():
     names = ("exact_original", "exact_copy", "near_original", "near_copy")
     chosen = [corpus_document(index[plants[name]]) for name in names] + [genia_document(i, f"g:{i}")
                                                                           for i in range(6)]
-    with TestPipeline() as pipeline:
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
         kept, groups = pipeline | beam.Create(chosen) | job.DropExactDuplicates()
         kept, clusters = kept | job.DropNearDuplicates(job.NearDuplicateConfig())
         assert_that(kept | beam.Map(lambda d: d.id),
@@ -234,7 +235,7 @@ def test_boilerplate_transform_keeps_one_copy():
     documents = [genia_document(i, f"g:{i}", (line.format(2010 + i),)) for i in range(4)]
     documents += [genia_document(4 + i, f"h:{i}", ("Supported by the Foo Foundation.",)) for i in range(2)]
     winner = min((boilerplate.winner_order(5, d.id), d.id) for d in documents[:4])[1]
-    with TestPipeline() as pipeline:
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
         kept, lines = pipeline | beam.Create(documents) | job.RemoveBoilerplate(
             5, 3, job.filters.FilterConfig())
         holders = kept | beam.FlatMap(lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
@@ -250,7 +251,7 @@ def test_write_corpus_shards_every_document_once(tmp_path):
     outputs = {}
     for seed in (1, 2):
         out = tmp_path / f"seed{seed}"
-        with TestPipeline() as pipeline:
+        with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
             _ = pipeline | beam.Create(documents) | job.WriteCorpus(str(out), seed, shard_size_bytes=4000)
         texts = sorted((out / "text").glob("part-*-of-*.txt"))
         assert len(texts) == shards.shard_count(sum(shards.text_bytes(d) for d in documents), 4000) > 1

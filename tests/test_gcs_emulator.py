@@ -5,6 +5,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from pipelines.common import LOCAL_RUNNER
 from tests.gcs import storage_client
 
 
@@ -20,7 +21,7 @@ def test_filesystems_write_rename_read(gcs_prefix):
 
 
 def test_beam_write_to_text(gcs_prefix):
-    with TestPipeline() as p:
+    with TestPipeline(runner=LOCAL_RUNNER) as p:
         _ = p | beam.Create(["x", "y"]) | beam.io.WriteToText(f"{gcs_prefix}/out", num_shards=1)
     names = sorted(b.name for b in storage_client().list_blobs("test-bucket", prefix=gcs_prefix[len("gs://test-bucket/"):]))
     assert names and names[0].endswith("out-00000-of-00001")
