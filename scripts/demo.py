@@ -58,6 +58,14 @@ def documents(raw: Path, out: Path) -> dict:
     ])
 
 
+@step("3/3 corpus: sentences, filters, language, deduplication, shards, report")
+def corpus(documents_dir: Path, out: Path) -> dict:
+    from pipelines import corpus as job
+
+    return job.run(["--input", str(documents_dir / "docs-*-of-*.jsonl.gz"), "--output", str(out),
+                    "--shard-size-mb", "0.5"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +81,7 @@ def main() -> None:
     with MirrorServer(REPO / "samples" / "mirror") as mirror:
         fetched = download(mirror.url, raw)
     docs = documents(raw, out / "documents")
+    text = corpus(out / "documents", out / "corpus")
 
     print("\nDemo finished. Outputs:")
     print(f"  raw downloads      {raw}  "
@@ -81,6 +90,10 @@ def main() -> None:
     print(f"  documents          {out / 'documents'}/docs-*.jsonl.gz  "
           f"PubMed {docs.get('pubmed_documents_written', 0)}, PMC {docs.get('pmc_documents_written', 0)}, "
           f"superseded {docs.get('superseded', 0)}, deleted {docs.get('deleted', 0)}")
+    written = text["written"]
+    print(f"  corpus             {out / 'corpus'}/text/part-*.txt  {written['documents']} documents, "
+          f"{written['sentences']} sentences in {len(written['shards'])} shards; "
+          f"report {out / 'corpus' / 'report.html'}")
 
 
 if __name__ == "__main__":
