@@ -20,8 +20,7 @@ sentence-order fix above).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
 SINGLE_SEGMENT_PROBABILITY = 0.1
 SHORT_TARGET_PROBABILITY = 0.05
@@ -29,8 +28,7 @@ MIN_TARGET_LENGTH = 5
 NUM_SPECIAL_TOKENS = 3  # [CLS] A [SEP] B [SEP]
 
 
-@dataclass(frozen=True)
-class SegmentPair:
+class SegmentPair(NamedTuple):  # a tuple: built once per example, it is on the hot path
     """One example before layout: its two segments (no special tokens) and what truncation cut off."""
 
     first: list[int]
