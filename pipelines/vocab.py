@@ -159,17 +159,11 @@ class DecodeLines(beam.DoFn):
                 ensure_ascii=False))
 
 
-class AlphabetFn(beam.CombineFn):
-    """(word, count) -> {alphabet form: occurrences} over every counted word."""
+class _CounterFn(beam.CombineFn):
+    """Sums Counters; subclasses say what each input adds."""
 
     def create_accumulator(self) -> Counter:
         return Counter()
-
-    def add_input(self, accumulator: Counter, item: tuple[str, int]) -> Counter:
-        word, count = item
-        for form in alphabet_forms(word):
-            accumulator[form] += count
-        return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
         merged = Counter()
@@ -181,7 +175,17 @@ class AlphabetFn(beam.CombineFn):
         return dict(accumulator)
 
 
-class HistogramFn(AlphabetFn):
+class AlphabetFn(_CounterFn):
+    """(word, count) -> {alphabet form: occurrences} over every counted word."""
+
+    def add_input(self, accumulator: Counter, item: tuple[str, int]) -> Counter:
+        word, count = item
+        for form in alphabet_forms(word):
+            accumulator[form] += count
+        return accumulator
+
+
+class HistogramFn(_CounterFn):
     """(word, count) -> {count: number of distinct words with it}."""
 
     def add_input(self, accumulator: Counter, item: tuple[str, int]) -> Counter:
