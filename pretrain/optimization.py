@@ -39,19 +39,21 @@ class AdamWeightDecay(tf.Module):
         self.epsilon, self.weight_decay_rate = config.adam_epsilon, config.weight_decay_rate
 
     def apply(self, grads: list[tf.Tensor], lr: tf.Tensor, apply_update: tf.Tensor,
-              extra_updates=None) -> None:
+              extra_updates: list | None = None) -> None:
         """Call in replica context with all-reduced gradients. Where `apply_update` is False
-        (non-finite fp16 gradients) every variable keeps its value."""
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_apply, tf.distribute.get_strategy(), grads, lr, apply_update,
-            extra_updates)
+        (non-finite fp16 gradients) every variable keeps its value. `extra_updates` are
+        (variable, fn(variable, apply_update)) pairs run in the same way (step, loss scale)."""
+        def merge_fn(strategy, grads, lr, apply_update):
+            # The functions stay in this closure: merge_call would regroup them per replica.
+            for var, grad, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
+                strategy.extended.update(var, self._update_one,
+                                         args=(grad, m, v, lr, apply_update),
+                                         kwargs={"decay": decay}, group=False)
+            for var, fn in extra_updates or []:
+                strategy.extended.update(var, fn, args=(apply_update,), group=False)
 
-    def _distributed_apply(self, strategy, grads, lr, apply_update, extra_updates) -> None:
-        for var, grad, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
-            strategy.extended.update(var, self._update_one, args=(grad, m, v, lr, apply_update),
-                                     kwargs={"decay": decay}, group=False)
-        for var, fn in (extra_updates or []):
-            strategy.extended.update(var, fn, args=(apply_update,), group=False)
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            merge_fn, tf.distribute.get_strategy(), grads, lr, apply_update)
 
     def _update_one(self, var, grad, m, v, lr, apply_update, decay: bool):
         next_m = self.beta1 * m + (1.0 - self.beta1) * grad

@@ -91,6 +91,9 @@ class Trainer:
             self._gradients = tf.function(self._forward_backward, jit_compile=xla)
         self.train_loop = tf.function(self._train_loop)
 
+    def current_step(self) -> int:
+        return int(self.step.read_value())
+
     def checkpoint(self, **extra) -> tf.train.Checkpoint:
         objects = dict(model=self.model, optimizer=self.optimizer, step=self.step, **extra)
         if self.loss_scale is not None:
@@ -262,7 +265,7 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
                                          step_counter=trainer.step, checkpoint_name="ckpt")
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(trainer.step))
+        log.info("resumed from %s at step %d", manager.latest_checkpoint, trainer.current_step())
     elif options.init_checkpoint:
         checkpoints.restore_weights(trainer.model, checkpoints.resolve(options.init_checkpoint))
 
@@ -272,7 +275,7 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
     writer = tf.summary.create_file_writer(f"{output}/train")
     metrics_log = MetricsLog(writer, config, flops_per_step,
                              peak * trainer.replicas if peak else None)
-    step = int(trainer.step)
+    step = trainer.current_step()
     if step >= config.train_steps:
         log.info("already at step %d of %d: nothing to do", step, config.train_steps)
         return {}
@@ -284,7 +287,7 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
         steps = min(options.steps_per_loop, boundary - step)
         start = time.perf_counter()
         totals = trainer.train_loop(iterator, tf.constant(steps))
-        step = int(trainer.step)  # waits for the loop to finish
+        step = trainer.current_step()  # waits for the loop to finish
         metrics_log.add(totals, steps, time.perf_counter() - start if compiled else None)
         compiled = True
         if step % options.log_every == 0 or step == config.train_steps:

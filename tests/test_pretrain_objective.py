@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from pretrain import config as config_lib
 from pretrain import flops, objective
-from pretrain.optimization import NO_DECAY, AdamWeightDecay, learning_rate
+from pretrain.optimization import NO_DECAY, AdamWeightDecay, DynamicLossScale, learning_rate
 from pretrain.vocabulary import load_vocabulary
 from tests.pretrain_data import build_examples, genia_documents, write_vocabulary
 
@@ -184,3 +184,19 @@ def test_model_flops_match_the_published_electra_base_cost():
         config = dataclasses.replace(base, max_seq_length=length)
         per_token = flops.training_flops_per_example(config) / length
         assert per_token == pytest.approx(published, rel=0.02)
+
+
+def test_fp16_loss_scale_skips_overflow_and_grows_back():
+    config = config_lib.for_size("tiny")
+    weight = tf.Variable([1.0])
+    optimizer = AdamWeightDecay([("electra/x/dense/kernel", weight)], config)
+    scale = DynamicLossScale(initial=8.0, period=2)
+    step = lambda finite: optimizer.apply(  # noqa: E731
+        [tf.constant([0.5])], tf.constant(0.1), tf.constant(finite), scale.updates())
+    step(False)
+    assert (float(scale.scale), float(weight[0])) == (4.0, 1.0)  # halved, update skipped
+    step(True)
+    assert float(scale.scale) == 4.0 and float(weight[0]) < 1.0
+    step(True)
+    assert float(scale.scale) == 8.0  # doubled after `period` finite steps
+    assert int(scale.good_steps) == 0

@@ -90,7 +90,7 @@ def test_kill_and_resume_continues_exactly(genia, tmp_path):
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not (killed / "ckpt-5.index").exists():
+    while not (killed / "checkpoint").exists():  # written once ckpt-5 is complete
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no checkpoint within 120 s"
         time.sleep(0.02)
@@ -155,3 +155,38 @@ def test_mismatched_data_and_vocabulary_are_clear_errors(genia, tmp_path, caplog
     assert "pretrain_data.json not found" in caplog.text
     with pytest.raises(DataMismatchError, match="examples have length 32 but max_seq_length is 64"):
         check_data(tf.io.gfile.glob(bare), vocab, LENGTH)
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pretrain import config as config_lib, data
+from pretrain.training import Trainer
+from pretrain.vocabulary import load_vocabulary
+vocab = load_vocabulary(sys.argv[1])
+config = config_lib.for_size("tiny", dict(
+    vocab_size=vocab.size, cls_id=vocab.cls_id, sep_id=vocab.sep_id, mask_id=vocab.mask_id,
+    pad_id=vocab.pad_id, hidden_size=64, embedding_size=64, max_seq_length=64, batch_size=16,
+    train_steps=16, warmup_steps=4))
+trainer = Trainer(config, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+iterator = iter(data.training_dataset(data.resolve_files(sys.argv[2]), 16, 64, seed=1))
+losses = [float(trainer.train_loop(iterator, tf.constant(8))["loss_sum"]) / 8 for _ in range(2)]
+copies = [float(tf.reduce_sum(v)) for v in trainer.model.embeddings.word_embeddings.values]
+print(json.dumps({"replicas": trainer.replicas, "step": trainer.current_step(), "losses": losses,
+                  "copies": copies}))
+"""
+
+
+def test_mirrored_strategy_on_two_devices(genia):
+    """Two replicas (logical CPUs): per-replica slices of one global batch, all-reduced gradients,
+    the optimiser run on each copy, identical weights on both devices."""
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, genia["vocab"], genia["train"]],
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2 and report["step"] == 16
+    assert report["copies"][0] == report["copies"][1]
+    assert np.isfinite(report["losses"]).all() and report["losses"][1] < report["losses"][0]
