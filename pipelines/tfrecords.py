@@ -34,13 +34,14 @@ from typing import BinaryIO, Iterable, Iterator, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.packing import DocumentPacker, SegmentPair
 from corpus.pretraining_data import (
     METADATA_FILE, SHARD_STEM, ExampleEncoder, build_metadata, frame_record, shard_name,
 )
-from pipelines.common import counters, expand_globs, write_json
+from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
+                              use_local_runner_by_default, write_json)
 from vocab.tokenizer import Tokenizer
 
 LOG = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ ERRORS_FILE = "pretrain_data.errors.jsonl"
 BUCKET_SHIFT = 64 - 8  # 256 key ranges
 BUFFER_BYTES = 16 << 20  # examples a worker holds per file before sending them on
 MAX_REPORTED_LINES = 100  # invalid lines listed per file (all are counted)
-LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 # Counts kept per file, summed over the job into pretrain_data.json, and reported as Beam counters.
 COUNTS = (
     "num_files", "num_failed_files", "num_documents", "num_incomplete_documents", "num_sentences",
@@ -63,22 +63,22 @@ COUNTS = (
 class TfrecordsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--input", action="append", default=[], metavar="GLOB",
-                            help="text shards (local or gs://, .txt or .gz): one sentence per line, a blank "
-                                 "line between documents; repeatable")
+        add_argument_once(parser, "--input", action="append", default=[], metavar="GLOB",
+                          help="text shards (local or gs://, .txt or .gz): one sentence per line, a blank "
+                               "line between documents; repeatable")
         parser.add_argument("--vocab", metavar="DIR",
                             help="vocabulary directory (vocab.txt + tokenizer_config.json), local or gs://")
-        parser.add_argument("--output", metavar="PREFIX",
-                            help="output directory, local or gs://")
+        add_argument_once(parser, "--output", metavar="PREFIX",
+                          help="output directory, local or gs://")
         parser.add_argument("--max-seq-length", type=int, default=128,
                             help="tokens per example, special tokens included (default 128; 512 for phase 2)")
-        parser.add_argument("--num-shards", type=int, default=0,
-                            help="number of output shards (default: from --target-shard-mb)")
+        add_argument_once(parser, "--num-shards", type=int, default=0,
+                          help="number of output shards (default: from --target-shard-mb)")
         parser.add_argument("--target-shard-mb", type=float, default=100.0,
                             help="shard size to aim for in MB (10^6 bytes) when --num-shards is not given "
                                  "(default 100: large enough to keep a TPU host busy)")
-        parser.add_argument("--seed", type=int, default=12345,
-                            help="seed of packing and shuffling: the same input and seed give the same bytes")
+        add_argument_once(parser, "--seed", type=int, default=12345,
+                          help="seed of packing and shuffling: the same input and seed give the same bytes")
         parser.add_argument("--tokenize-batch", type=int, default=2048,
                             help="sentences tokenized per call (default 2048)")
         parser.add_argument("--overwrite", action="store_true",
@@ -436,10 +436,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
     # All flags go to Beam too, so that runners and templates see the job's own options.
     options = PipelineOptions(argv)
-    standard = options.view_as(StandardOptions)
-    # Locally, Beam's default (and its "DirectRunner") first tries the Prism runner, which downloads a binary
-    # from GitHub; the FnApiRunner behind it is what runs local jobs (direct_running_mode etc. still apply).
-    standard.runner = standard.runner or LOCAL_RUNNER
+    use_local_runner_by_default(options)
     pipeline = beam.Pipeline(options=options)
     _ = (
         pipeline
@@ -448,8 +445,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
             output, args.vocab, settings, args.max_seq_length, args.seed, args.num_shards,
             args.target_shard_mb, args.tokenize_batch, args.overwrite)
     )
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = run_pipeline(pipeline)
+    if result is None:  # a Dataflow dry run: the job was written, nothing ran
+        return {}
     stats = counters(result, NAMESPACE)
     with FileSystems.open(FileSystems.join(output, METADATA_FILE)) as handle:
         metadata = json.loads(handle.read())
