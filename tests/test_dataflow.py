@@ -104,7 +104,12 @@ def test_a_download_with_failed_files_is_not_finished(gcs_prefix):
 
 # Transforms that gather a whole collection in one place. The vocabulary learner is the one documented
 # exception, and it runs on the launcher over word counts, not in the graph.
-SINGLE_WORKER = ("CombineGlobally", "ToList", "AsList", "AsIter", "AsSingleton", "AsDict")
+SINGLE_WORKER = ("ToList", "AsList", "AsIter", "AsSingleton", "AsDict")
+
+
+def global_combines(names: list[str]) -> set[str]:
+    """Every CombineGlobally of a graph (Beam expands each into a KeyWithVoid step and a per-key combine)."""
+    return {name[: -len("/KeyWithVoid")] for name in names if name.endswith("/KeyWithVoid")}
 
 
 def dry_run(job_module, args: list[str], bucket: str, tmp_path: Path) -> tuple[dict, list[str]]:
@@ -133,6 +138,52 @@ def test_documents_job_graph(gcs_prefix, tmp_path):
                  "WriteDocuments", "WriteErrors"):
         assert step in names
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
+    assert not global_combines(names)
     assert job["environment"]["sdkPipelineOptions"]["options"]["setup_file"].endswith("setup.py")
     assert "workflow.tar.gz" in staged_packages(job)  # the project itself, built from setup.py
     assert not FileSystems.match([f"{gcs_prefix}/docs-*"])[0].metadata_list  # nothing ran
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory):
+    """A documents shard, a text shard and a vocabulary directory, just enough for the jobs to build."""
+    from corpus.documents import Document
+    from corpus.pubmed import iter_pubmed
+    from vocab.tokenizer import write_vocab_dir
+
+    root = tmp_path_factory.mktemp("inputs")
+    documents = [r for r in iter_pubmed(str(SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"))
+                 if isinstance(r, Document)][:20]
+    (root / "docs-00000-of-00001.jsonl").write_text("".join(d.to_json() + "\n" for d in documents))
+    (root / "part-00000-of-00001.txt").write_text(
+        "".join(f"{d.title}\n{d.abstract[0]['text'] if d.abstract else d.title}\n\n" for d in documents))
+    tokens = (REPO / "tests" / "data" / "vocab" / "bert_base_uncased_vocab.txt").read_text().splitlines()
+    write_vocab_dir(str(root / "vocab"), tokens, do_lower_case=True, strip_accents=True)
+    return root
+
+
+def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
+    from pipelines import corpus
+
+    job, names = dry_run(corpus, ["--input", str(small_inputs / "docs-*.jsonl"), "--output", f"{gcs_prefix}/c"],
+                         gcs_prefix, tmp_path)
+    for step in ("BuildCorpus", "Read"):
+        assert any(name.startswith(step) for name in names)
+    assert any("Near" in name for name in names) and any("Boilerplate" in name for name in names)
+    assert "workflow.tar.gz" in staged_packages(job)
+    assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
+    # Only statistics (counts, histograms, report summaries: a few thousand numbers) are combined globally.
+    assert global_combines(names) == {"BuildCorpus/Histograms", "BuildCorpus/MergeAggregates",
+                                      "BuildCorpus/Write/TotalBytes", "BuildCorpus/Write/Summaries/Summaries"}
+
+
+def test_tfrecords_job_graph(gcs_prefix, tmp_path, small_inputs):
+    from pipelines import tfrecords
+
+    job, names = dry_run(tfrecords, ["--input", str(small_inputs / "part-*.txt"), "--vocab",
+                                     str(small_inputs / "vocab"), "--output", f"{gcs_prefix}/tf"],
+                         gcs_prefix, tmp_path)
+    assert any(name.startswith("WritePretrainingData") for name in names)
+    assert "workflow.tar.gz" in staged_packages(job)
+    assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
+    assert global_combines(names) == {"WritePretrainingData/SumCounts"}  # the counts of pretrain_data.json
