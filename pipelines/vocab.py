@@ -26,10 +26,11 @@ from typing import Iterable, Iterator, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.common import counters, expand_globs
+from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
+                              use_local_runner_by_default)
 from vocab import files
 from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
                          learn_wordpiece)
@@ -50,9 +51,9 @@ def _count(name: str, n: int = 1) -> None:
 class VocabOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--input", action="append", default=[], metavar="GLOB",
-                            help="corpus text files, local or gs:// (.gz allowed); repeatable")
-        parser.add_argument("--output", metavar="DIR", help="vocabulary directory, local or gs://")
+        add_argument_once(parser, "--input", action="append", default=[], metavar="GLOB",
+                          help="corpus text files, local or gs:// (.gz allowed); repeatable")
+        add_argument_once(parser, "--output", metavar="DIR", help="vocabulary directory, local or gs://")
         parser.add_argument("--vocab-size", type=int, default=30522, help="number of tokens (default 30522)")
         casing = parser.add_mutually_exclusive_group()
         casing.add_argument("--uncased", dest="do_lower_case", action="store_true", default=True,
@@ -291,13 +292,12 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
     # All flags go to Beam too, so that runners and templates see the job's own options.
     options = PipelineOptions(argv)
-    if options.view_as(StandardOptions).runner is None:
-        # Beam's default (Prism) would fetch a runner binary from the internet before falling back.
-        options.view_as(StandardOptions).runner = "DirectRunner"
+    use_local_runner_by_default(options)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, input_files, args, strip_accents)
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = run_pipeline(pipeline)
+    if result is None:  # a Dataflow dry run: the job was written, nothing ran
+        return {}
 
     stats = counters(result, NAMESPACE)
     tokenizer = Tokenizer.from_vocab_dir(args.output)
