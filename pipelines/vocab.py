@@ -8,11 +8,14 @@ documents (the corpus job's format). Output, each file written atomically:
                              the alphabet, then learned pieces ("##" marks continuations)
   DIR/tokenizer_config.json  casing and accent settings (HF format; vocab.tokenizer reads it)
   DIR/vocab_report.json      counts, caps, and quality on held-apart text versus --compare vocabularies
+  DIR/counts/                words-*.tsv.gz ("word<TAB>count", count >= --min-count), alphabet.json,
+                             histogram.json (distinct words per count)
   DIR/errors/lines-*.jsonl   lines that are not UTF-8, with their file and the reason (empty when none)
 
-Counting runs on the workers: BERT's basic tokenization (what training will see), per-bundle counts combined
-per word across workers. Only the learner (SentencePiece BPE over the word counts) runs on one worker; its
-memory is bounded by --max-words distinct words (the count threshold rises above --min-count if needed).
+Counting runs on the workers (Dataflow or local): BERT's basic tokenization (what training will see),
+per-bundle counts combined per word across workers. Only the learner (SentencePiece BPE over the word counts)
+runs in this process once the job is done, streaming the counts; its memory is bounded by --max-words
+distinct words (the count threshold rises above --min-count if needed).
 """
 from __future__ import annotations
 
@@ -29,14 +32,14 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
+from pipelines.common import (add_argument_once, counters, expand_globs, read_json, run_pipeline,
                               use_local_runner_by_default)
 from vocab import files
 from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
                          learn_wordpiece)
 from vocab.pretokenize import WordSplitter
 from vocab.report import quality_report
-from vocab.tokenizer import Tokenizer, parse_vocab, write_vocab_dir
+from vocab.tokenizer import Tokenizer, VocabError, parse_vocab, write_vocab_dir
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "vocab"
@@ -194,65 +197,72 @@ class HistogramFn(_CounterFn):
         return accumulator
 
 
-class LearnVocab(beam.DoFn):
-    """Runs once, on one worker: learns from the word counts above the threshold, writes the vocab dir."""
-
-    def __init__(self, output: str, vocab_size: int, do_lower_case: bool, strip_accents: bool, min_count: int,
-                 max_words: int, num_unused: int, max_alphabet: Optional[int], max_piece_length: int):
-        self._output = output
-        self._vocab_size = vocab_size
-        self._settings = (do_lower_case, strip_accents)
-        self._min_count = min_count
-        self._max_words = max_words
-        self._num_unused = num_unused
-        self._max_alphabet = max_alphabet
-        self._max_piece_length = max_piece_length
-
-    def process(self, _, word_counts: Iterable[tuple[str, int]], alphabet: dict, histogram: dict):
-        if not histogram:
-            raise ValueError("vocab: the input holds no words (empty, blank or undecodable files); "
-                             "nothing to learn from")
-        threshold = count_threshold(histogram, self._min_count, self._max_words)
-        kept = [(word, count) for word, count in word_counts if count >= threshold]
-        _count("distinct_words", sum(histogram.values()))
-        _count("learner_count_threshold", threshold)
-        _count("distinct_words_below_threshold", sum(histogram.values()) - len(kept))
-        learned = learn_wordpiece(kept, alphabet, self._vocab_size, num_unused=self._num_unused,
-                                  max_alphabet=self._max_alphabet, max_piece_length=self._max_piece_length)
-        for name, value in learned.stats.items():  # zeros too: the report lists every learner figure
-            Metrics.counter(NAMESPACE, f"learner_{name}").inc(value)
-        write_vocab_dir(self._output, learned.tokens, *self._settings)
-        LOG.info("vocab: learned %d pieces from %d words (count >= %d); alphabet %d of %d -> %s",
-                 learned.stats["learned_pieces"], len(kept), threshold, learned.stats["alphabet_kept"],
-                 learned.stats["alphabet_size"], self._output)
-        yield self._output
+COUNTS_DIR = "counts"
 
 
-def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], args: argparse.Namespace,
-                   strip_accents: bool) -> None:
+def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output: str, do_lower_case: bool,
+                   strip_accents: bool, min_count: int, max_word_length: int) -> None:
+    """Counting, on the workers: DIR/counts/words-*.tsv.gz ("word<TAB>count" for words seen at least
+    `min_count` times), DIR/counts/alphabet.json and DIR/counts/histogram.json (the only global combines:
+    a few thousand numbers each), DIR/errors/."""
     decoded = (
         pipeline
         | "InputFiles" >> beam.Create(input_files)
         | "ReadLines" >> beam.io.ReadAllFromText(with_filename=True, coder=beam.coders.BytesCoder())
         | "Decode" >> beam.ParDo(DecodeLines()).with_outputs(DecodeLines.ERRORS, main="lines")
     )
-    word_counts = decoded.lines | "CountWords" >> CountWords(args.do_lower_case, strip_accents,
-                                                             args.max_word_length)
-    alphabet = word_counts | "Alphabet" >> beam.CombineGlobally(AlphabetFn())
-    histogram = word_counts | "CountHistogram" >> beam.CombineGlobally(HistogramFn())
+    word_counts = decoded.lines | "CountWords" >> CountWords(do_lower_case, strip_accents, max_word_length)
+    counts_dir = files.join(output, COUNTS_DIR)
     _ = (
-        pipeline
-        | "Once" >> beam.Create([None])
-        | "Learn" >> beam.ParDo(
-            LearnVocab(args.output, args.vocab_size, args.do_lower_case, strip_accents, args.min_count,
-                       args.max_words, args.num_unused, args.max_alphabet, args.max_piece_length),
-            word_counts=beam.pvalue.AsIter(word_counts),
-            alphabet=beam.pvalue.AsSingleton(alphabet),
-            histogram=beam.pvalue.AsSingleton(histogram))
+        word_counts
+        | "KeepFrequent" >> beam.Filter(lambda item, least: item[1] >= least, min_count)
+        | "ToTsv" >> beam.MapTuple(lambda word, count: f"{word}\t{count}")  # words hold no whitespace
+        | "WriteCounts" >> beam.io.WriteToText(files.join(counts_dir, "words"), file_name_suffix=".tsv.gz",
+                                               shard_name_template="-SSSSS-of-NNNNN")
     )
+    for name, combine in (("alphabet", AlphabetFn()), ("histogram", HistogramFn())):
+        _ = (
+            word_counts
+            | f"{name.title()}" >> beam.CombineGlobally(combine)
+            | f"{name.title()}ToJson" >> beam.Map(lambda table: json.dumps(table, sort_keys=True, ensure_ascii=False))
+            | f"Write{name.title()}" >> beam.io.WriteToText(files.join(counts_dir, name), file_name_suffix=".json",
+                                                            num_shards=1, shard_name_template="")
+        )
     _ = decoded[DecodeLines.ERRORS] | "WriteErrors" >> beam.io.WriteToText(
-        files.join(args.output, "errors/lines"), file_name_suffix=".jsonl", num_shards=1,
+        files.join(output, "errors/lines"), file_name_suffix=".jsonl", num_shards=1,
         shard_name_template="-SSSSS-of-NNNNN")
+
+
+def _read_counts(counts_dir: str, threshold: int) -> Iterator[tuple[str, int]]:
+    """Stream the counted words seen at least `threshold` times: memory holds only what is kept."""
+    for path in expand_globs([files.join(counts_dir, "words-*")], "counts"):
+        with FileSystems.open(path) as handle:  # .gz decompressed by its suffix
+            for raw in iter(handle.readline, b""):
+                word, _, count = raw.decode("utf-8").rstrip("\n").rpartition("\t")
+                if int(count) >= threshold:
+                    yield word, int(count)
+
+
+def learn_from_counts(output: str, vocab_size: int, do_lower_case: bool, strip_accents: bool, min_count: int,
+                      max_words: int, num_unused: int, max_alphabet: Optional[int], max_piece_length: int) -> dict:
+    """Learning, on the launcher: the counts above the threshold -> DIR/vocab.txt + tokenizer_config.json."""
+    counts_dir = files.join(output, COUNTS_DIR)
+    histogram = {int(count): n for count, n in read_json(files.join(counts_dir, "histogram.json")).items()}
+    if not histogram:
+        raise VocabError(f"vocab: the input holds no words (empty, blank or undecodable files); nothing to "
+                         f"learn from, see {output}/errors")
+    alphabet = read_json(files.join(counts_dir, "alphabet.json"))
+    threshold = count_threshold(histogram, min_count, max_words)
+    kept = list(_read_counts(counts_dir, threshold))
+    learned = learn_wordpiece(kept, alphabet, vocab_size, num_unused=num_unused, max_alphabet=max_alphabet,
+                              max_piece_length=max_piece_length)
+    write_vocab_dir(output, learned.tokens, do_lower_case, strip_accents)
+    LOG.info("vocab: learned %d pieces from %d words (count >= %d); alphabet %d of %d -> %s",
+             learned.stats["learned_pieces"], len(kept), threshold, learned.stats["alphabet_kept"],
+             learned.stats["alphabet_size"], output)
+    distinct = sum(histogram.values())
+    return {"distinct_words": distinct, "count_threshold": threshold,
+            "distinct_words_below_threshold": distinct - len(kept), **learned.stats}
 
 
 def _read_texts(patterns: list[str], what: str) -> list[str]:
@@ -294,12 +304,15 @@ def run(argv: Optional[list[str]] = None) -> dict:
     options = PipelineOptions(argv)
     use_local_runner_by_default(options)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, input_files, args, strip_accents)
+    build_pipeline(pipeline, input_files, args.output, args.do_lower_case, strip_accents, args.min_count,
+                   args.max_word_length)
     result = run_pipeline(pipeline)
     if result is None:  # a Dataflow dry run: the job was written, nothing ran
         return {}
-
     stats = counters(result, NAMESPACE)
+    learner = learn_from_counts(args.output, args.vocab_size, args.do_lower_case, strip_accents, args.min_count,
+                                args.max_words, args.num_unused, args.max_alphabet, args.max_piece_length)
+
     tokenizer = Tokenizer.from_vocab_dir(args.output)
     report = {
         "vocab_size": tokenizer.vocab_size,
@@ -312,12 +325,13 @@ def run(argv: Optional[list[str]] = None) -> dict:
                     "max_piece_length": args.max_piece_length},
         "inputs": {"files": len(input_files), "heldout_texts": len(heldout)},
         "counts": stats,
+        "learner": learner,
         **quality_report(tokenizer, heldout, ",".join(args.heldout), comparisons),
     }
     files.write_bytes_atomic(files.join(args.output, REPORT_FILE),
                              (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
     LOG.info("vocab: %d lines, %d words (%d distinct), %d lines not UTF-8 -> %s", stats.get("lines", 0),
-             stats.get("words", 0), stats.get("distinct_words", 0), stats.get("lines_not_utf8", 0),
+             stats.get("words", 0), learner["distinct_words"], stats.get("lines_not_utf8", 0),
              files.join(args.output, REPORT_FILE))
     return report
 

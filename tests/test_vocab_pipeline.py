@@ -9,7 +9,8 @@ import pytest
 
 from pipelines import vocab as job
 from tests.gcs import storage_client
-from tests.vocab_data import BERT_VOCAB, GENIA_RAW, SCIVOCAB, genia_documents, pubmed_documents, write_corpus_shard
+from tests.vocab_data import (BERT_VOCAB, GENIA_RAW, REPO, SCIVOCAB, genia_documents, pubmed_documents,
+                              write_corpus_shard)
 from vocab.learn import alphabet_forms
 from vocab.pretokenize import WordSplitter
 from vocab.tokenizer import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, Tokenizer
@@ -70,7 +71,7 @@ def test_output_contract(built, corpus):
     assert sum(t.startswith("##") and len(t) > 3 for t in tokens) > 1000
     assert corpus_alphabet(corpus) <= set(tokens)  # every character of the corpus, where it occurs
     assert json.loads((output / CONFIG_FILE).read_text())["do_lower_case"] is True
-    assert {p.name for p in output.iterdir()} == {CONFIG_FILE, "errors", VOCAB_FILE, job.REPORT_FILE}
+    assert {p.name for p in output.iterdir()} == {CONFIG_FILE, "counts", "errors", VOCAB_FILE, job.REPORT_FILE}
 
 
 def test_loadable_by_other_tools_with_the_same_ids(built):
@@ -109,8 +110,15 @@ def test_report_figures_and_counts(built, corpus):
     assert counts["lines_not_utf8"] == 1
     assert counts["blank_lines"] == len(documents)
     assert counts["lines"] == sum(len(doc) + 1 for doc in documents)
-    assert counts["distinct_words"] == counts["learner_training_words"] + counts["distinct_words_below_threshold"]
-    assert counts["learner_count_threshold"] == 2 and counts["learner_filler_unused"] == 0
+    learner = report["learner"]
+    assert learner["distinct_words"] == learner["training_words"] + learner["distinct_words_below_threshold"]
+    assert learner["count_threshold"] == 2 and learner["filler_unused"] == 0
+    # The counts the learner read: every word seen twice or more, as the histogram says.
+    histogram = json.loads((output / "counts" / "histogram.json").read_text())
+    tsv = [line for path in (output / "counts").glob("words-*.tsv.gz")
+           for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
+    assert len(tsv) == learner["training_words"] == sum(n for c, n in histogram.items() if int(c) >= 2)
+    assert sum(int(line.rpartition("\t")[2]) for line in tsv) == learner["training_word_occurrences"]
     errors = [json.loads(line) for path in (output / "errors").iterdir() for line in path.read_text().splitlines()]
     assert len(errors) == 1 and errors[0]["file"].endswith("part-2.txt.gz") and "not UTF-8" in errors[0]["reason"]
 
@@ -172,3 +180,23 @@ def test_help_and_bad_arguments(capsys):
     assert exit_info.value.code == 0 and "--vocab-size" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="matches no file"):
         job.run(["--input", "/nonexistent/*.txt", "--output", "/tmp/never"])
+
+
+def test_dataflow_job_graph_gathers_only_statistics(gcs_prefix, tmp_path, corpus):
+    """Built offline with --dry_run: counting is spread over workers; the only global combines are the
+    alphabet and the count histogram, and nothing (no learner) runs."""
+    job_file = tmp_path / "job.json"
+    report = job.run([
+        "--input", f"{corpus}/part-0.txt", "--output", f"{gcs_prefix}/dry", "--runner=DataflowRunner",
+        "--project=my-project-id", "--region=us-central1", f"--temp_location={gcs_prefix}/tmp",
+        f"--setup_file={REPO / 'setup.py'}", "--dry_run=True", f"--dataflow_job_file={job_file}"])
+    assert report == {}
+    steps = json.loads(Path(f"{job_file}.pipeline.json").read_text())["components"]["transforms"].values()
+    names = {step["uniqueName"] for step in steps}
+    assert {"CountWords/CountInBundles", "CountWords/SumPerWord", "KeepFrequent", "WriteCounts",
+            "WriteAlphabet", "WriteHistogram", "WriteErrors"} <= names
+    assert {name[: -len("/KeyWithVoid")] for name in names if name.endswith("/KeyWithVoid")} == {
+        "Alphabet", "Histogram"}
+    assert not [name for name in names if any(word in name for word in ("AsIter", "AsList", "ToList"))]
+    assert not storage_client().bucket("test-bucket").blob(
+        f"{gcs_prefix[len('gs://test-bucket/'):]}/dry/{VOCAB_FILE}").exists()
