@@ -11,9 +11,9 @@ import tensorflow as tf
 # The published hyperparameters per size (ELECTRA paper, Table 6; google-research/electra
 # configure_pretraining.py). `tiny` is ours: a 2-layer model for tests and demos.
 MODEL_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": dict(hidden_size=128, num_hidden_layers=2, embedding_size=128,
-                 generator_hidden_fraction=0.25, learning_rate=1e-3, warmup_steps=100,
-                 batch_size=32, max_seq_length=128, train_steps=1000),
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, embedding_size=64,
+                 generator_hidden_fraction=0.5, learning_rate=1e-3, warmup_steps=50,
+                 batch_size=16, max_seq_length=128, train_steps=300),
     "small": dict(hidden_size=256, num_hidden_layers=12, embedding_size=128,
                   generator_hidden_fraction=0.25, learning_rate=5e-4, warmup_steps=10000,
                   batch_size=128, max_seq_length=128, train_steps=1_000_000),

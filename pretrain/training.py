@@ -196,6 +196,7 @@ class MetricsLog:
                 f"gen loss {metrics['generator_loss']:.4f} acc {metrics['generator_accuracy']:.3f} | "
                 f"disc loss {metrics['discriminator_loss']:.4f} "
                 f"acc {metrics['discriminator_accuracy']:.3f} "
+                f"(all-original {1 - metrics['replaced_fraction']:.3f}) "
                 f"P {metrics['discriminator_precision']:.3f} R {metrics['discriminator_recall']:.3f} "
                 f"AUC {metrics['discriminator_auc']:.3f} | lr {metrics['learning_rate']:.2e}")
         if "examples_per_second" in metrics:

@@ -24,10 +24,8 @@ from tests.pretrain_data import (build_examples, genia_documents, make_dataset, 
 
 REPO = Path(__file__).resolve().parent.parent
 LENGTH = 64
-# A 2-layer, 64-wide discriminator with a 32-wide generator: seconds per hundred steps on 2 cores.
-TINY = ["--model-size", "tiny", "--set", "hidden_size=64", "--set", "embedding_size=64",
-        "--set", "generator_hidden_fraction=0.5", "--set", "warmup_steps=50",
-        "--batch-size", "16", "--max-seq-length", str(LENGTH)]
+# The tiny size: a 2-layer, 64-wide discriminator with a 32-wide generator, batch 16.
+TINY = ["--model-size", "tiny", "--max-seq-length", str(LENGTH)]
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +56,15 @@ def _evaluate(checkpoint: str, data: str, tmp_path: Path) -> dict:
 def test_training_learns_the_replaced_token_task(genia, tmp_path):
     run = str(tmp_path / "run")
     assert _train(genia, run, "--train-steps", "200", "--steps-per-loop", "50",
-                  "--log-every", "50", "--set", "learning_rate=1e-3") == 0
+                  "--log-every", "50", "--peak-tflops", "0.1") == 0
     logged = read_scalars(f"{run}/train")
     assert sorted(logged["loss"]) == [50, 100, 150, 200]
+    for tag in ("generator/accuracy", "discriminator/accuracy", "discriminator/precision",
+                "discriminator/recall", "discriminator/auc", "learning_rate", "grad_norm"):
+        assert sorted(logged[tag]) == [50, 100, 150, 200], tag
+    # The first call compiles and is not timed; later intervals report throughput and MFU.
+    assert sorted(logged["examples_per_second"]) == sorted(logged["mfu"]) == [100, 150, 200]
+    assert 0 < logged["mfu"][200] < 1 and logged["examples_per_second"][200] > 10
     assert logged["loss"][200] < logged["loss"][50] - 2.0
     assert logged["generator/loss"][200] < logged["generator/loss"][50]
     assert logged["generator/accuracy"][200] > logged["generator/accuracy"][50]
@@ -108,9 +112,13 @@ def test_kill_and_resume_continues_exactly(genia, tmp_path):
     later = range(resumed_from + 1, 21)
     assert [resumed_loss[s] for s in later] == [reference[s] for s in later]
     assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-20")
-    # Same total again: nothing to do, nothing changes.
+    # Same total again: nothing to do, nothing changes. A larger total continues the run.
     assert _train(genia, str(killed), *args) == 0
     assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-20")
+    assert _train(genia, str(killed), *args[2:], "--train-steps", "22") == 0
+    assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-22")
+    # Anything else that differs from the run in the directory is refused.
+    assert _train(genia, str(killed), *args, "--set", "mask_prob=0.2") == 2
 
 
 def test_mismatched_data_and_vocabulary_are_clear_errors(genia, tmp_path, caplog):
