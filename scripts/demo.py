@@ -29,7 +29,7 @@ def step(title: str) -> Callable:
     return wrap
 
 
-@step("1/3 download from the local NCBI/PMC mirror")
+@step("1/5 download from the local NCBI/PMC mirror")
 def download(mirror_url: str, raw: Path) -> dict:
     from pipelines import download as job
 
@@ -46,7 +46,7 @@ def download(mirror_url: str, raw: Path) -> dict:
             for source, (_, dest) in sources.items()}
 
 
-@step("2/3 documents: parse, apply updates and deletions")
+@step("2/5 documents: parse, apply updates and deletions")
 def documents(raw: Path, out: Path) -> dict:
     from pipelines import documents as job
 
@@ -58,12 +58,33 @@ def documents(raw: Path, out: Path) -> dict:
     ])
 
 
-@step("3/3 corpus: sentences, filters, language, deduplication, shards, report")
+@step("3/5 corpus: sentences, filters, language, deduplication, shards, report")
 def corpus(documents_dir: Path, out: Path) -> dict:
     from pipelines import corpus as job
 
     return job.run(["--input", str(documents_dir / "docs-*-of-*.jsonl.gz"), "--output", str(out),
                     "--shard-size-mb", "0.5"])
+
+
+@step("4/5 vocab: WordPiece vocabulary from the corpus text, report against BERT and scivocab")
+def vocabulary(corpus_dir: Path, out: Path) -> dict:
+    from pipelines import vocab as job
+
+    data = REPO / "tests" / "data"
+    return job.run(["--input", str(corpus_dir / "text" / "part-*.txt"), "--output", str(out),
+                    "--heldout", str(data / "genia-dev" / "raw" / "*.txt"),
+                    "--compare", f"bert={data / 'vocab' / 'bert_base_uncased_vocab.txt'}",
+                    "--compare", f"scivocab={data / 'vocab' / 'scibert_scivocab_uncased_vocab.txt'}"])
+
+
+@step("5/5 tfrecords: tokenize, pack and shuffle into ELECTRA shards (128 and 512)")
+def tfrecords(corpus_dir: Path, vocab_dir: Path, out: Path) -> dict:
+    from pipelines import tfrecords as job
+
+    return {length: job.run(["--input", str(corpus_dir / "text" / "part-*.txt"), "--vocab", str(vocab_dir),
+                             "--output", str(out / str(length)), "--max-seq-length", str(length),
+                             "--num-shards", "4", "--overwrite"])
+            for length in (128, 512)}
 
 
 def main() -> None:
@@ -82,6 +103,8 @@ def main() -> None:
         fetched = download(mirror.url, raw)
     docs = documents(raw, out / "documents")
     text = corpus(out / "documents", out / "corpus")
+    vocab = vocabulary(out / "corpus", out / "vocab")
+    shards = tfrecords(out / "corpus", out / "vocab", out / "tfrecords")
 
     print("\nDemo finished. Outputs:")
     print(f"  raw downloads      {raw}  "
@@ -94,6 +117,14 @@ def main() -> None:
     print(f"  corpus             {out / 'corpus'}/text/part-*.txt  {written['documents']} documents, "
           f"{written['sentences']} sentences in {len(written['shards'])} shards; "
           f"report {out / 'corpus' / 'report.html'}")
+    held = {name: q["pieces_per_word"] for name, q in vocab["heldout"]["vocabularies"].items()}
+    print(f"  vocab              {out / 'vocab'}/vocab.txt  {vocab['vocab_size']} tokens; pieces per word on "
+          f"GENIA: ours {held['ours']}, BERT {held['bert']}, scivocab {held['scivocab']}; "
+          f"report {out / 'vocab' / 'vocab_report.json'}")
+    for length, meta in shards.items():
+        print(f"  tfrecords {length:<8} {out / 'tfrecords' / str(length)}/pretrain_data.tfrecord-*  "
+              f"{meta['num_examples']} examples in {meta['num_shards']} shards, {meta['num_tokens']} tokens "
+              f"({meta['num_truncated_tokens']} truncated)")
 
 
 if __name__ == "__main__":
