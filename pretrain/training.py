@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import signal
+import threading
 import time
 
 import numpy as np
@@ -282,22 +285,42 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
         return {}
     last_metrics: dict[str, float] = {}
     compiled = False
-    while step < config.train_steps:
-        boundary = min(config.train_steps, _next_multiple(step, options.log_every),
-                       _next_multiple(step, options.save_every))
-        steps = min(options.steps_per_loop, boundary - step)
-        start = time.perf_counter()
-        totals = trainer.train_loop(iterator, tf.constant(steps))
-        step = trainer.current_step()  # waits for the loop to finish
-        metrics_log.add(totals, steps, time.perf_counter() - start if compiled else None)
-        compiled = True
-        if step % options.log_every == 0 or step == config.train_steps:
-            last_metrics = metrics_log.flush(step)
-        if step % options.save_every == 0 or step == config.train_steps:
-            path = manager.save(checkpoint_number=step)
-            log.info("saved %s", path)
+    with _sigterm_flag() as stop:
+        while step < config.train_steps:
+            boundary = min(config.train_steps, _next_multiple(step, options.log_every),
+                           _next_multiple(step, options.save_every))
+            steps = min(options.steps_per_loop, boundary - step)
+            start = time.perf_counter()
+            totals = trainer.train_loop(iterator, tf.constant(steps))
+            step = trainer.current_step()  # waits for the loop to finish
+            metrics_log.add(totals, steps, time.perf_counter() - start if compiled else None)
+            compiled = True
+            if step % options.log_every == 0 or step == config.train_steps:
+                last_metrics = metrics_log.flush(step)
+            if step % options.save_every == 0 or step == config.train_steps or stop:
+                log.info("saved %s", manager.save(checkpoint_number=step))
+            if stop:
+                log.warning("SIGTERM: stopped at step %d of %d; the same command resumes",
+                            step, config.train_steps)
+                break
     writer.close()
     return last_metrics
+
+
+@contextlib.contextmanager
+def _sigterm_flag():
+    """A list that becomes non-empty when SIGTERM arrives (a preemption notice, `kill`): the loop
+    then checkpoints the step it reached and returns, instead of losing the steps since the last
+    save. Python runs the handler between host calls, never inside a training step."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _next_multiple(step: int, every: int) -> int:

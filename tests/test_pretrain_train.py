@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,11 +17,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pretrain import cli, load_discriminator
+from pretrain import cli
 from pretrain.data import DataMismatchError, check_data
 from pretrain.vocabulary import load_vocabulary
-from tests.pretrain_data import (build_examples, genia_documents, make_dataset, read_scalars,
-                                 write_shards, write_vocabulary)
+from tests.pretrain_data import (build_examples, genia_documents, read_scalars, write_shards,
+                                 write_vocabulary)
 
 REPO = Path(__file__).resolve().parent.parent
 LENGTH = 64
@@ -117,8 +118,21 @@ def test_kill_and_resume_continues_exactly(genia, tmp_path):
     assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-20")
     assert _train(genia, str(killed), *args[2:], "--train-steps", "22") == 0
     assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-22")
+    # SIGTERM (a preemption notice) checkpoints the step reached and returns cleanly.
+    def terminate_once_handled() -> None:
+        while signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_once_handled, daemon=True).start()
+    assert _train(genia, str(killed), *args[2:], "--train-steps", "1000") == 0
+    stopped_at = int(tf.train.latest_checkpoint(str(killed)).rsplit("-", 1)[1])
+    assert 22 < stopped_at < 1000
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     # Anything else that differs from the run in the directory is refused.
-    assert _train(genia, str(killed), *args, "--set", "mask_prob=0.2") == 2
+    assert _train(genia, str(killed), *args[2:], "--train-steps", "1000",
+                  "--set", "mask_prob=0.2") == 2
 
 
 def test_mismatched_data_and_vocabulary_are_clear_errors(genia, tmp_path, caplog):
