@@ -9,8 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from pretrain import checkpoints, data, objective
-from pretrain.summaries import write_scalars
-from pretrain.training import summary_name
+from pretrain.summaries import summary_name, write_scalars
 from pretrain.vocabulary import load_vocabulary
 
 log = logging.getLogger(__name__)

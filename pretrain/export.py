@@ -61,13 +61,17 @@ def _write(path: str, payload: bytes | str) -> None:
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
+def _copy(source: str, target: str) -> None:
+    tf.io.gfile.copy(source, target + ".tmp", overwrite=True)
+    tf.io.gfile.rename(target + ".tmp", target, overwrite=True)
+
+
 def _write_json(path: str, value: dict) -> None:
     _write(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
-    tf.io.gfile.copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt.tmp", overwrite=True)
-    tf.io.gfile.rename(f"{directory}/vocab.txt.tmp", f"{directory}/vocab.txt", overwrite=True)
+    _copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
     tokenizer_config = {}
     if tf.io.gfile.exists(f"{vocab_dir}/tokenizer_config.json"):
         with tf.io.gfile.GFile(f"{vocab_dir}/tokenizer_config.json") as f:
@@ -102,7 +106,7 @@ def _export_tf1(directory: str, named: list[tuple[str, np.ndarray]], step: int,
         tf.io.gfile.rename(temp + suffix, f"{directory}/model.ckpt{suffix}", overwrite=True)
     _write(f"{directory}/checkpoint", 'model_checkpoint_path: "model.ckpt"\n'
            'all_model_checkpoint_paths: "model.ckpt"\n')
-    tf.io.gfile.copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt", overwrite=True)
+    _copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
     disc, gen = config.discriminator(), config.generator()
     # For HF's converter (--config_file) and the original run_finetuning.py (--hparams).
     _write_json(f"{directory}/discriminator_config.json",

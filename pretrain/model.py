@@ -58,10 +58,12 @@ def dropout(x: tf.Tensor, rate: float, seeds: DropoutSeeds | None) -> tf.Tensor:
 
 
 class Dense(tf.Module):
-    def __init__(self, in_dim: int, out_dim: int, kernel: tf.Tensor, name: str):
+    """x @ kernel + bias, with the kernel's initial value given ([in, out]) and a zero bias."""
+
+    def __init__(self, kernel: tf.Tensor, name: str):
         super().__init__(name=name)
         self.kernel = tf.Variable(kernel, name="kernel")
-        self.bias = tf.Variable(tf.zeros([out_dim]), name="bias")
+        self.bias = tf.Variable(tf.zeros([kernel.shape[-1]]), name="bias")
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         return tf.matmul(x, tf.cast(self.kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
@@ -136,13 +138,13 @@ class TransformerLayer(tf.Module):
         h, i = config.hidden_size, config.intermediate_size
         self.heads = config.num_attention_heads
         self.head_size = h // self.heads
-        self.query = Dense(h, h, init.truncated_normal((h, h)), "query")
-        self.key = Dense(h, h, init.truncated_normal((h, h)), "key")
-        self.value = Dense(h, h, init.truncated_normal((h, h)), "value")
-        self.attention_output = Dense(h, h, init.truncated_normal((h, h)), "dense")
+        self.query = Dense(init.truncated_normal((h, h)), "query")
+        self.key = Dense(init.truncated_normal((h, h)), "key")
+        self.value = Dense(init.truncated_normal((h, h)), "value")
+        self.attention_output = Dense(init.truncated_normal((h, h)), "dense")
         self.attention_layer_norm = LayerNorm(h)
-        self.intermediate = Dense(h, i, init.truncated_normal((h, i)), "dense")
-        self.output = Dense(i, h, init.truncated_normal((i, h)), "dense")
+        self.intermediate = Dense(init.truncated_normal((h, i)), "dense")
+        self.output = Dense(init.truncated_normal((i, h)), "dense")
         self.output_layer_norm = LayerNorm(h)
         self.hidden_dropout = config.hidden_dropout_prob
         self.attention_dropout = config.attention_probs_dropout_prob
@@ -181,10 +183,9 @@ class Encoder(tf.Module):
 
     def __init__(self, config: EncoderConfig, init: Initializer, name: str):
         super().__init__(name=name)
-        self.config = config
         e, h = config.embedding_size, config.hidden_size
         self.embeddings_project = (
-            Dense(e, h, init.glorot_uniform((e, h)), "embeddings_project") if e != h else None)
+            Dense(init.glorot_uniform((e, h)), "embeddings_project") if e != h else None)
         self.layers = [TransformerLayer(config, init, i) for i in range(config.num_hidden_layers)]
 
     def __call__(self, embedded: tf.Tensor, input_mask: tf.Tensor, compute_dtype: tf.DType,
@@ -213,7 +214,7 @@ class GeneratorHead(tf.Module):
 
     def __init__(self, hidden: int, embedding: int, vocab: int, init: Initializer):
         super().__init__(name="generator_predictions")
-        self.dense = Dense(hidden, embedding, init.truncated_normal((hidden, embedding)), "dense")
+        self.dense = Dense(init.truncated_normal((hidden, embedding)), "dense")
         self.layer_norm = LayerNorm(embedding)
         self.output_bias = tf.Variable(tf.zeros([vocab]), name="output_bias")
 
@@ -233,8 +234,8 @@ class DiscriminatorHead(tf.Module):
 
     def __init__(self, hidden: int, init: Initializer):
         super().__init__(name="discriminator_predictions")
-        self.dense = Dense(hidden, hidden, init.truncated_normal((hidden, hidden)), "dense")
-        self.dense_1 = Dense(hidden, 1, init.glorot_uniform((hidden, 1)), "dense_1")
+        self.dense = Dense(init.truncated_normal((hidden, hidden)), "dense")
+        self.dense_1 = Dense(init.glorot_uniform((hidden, 1)), "dense_1")
 
     def __call__(self, hidden: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.dense_1(gelu(self.dense(hidden))), tf.float32)[:, 0]

@@ -16,3 +16,11 @@ def write_scalars(writer, step: int, values: dict[str, float]) -> None:
         for name, value in values.items():
             tf.summary.write(name, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
     writer.flush()
+
+
+def summary_name(key: str) -> str:
+    """generator_loss -> generator/loss: TensorBoard groups by the part before the slash."""
+    for prefix in ("generator", "discriminator"):
+        if key.startswith(prefix + "_"):
+            return f"{prefix}/{key[len(prefix) + 1:]}"
+    return key

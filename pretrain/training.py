@@ -16,7 +16,7 @@ from pretrain import checkpoints, data, flops, objective
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
 from pretrain.model import ElectraModel
-from pretrain.summaries import write_scalars
+from pretrain.summaries import summary_name, write_scalars
 from pretrain.optimization import AdamWeightDecay, DynamicLossScale, learning_rate
 from pretrain.vocabulary import Vocabulary
 
@@ -206,17 +206,11 @@ class MetricsLog:
             line += f" | {metrics['examples_per_second']:.1f} ex/s"
         if "mfu" in metrics:
             line += f" | MFU {100 * metrics['mfu']:.1f}%"
+        if metrics["skipped_steps"]:
+            line += f" | {metrics['skipped_steps']:.0f} fp16 overflow steps skipped"
         log.info(line)
         self.reset()
         return metrics
-
-
-def summary_name(key: str) -> str:
-    """generator_loss -> generator/loss: TensorBoard groups by the part before the slash."""
-    for prefix in ("generator", "discriminator"):
-        if key.startswith(prefix + "_"):
-            return f"{prefix}/{key[len(prefix) + 1:]}"
-    return key
 
 
 def _check_resumable(saved: PretrainConfig, wanted: PretrainConfig, output: str) -> None:
