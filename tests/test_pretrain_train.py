@@ -113,12 +113,11 @@ def test_kill_and_resume_continues_exactly(genia, tmp_path):
     later = range(resumed_from + 1, 21)
     assert [resumed_loss[s] for s in later] == [reference[s] for s in later]
     assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-20")
-    # Same total again: nothing to do, nothing changes. A larger total continues the run.
+    # Same total again: nothing to do, nothing changes.
     assert _train(genia, str(killed), *args) == 0
     assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-20")
-    assert _train(genia, str(killed), *args[2:], "--train-steps", "22") == 0
-    assert tf.train.latest_checkpoint(str(killed)).endswith("ckpt-22")
-    # SIGTERM (a preemption notice) checkpoints the step reached and returns cleanly.
+    # A larger total continues the run; SIGTERM (a preemption notice) checkpoints the step reached
+    # and returns cleanly.
     def terminate_once_handled() -> None:
         while signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             time.sleep(0.01)
@@ -128,7 +127,7 @@ def test_kill_and_resume_continues_exactly(genia, tmp_path):
     threading.Thread(target=terminate_once_handled, daemon=True).start()
     assert _train(genia, str(killed), *args[2:], "--train-steps", "1000") == 0
     stopped_at = int(tf.train.latest_checkpoint(str(killed)).rsplit("-", 1)[1])
-    assert 22 < stopped_at < 1000
+    assert 20 < stopped_at < 1000
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     # Anything else that differs from the run in the directory is refused.
     assert _train(genia, str(killed), *args[2:], "--train-steps", "1000",
