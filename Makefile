@@ -26,8 +26,10 @@ test: $(STAMP)  ## run the test suite
 demo: $(STAMP)  ## run the chain on the bundled sample into out/demo
 	$(PY) -m scripts.demo --output $(DEMO_OUT)
 
-bench: $(STAMP)  ## run every benchmark (prints figures and ratios)
-	for b in benchmarks/*.py; do case $$b in */__init__.py) ;; *) $(PY) -m benchmarks.$$(basename $$b .py) || exit 1;; esac; done
+BENCHMARKS := parse pmc_parse sentences corpus vocab tfrecords pretrain
+
+bench: $(STAMP)  ## run every stage's benchmark (each prints its figures and ratios)
+	for b in $(BENCHMARKS); do echo "== benchmarks.$$b"; $(PY) -m benchmarks.$$b || exit 1; done
 
 clean:  ## remove outputs (keeps the virtualenv)
 	rm -rf out .pytest_cache
