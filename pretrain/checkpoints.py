@@ -8,6 +8,7 @@ import posixpath
 import tensorflow as tf
 
 from pretrain import config as config_lib
+from pretrain.errors import PretrainError
 from pretrain.model import ElectraModel
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,9 @@ def _restore_tf1(model: ElectraModel, prefix: str) -> None:
             missing.append(name)
             continue
         if list(shapes[name]) != variable.shape.as_list():
-            raise ValueError(f"{prefix}: {name} has shape {shapes[name]} but this model needs "
+            raise PretrainError(f"{prefix}: {name} has shape {shapes[name]} but this model needs "
                              f"{variable.shape.as_list()} (check --model-size and --set)")
         variable.assign(checkpoint.get_tensor(name))
     if missing:
-        raise ValueError(f"{prefix} lacks {len(missing)} variables of this model, e.g. {missing[:3]}")
+        raise PretrainError(f"{prefix} lacks {len(missing)} variables of this model, e.g. {missing[:3]}")
     log.info("restored model weights from the TF1 checkpoint %s", prefix)

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from pretrain import config as config_lib
+from pretrain.errors import PretrainError
 
 log = logging.getLogger("pretrain")
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)  # per-save checkpoint chatter
     try:
         {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
-    except (ValueError, FileNotFoundError) as e:
+    except (PretrainError, FileNotFoundError) as e:
         log.error("%s", e)
         return 2
     return 0

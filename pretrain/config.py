@@ -8,6 +8,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from pretrain.errors import PretrainError
+
 # The published hyperparameters per size (ELECTRA paper, Table 6; google-research/electra
 # configure_pretraining.py). `tiny` is ours: a 2-layer model for tests and demos.
 MODEL_SIZES: dict[str, dict[str, Any]] = {
@@ -107,7 +109,7 @@ class PretrainConfig:
 
     def _encoder(self, hidden: int, layers: int, heads: int, intermediate: int) -> EncoderConfig:
         if hidden % heads:
-            raise ValueError(f"hidden size {hidden} is not a multiple of {heads} attention heads")
+            raise PretrainError(f"hidden size {hidden} is not a multiple of {heads} attention heads")
         return EncoderConfig(
             vocab_size=self.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
             num_attention_heads=heads, intermediate_size=intermediate,
@@ -119,12 +121,12 @@ class PretrainConfig:
 
     def validate(self) -> None:
         if self.max_seq_length > self.max_position_embeddings:
-            raise ValueError(f"max_seq_length {self.max_seq_length} exceeds "
+            raise PretrainError(f"max_seq_length {self.max_seq_length} exceeds "
                              f"max_position_embeddings {self.max_position_embeddings}")
         if not 0 < self.mask_prob < 1:
-            raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
+            raise PretrainError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
         if self.max_predictions_per_seq < 1:
-            raise ValueError("max_seq_length * mask_prob leaves no position to predict")
+            raise PretrainError("max_seq_length * mask_prob leaves no position to predict")
         self.discriminator()
         self.generator()
 
@@ -142,7 +144,7 @@ CONFIG_FILENAME = "pretrain_config.json"
 def for_size(size: str, overrides: dict[str, Any] | None = None) -> PretrainConfig:
     """The published hyperparameters for `size`, then `overrides` on top."""
     if size not in MODEL_SIZES:
-        raise ValueError(f"unknown model size {size!r}; choose from {sorted(MODEL_SIZES)}")
+        raise PretrainError(f"unknown model size {size!r}; choose from {sorted(MODEL_SIZES)}")
     config = PretrainConfig(model_size=size, **MODEL_SIZES[size])
     return dataclasses.replace(config, **(overrides or {}))
 
@@ -155,9 +157,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
+            raise PretrainError(f"--set expects key=value, got {pair!r}")
         if key not in fields:
-            raise ValueError(f"unknown hyperparameter {key!r}; known: {', '.join(sorted(fields))}")
+            raise PretrainError(f"unknown hyperparameter {key!r}; known: {', '.join(sorted(fields))}")
         kind = fields[key].type
         try:
             if kind == "bool":
@@ -171,7 +173,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             else:
                 result[key] = raw
         except ValueError:
-            raise ValueError(f"--set {key}: cannot read {raw!r} as {kind}") from None
+            raise PretrainError(f"--set {key}: cannot read {raw!r} as {kind}") from None
     return result
 
 

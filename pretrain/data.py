@@ -12,6 +12,7 @@ import posixpath
 
 import tensorflow as tf
 
+from pretrain.errors import PretrainError
 from pretrain.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ DATA_FORMAT = "electra-pretraining"
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(PretrainError):
     """The data cannot be read with this vocabulary or sequence length."""
 
 

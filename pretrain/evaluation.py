@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from pretrain import checkpoints, data, objective
+from pretrain.errors import PretrainError
 from pretrain.summaries import summary_name, write_scalars
 from pretrain.vocabulary import load_vocabulary
 
@@ -44,7 +45,7 @@ def evaluate(checkpoint: str, data_glob: str, batch_size: int | None = None,
             sums[key] = sums.get(key, 0) + value.numpy()
         batches += 1
     if not batches:
-        raise ValueError(f"no example in {data_glob}")
+        raise PretrainError(f"no example in {data_glob}")
     metrics = objective.summarize(sums)
     metrics["examples"] = int(sums["examples"])
     metrics["loss"] = (config.gen_weight * metrics["generator_loss"]

@@ -15,9 +15,10 @@ import tensorflow as tf
 from pretrain import checkpoints, data, flops, objective
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
+from pretrain.errors import PretrainError
 from pretrain.model import ElectraModel
-from pretrain.summaries import summary_name, write_scalars
 from pretrain.optimization import AdamWeightDecay, DynamicLossScale, learning_rate
+from pretrain.summaries import summary_name, write_scalars
 from pretrain.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Trainer:
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
-            raise ValueError(f"--batch-size {config.batch_size} is not divisible by the "
+            raise PretrainError(f"--batch-size {config.batch_size} is not divisible by the "
                              f"{self.replicas} replicas")
         with strategy.scope():
             self.model = ElectraModel(config, COMPUTE_DTYPES[mixed_precision])
@@ -218,7 +219,7 @@ def _check_resumable(saved: PretrainConfig, wanted: PretrainConfig, output: str)
     a, b = dataclasses.asdict(saved), dataclasses.asdict(wanted)
     differ = [f"{k}: {a[k]!r} there, {b[k]!r} now" for k in a if k != "train_steps" and a[k] != b[k]]
     if differ:
-        raise ValueError(f"{output} holds a run with other settings ({'; '.join(differ)}); "
+        raise PretrainError(f"{output} holds a run with other settings ({'; '.join(differ)}); "
                          "use a new --output or the same settings")
 
 

@@ -12,6 +12,8 @@ import logging
 
 import tensorflow as tf
 
+from pretrain.errors import PretrainError
+
 log = logging.getLogger(__name__)
 
 VOCAB_FILENAME = "vocab.txt"
@@ -65,9 +67,9 @@ def load_vocabulary(directory: str) -> Vocabulary:
             ids[token] = index
     missing = [t for t in REQUIRED_TOKENS if t not in ids]
     if missing:
-        raise ValueError(f"{vocab_path} lacks the special tokens {missing}")
+        raise PretrainError(f"{vocab_path} lacks the special tokens {missing}")
     if ids["[PAD]"] != 0:
-        raise ValueError(f"{vocab_path}: [PAD] must be id 0 (the data pads with 0), "
+        raise PretrainError(f"{vocab_path}: [PAD] must be id 0 (the data pads with 0), "
                          f"found at id {ids['[PAD]']}")
 
     config_path = f"{directory}/{TOKENIZER_CONFIG_FILENAME}"
