@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import signal
 import threading
@@ -223,6 +224,23 @@ def _check_resumable(saved: PretrainConfig, wanted: PretrainConfig, output: str)
                          "use a new --output or the same settings")
 
 
+DATA_FILES_FILENAME = "data_files.json"
+
+
+def _record_data_files(output: str, files: list[str], shuffle_buffer: int) -> bool:
+    """Writes which shards (and shuffle buffer) this run reads; True if the same as last time."""
+    path = f"{output}/{DATA_FILES_FILENAME}"
+    current = {"files": files, "shuffle_buffer": shuffle_buffer}
+    previous = None
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            previous = json.load(f)
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+        json.dump(current, f, indent=1)
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    return previous is None or previous == current
+
+
 def _copy_vocabulary(vocab: Vocabulary, output: str) -> None:
     """The run directory carries its vocabulary, so evaluate and export need nothing else."""
     target = f"{output}/vocab"
@@ -256,16 +274,26 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
     trainer = Trainer(config, strategy, options.mixed_precision, xla)
     log.info("%s with %d replica(s), compute %s, XLA %s", type(strategy).__name__,
              trainer.replicas, options.mixed_precision, "on" if xla else "off")
-    dataset = data.training_dataset(files, config.batch_size, config.max_seq_length, config.seed,
+    latest = tf.train.latest_checkpoint(output)
+    seed = config.seed
+    same_data = _record_data_files(output, files, options.shuffle_buffer)
+    if latest and not same_data:
+        # A saved iterator only makes sense for the files it was reading: keep everything else.
+        trainer.checkpoint().restore(latest).expect_partial().assert_existing_objects_matched()
+        seed = config.seed + trainer.current_step()
+        log.warning("the data files or the shuffle buffer changed since %s: resuming the weights, "
+                    "optimizer and step %d, with the data read afresh (seed %d)", latest,
+                    trainer.current_step(), seed)
+    dataset = data.training_dataset(files, config.batch_size, config.max_seq_length, seed,
                                     options.shuffle_buffer)
     iterator = iter(dataset)
     checkpoint = trainer.checkpoint(data=iterator)
     manager = tf.train.CheckpointManager(checkpoint, output, max_to_keep=options.keep_checkpoints,
                                          step_counter=trainer.step, checkpoint_name="ckpt")
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, trainer.current_step())
-    elif options.init_checkpoint:
+    if latest and same_data:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        log.info("resumed from %s at step %d", latest, trainer.current_step())
+    elif not latest and options.init_checkpoint:
         checkpoints.restore_weights(trainer.model, checkpoints.resolve(options.init_checkpoint))
 
     flops_per_step = flops.training_flops_per_example(config) * config.batch_size

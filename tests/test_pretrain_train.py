@@ -54,7 +54,7 @@ def _evaluate(checkpoint: str, data: str, tmp_path: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def test_training_learns_the_replaced_token_task(genia, tmp_path):
+def test_training_learns_the_replaced_token_task(genia, tmp_path, caplog):
     run = str(tmp_path / "run")
     assert _train(genia, run, "--train-steps", "200", "--steps-per-loop", "50",
                   "--log-every", "50", "--peak-tflops", "0.1") == 0
@@ -77,10 +77,18 @@ def test_training_learns_the_replaced_token_task(genia, tmp_path):
     assert metrics["discriminator_auc"] > 0.55
     assert metrics["discriminator_precision"] > 0.5
 
+    # Continuing with other shards: weights, optimizer and step resume, the data is read afresh.
+    with caplog.at_level(logging.WARNING, logger="pretrain.training"):
+        assert cli.main(["train", "--data", genia["train"].replace("*", "00000-of-00002"),
+                         "--vocab", genia["vocab"], "--output", run, *TINY, "--train-steps", "210",
+                         "--steps-per-loop", "10", "--log-every", "10"]) == 0
+    assert "data files or the shuffle buffer changed" in caplog.text
+    assert tf.train.latest_checkpoint(run).endswith("ckpt-210")
+
     held_out = _evaluate(run, genia["eval"], tmp_path)
-    assert held_out["examples"] == 88
+    assert held_out["examples"] == 88 and held_out["step"] == 210
     assert 0.0 < held_out["generator_loss"] < np.log(2000) and held_out["replaced_fraction"] > 0.05
-    assert read_scalars(f"{run}/eval")["discriminator/auc"][200] == pytest.approx(
+    assert read_scalars(f"{run}/eval")["discriminator/auc"][210] == pytest.approx(
         held_out["discriminator_auc"])
 
 
