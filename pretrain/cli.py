@@ -89,7 +89,8 @@ def _train(args: argparse.Namespace) -> None:
     if args.max_seq_length is None and "max_seq_length" not in overrides:
         overrides["max_seq_length"] = 0  # take it from the data
     vocab = load_vocabulary(args.vocab)
-    overrides.update(vocab_size=vocab.size, do_lower_case=vocab.do_lower_case,
+    overrides.update(vocab_size=vocab.size, vocab_sha256=vocab.sha256,
+                     do_lower_case=vocab.do_lower_case,
                      strip_accents=vocab.strip_accents, pad_id=vocab.pad_id, cls_id=vocab.cls_id,
                      sep_id=vocab.sep_id, mask_id=vocab.mask_id)
     config = config_lib.for_size(args.model_size, overrides)

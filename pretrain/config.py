@@ -85,6 +85,7 @@ class PretrainConfig:
     train_steps: int = 1_000_000
     seed: int = 12345
     # Vocabulary facts the model depends on (filled from vocab.txt).
+    vocab_sha256: str = ""
     do_lower_case: bool = True
     strip_accents: bool = True
     pad_id: int = 0
