@@ -127,8 +127,9 @@ class WordpieceTokenizer:
 class FullTokenizer:
     """BERT's reference tokenizer: basic tokenization, then WordPiece on each word."""
 
-    def __init__(self, vocab_file: str, do_lower_case: bool = True, strip_accents: bool = True):
-        self.vocab = load_vocab(vocab_file)
+    def __init__(self, vocab: str | dict[str, int], do_lower_case: bool = True, strip_accents: bool = True):
+        """`vocab`: a vocab.txt path, or token -> id."""
+        self.vocab = load_vocab(vocab) if isinstance(vocab, str) else vocab
         self.basic = BasicTokenizer(do_lower_case, strip_accents)
         self.wordpiece = WordpieceTokenizer(self.vocab)
 
@@ -137,6 +138,9 @@ class FullTokenizer:
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
         return [self.vocab[token] for token in tokens]
+
+    def encode(self, text: str) -> list[int]:
+        return self.convert_tokens_to_ids(self.tokenize(text))
 
 
 class ExampleBuilder:

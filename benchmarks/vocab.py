@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,85 +219,6 @@ def learn_in_child(name: str, corpus_file: str, vocab_size: int, workdir: str, r
     return best
 
 
-# --- BERT's FullTokenizer, pure Python (google-research/bert tokenization.py, faithfully condensed) ----------
-
-def _is_whitespace(char: str) -> bool:
-    return char in " \t\n\r" or unicodedata.category(char) == "Zs"
-
-
-def _is_control(char: str) -> bool:
-    return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf")
-
-
-def _is_punctuation(char: str) -> bool:
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-def _is_chinese_char(cp: int) -> bool:
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
-
-
-class FullTokenizer:
-    def __init__(self, vocab: list[str], do_lower_case: bool = True):
-        self.vocab = {token: i for i, token in enumerate(vocab)}
-        self.do_lower_case = do_lower_case
-
-    def _basic(self, text: str) -> list[str]:
-        cleaned = []
-        for char in text:
-            cp = ord(char)
-            if cp == 0 or cp == 0xFFFD or _is_control(char):
-                continue
-            if _is_chinese_char(cp):
-                cleaned.append(f" {char} ")
-            else:
-                cleaned.append(" " if _is_whitespace(char) else char)
-        tokens = []
-        for token in "".join(cleaned).split():
-            if self.do_lower_case:
-                token = "".join(c for c in unicodedata.normalize("NFD", token.lower())
-                                if unicodedata.category(c) != "Mn")
-            current = []
-            for char in token:
-                if _is_punctuation(char):
-                    if current:
-                        tokens.append("".join(current))
-                        current = []
-                    tokens.append(char)
-                else:
-                    current.append(char)
-            if current:
-                tokens.append("".join(current))
-        return tokens
-
-    def _wordpiece(self, word: str) -> list[int]:
-        if len(word) > 100:
-            return [self.vocab["[UNK]"]]
-        ids, start = [], 0
-        while start < len(word):
-            end = len(word)
-            found = None
-            while start < end:
-                piece = word[start:end] if start == 0 else "##" + word[start:end]
-                if piece in self.vocab:
-                    found = self.vocab[piece]
-                    break
-                end -= 1
-            if found is None:
-                return [self.vocab["[UNK]"]]
-            ids.append(found)
-            start = end
-        return ids
-
-    def encode(self, text: str) -> list[int]:
-        return [i for word in self._basic(text) for i in self._wordpiece(word)]
-
-
 def tokenization_throughput(tokens: list[str], lines: list[str], batch: int, runs: int) -> dict:
     import tensorflow as tf
 
@@ -311,7 +231,9 @@ def tokenization_throughput(tokens: list[str], lines: list[str], batch: int, run
     ours = Tokenizer(tokens, do_lower_case=True, strip_accents=True)
     ours.encode_batch(lines[:10])  # the one-off character sweep is not throughput
     hf = BertWordPieceTokenizer({t: i for i, t in enumerate(tokens)}, lowercase=True)
-    full = FullTokenizer(tokens)
+    from benchmarks.original_electra import FullTokenizer
+
+    full = FullTokenizer({token: i for i, token in enumerate(tokens)})
     size = sum(len(line.encode("utf-8")) for line in lines)
     batches = [lines[i:i + batch] for i in range(0, len(lines), batch)]
     results = {}
