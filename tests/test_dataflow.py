@@ -187,3 +187,18 @@ def test_tfrecords_job_graph(gcs_prefix, tmp_path, small_inputs):
     assert "workflow.tar.gz" in staged_packages(job)
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
     assert global_combines(names) == {"WritePretrainingData/SumCounts"}  # the counts of pretrain_data.json
+
+
+def test_download_job_graph(gcs_prefix, tmp_path):
+    from pipelines import download
+    from sources.localmirror import MirrorServer
+
+    with MirrorServer(SAMPLES) as mirror:
+        job, names = dry_run(download, ["--source", "pmc-oa", "--base-url", mirror.url + "pmc-oa-opendata/",
+                                        "--dest", f"{gcs_prefix}/raw"], gcs_prefix, tmp_path)
+    # The file list is read from the plan the driver wrote, then spread over the workers before fetching.
+    for step in ("ReadPlan", "Download/Spread", "Download/Fetch", "WriteErrors"):
+        assert step in names
+    assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
+    assert "workflow.tar.gz" in staged_packages(job)
+    assert not FileSystems.match([f"{gcs_prefix}/raw/PMC*"])[0].metadata_list  # nothing was fetched
