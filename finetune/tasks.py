@@ -123,7 +123,8 @@ def read_iob(path: str) -> list[Example]:
     return examples
 
 
-def _tsv_rows(path: str, columns: int, header: tuple[str, ...] | None) -> list[tuple[int, list[str]]]:
+def _tsv_rows(path: str, columns: int,
+              header: tuple[str, ...] | None) -> list[tuple[int, list[str]]]:
     rows = []
     lines = _lines(path)
     if header is not None:

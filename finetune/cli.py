@@ -1,0 +1,109 @@
+"""`python -m finetune run|blurb`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import tensorflow as tf
+
+from finetune import scoring
+from finetune.tasks import TASKS, DataError, get_task
+from finetune.training import Options, markdown_table, run_task, write_json
+
+log = logging.getLogger("finetune")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True,
+                        help="BLURB data directory (ner/BC5CDR-chem-IOB/train.tsv, re/DDI/..., "
+                             "the layout of BLURB's data-generation scripts); local or gs://")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a `python -m pretrain train` output directory or checkpoint prefix")
+    parser.add_argument("--output", required=True, help="directory for the JSON results")
+    parser.add_argument("--trials", type=int, default=1, help="runs with seeds seed, seed+1, ...")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=float, help="default: the task's (docs/finetune.md)")
+    parser.add_argument("--learning-rate", type=float, help="peak; default: the task's")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-seq-length", type=int)
+    parser.add_argument("--layerwise-decay", type=float, default=0.8)
+    parser.add_argument("--max-train-examples", type=int,
+                        help="use only the first N training examples (quick runs)")
+    parser.add_argument("--max-eval-examples", type=int,
+                        help="score only the first N dev examples")
+    parser.add_argument("--random-init", action="store_true",
+                        help="the same architecture from random initialisation (the baseline)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m finetune",
+        description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks and score them "
+                    "with BLURB's metrics (dev split).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="one task", description="Fine-tune on one task.")
+    run.add_argument("--task", required=True, choices=sorted(TASKS))
+    _common(run)
+    blurb = commands.add_parser(
+        "blurb", help="every task with data, then the table",
+        description="Fine-tune on every BLURB task whose training file is present under --data; "
+                    "writes TASK.json per task, blurb.json and blurb.md.")
+    _common(blurb)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(epochs=args.epochs, learning_rate=args.learning_rate,
+                   batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+                   layerwise_decay=args.layerwise_decay,
+                   max_train_examples=args.max_train_examples,
+                   max_eval_examples=args.max_eval_examples, random_init=args.random_init)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tf.io.gfile.makedirs(args.output)
+    options = _options(args)
+    try:
+        if args.command == "run":
+            result = run_task(get_task(args.task), args.data, args.checkpoint, options,
+                              args.trials, args.seed)
+            write_json(f"{args.output}/{args.task}.json", result)
+            print(markdown_table([result], None), end="")
+            return 0
+        results, missing = [], []
+        for task in TASKS.values():
+            if not tf.io.gfile.exists(task.path(args.data, "train")):
+                missing.append(task.name)
+                continue
+            result = run_task(task, args.data, args.checkpoint, options, args.trials, args.seed)
+            write_json(f"{args.output}/{task.name}.json", result)
+            results.append(result)
+        if missing:
+            log.warning("no training data under %s for: %s", args.data, ", ".join(missing))
+        if not results:
+            raise FileNotFoundError(f"no BLURB task has training data under {args.data}")
+        blurb = scoring.blurb_score({r["task"]: r["mean"] for r in results},
+                                    {r["task"]: r["blurb_type"] for r in results})
+        table = markdown_table(results, blurb)
+        if missing:
+            table += f"\nNot run (no training data): {', '.join(missing)}.\n"
+        write_json(f"{args.output}/blurb.json",
+                   {"blurb_score": blurb, "tasks": [r["task"] for r in results],
+                    "missing": missing})
+        with tf.io.gfile.GFile(f"{args.output}/blurb.md.tmp", "w") as f:
+            f.write(table)
+        tf.io.gfile.rename(f"{args.output}/blurb.md.tmp", f"{args.output}/blurb.md",
+                           overwrite=True)
+        print(table, end="")
+        return 0
+    except (DataError, FileNotFoundError, KeyError) as error:
+        log.error("%s", error)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The pretrained discriminator with a task head, and ELECTRA's fine-tuning optimiser:
+AdamW (no decay on LayerNorm/bias), layer-wise learning-rate decay, warm-up then linear decay."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import tensorflow as tf
+
+import pretrain
+from pretrain import checkpoints
+from pretrain import config as config_lib
+from pretrain.model import DropoutSeeds, ElectraModel, dropout
+from pretrain.optimization import NO_DECAY
+
+TASK_SCOPE = "task_specific"
+
+
+def run_directory(checkpoint: str) -> str:
+    """A training output directory or one checkpoint prefix -> the run directory (config, vocab)."""
+    return checkpoints.run_directory(checkpoints.resolve(checkpoint))
+
+
+def load_encoder(checkpoint: str, random_init_seed: int | None = None):
+    """The run's discriminator with its trained weights, or (`random_init_seed` given) the same
+    architecture freshly initialised: the baseline that shows what pretraining adds."""
+    if random_init_seed is None:
+        return pretrain.load_discriminator(checkpoint)
+    config = dataclasses.replace(config_lib.load(run_directory(checkpoint)), seed=random_init_seed)
+    return ElectraModel(config).discriminator_only()
+
+
+def _named_encoder_variables(encoder) -> list[tuple[str, tf.Variable]]:
+    """Encoder weights under their original ELECTRA names; the replaced-token head is left out."""
+    return [*encoder.embeddings.tf1_variables("electra/embeddings"),
+            *encoder.encoder.tf1_variables("electra")]
+
+
+class FineTuningModel(tf.Module):
+    """Encoder -> dropout -> one dense layer. `token` heads read every position (the loss uses
+    each word's first word-piece), the others the first ([CLS]) position, as ELECTRA does."""
+
+    def __init__(self, encoder, head: str, num_outputs: int, dropout_rate: float = 0.1,
+                 seed: int = 0, initializer_range: float = 0.02):
+        super().__init__(name="finetuning")
+        self.encoder = encoder
+        self.head = head
+        self.dropout_rate = dropout_rate
+        hidden = encoder.encoder.layers[0].query.kernel.shape[1]
+        self.kernel = tf.Variable(tf.random.stateless_truncated_normal(
+            [hidden, num_outputs], seed=[seed, 1], stddev=initializer_range), name="kernel")
+        self.bias = tf.Variable(tf.zeros([num_outputs]), name="bias")
+        self.num_layers = len(encoder.encoder.layers)
+
+    def named_variables(self) -> list[tuple[str, tf.Variable]]:
+        return [*_named_encoder_variables(self.encoder),
+                (f"{TASK_SCOPE}/dense/kernel", self.kernel),
+                (f"{TASK_SCOPE}/dense/bias", self.bias)]
+
+    def __call__(self, input_ids, input_mask, segment_ids, dropout_seed=None) -> tf.Tensor:
+        """Logits: [B, L, K] for token heads, [B, K] otherwise (float32). `dropout_seed` (a
+        [2] int tensor) switches dropout on, in the encoder and on its output."""
+        seeds = DropoutSeeds(dropout_seed) if dropout_seed is not None else None
+        hidden = tf.cast(self.encoder.sequence_output(input_ids, input_mask, segment_ids, seeds),
+                         tf.float32)
+        if self.head != "token":
+            hidden = hidden[:, 0]
+        hidden = dropout(hidden, self.dropout_rate, seeds)
+        return tf.tensordot(hidden, self.kernel, 1) + self.bias
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """ELECTRA's depths: embeddings 0, layer i at i + 1, the task head at num_layers + 2."""
+    if name.startswith(TASK_SCOPE):
+        return num_layers + 2
+    match = re.search(r"/layer_(\d+)/", name)
+    return int(match.group(1)) + 1 if match else 0
+
+
+class LayerwiseAdamW(tf.Module):
+    """Adam with decoupled weight decay and no bias correction (BERT/ELECTRA's AdamWeightDecay);
+    each variable's learning rate is scaled by decay ** (num_layers + 2 - depth)."""
+
+    def __init__(self, named_variables: list[tuple[str, tf.Variable]], num_layers: int,
+                 layerwise_decay: float = 0.8, weight_decay: float = 0.01,
+                 beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-6):
+        super().__init__(name="layerwise_adamw")
+        self.variables_ = [v for _, v in named_variables]
+        self.scales = [layerwise_decay ** (num_layers + 2 - layer_depth(n, num_layers))
+                       for n, _ in named_variables]
+        self.decay = [weight_decay > 0 and not NO_DECAY.search(n) for n, _ in named_variables]
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.weight_decay = weight_decay
+
+    def apply(self, grads: list[tf.Tensor], lr: tf.Tensor) -> None:
+        for var, grad, m, v, scale, decay in zip(self.variables_, grads, self.m, self.v,
+                                                 self.scales, self.decay):
+            m.assign(self.beta1 * m + (1.0 - self.beta1) * grad)
+            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(grad))
+            update = m / (tf.sqrt(v) + self.epsilon)
+            if decay:
+                update += self.weight_decay * var
+            var.assign_sub(lr * scale * update)
+
+
+def learning_rate(step: tf.Tensor, peak: float, total_steps: int, warmup_steps: int) -> tf.Tensor:
+    """ELECTRA's schedule: linear decay from `peak` to 0 at `total_steps`, times
+    min(1, step / warmup_steps)."""
+    step = tf.cast(step, tf.float32)
+    decayed = peak * (1.0 - tf.minimum(step, float(total_steps)) / float(max(total_steps, 1)))
+    if warmup_steps > 0:
+        decayed *= tf.minimum(1.0, step / float(warmup_steps))
+    return decayed

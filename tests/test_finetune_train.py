@@ -1,0 +1,161 @@
+"""Fine-tuning for real: a tiny ELECTRA pretrained here on GENIA, then every head type trained on
+small slices of the real BLURB fixtures through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from finetune import cli, scoring
+from finetune.features import IGNORE, Featurizer
+from finetune.model import (FineTuningModel, LayerwiseAdamW, layer_depth, learning_rate,
+                            load_encoder)
+from finetune.tasks import TASKS, Example, read_iob
+from pretrain import cli as pretrain_cli
+from tests.pretrain_data import build_examples, genia_documents, write_shards, write_vocabulary
+
+BLURB = Path(__file__).parent / "data" / "blurb"
+LENGTH = 64
+UNUSED = [f"[unused{i}]" for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> str:
+    """A 2-layer ELECTRA pretrained for 40 steps on GENIA; its vocabulary has 4 [unused*] slots."""
+    root = tmp_path_factory.mktemp("tiny")
+    documents = genia_documents()
+    vocab = write_vocabulary(str(root / "vocab"), documents)
+    with open(f"{vocab}/vocab.txt", "a", encoding="utf-8") as f:
+        f.write("".join(token + "\n" for token in UNUSED))
+    shards = write_shards(str(root / "shards"), build_examples(documents, vocab, LENGTH, seed=1),
+                          vocab, LENGTH, num_shards=2)
+    run = str(root / "run")
+    assert pretrain_cli.main(["train", "--data", shards, "--vocab", vocab, "--output", run,
+                              "--model-size", "tiny", "--max-seq-length", str(LENGTH),
+                              "--train-steps", "40", "--steps-per-loop", "20",
+                              "--log-every", "40"]) == 0
+    return run
+
+
+def _tsv_slice(source: Path, target: Path, rows: list[int], header: bool) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = lines[1:] if header else lines
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(([lines[0]] if header else []) + [body[i] for i in rows]),
+                      encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def blurb_slices(tmp_path_factory) -> Path:
+    """Small train/dev files in BLURB's layout, cut from the fixture copies (unmodified lines)."""
+    root = tmp_path_factory.mktemp("blurb")
+    sentences = (BLURB / "ner/BC5CDR-chem-IOB/devel.tsv").read_text().split("\n\n")
+    ner = root / "ner/BC5CDR-chem-IOB"
+    ner.mkdir(parents=True)
+    (ner / "train.tsv").write_text("\n\n".join(sentences[:80]) + "\n\n")
+    (ner / "devel.tsv").write_text("\n\n".join(sentences[80:120]) + "\n\n")
+    _tsv_slice(BLURB / "re/DDI/dev.tsv", root / "re/DDI/train.tsv", list(range(0, 1200, 20)), False)
+    _tsv_slice(BLURB / "re/DDI/dev.tsv", root / "re/DDI/dev.tsv", list(range(1, 1200, 30)), False)
+    _tsv_slice(BLURB / "classification/HoC/dev.tsv", root / "classification/HoC/train.tsv",
+               list(range(60)), True)
+    _tsv_slice(BLURB / "classification/HoC/dev.tsv", root / "classification/HoC/dev.tsv",
+               list(range(60, 90)), True)
+    for split in ("train", "dev"):
+        _tsv_slice(BLURB / f"similarity/BIOSSES/{split}.tsv",
+                   root / f"similarity/BIOSSES/{split}.tsv", list(range(16)), True)
+    records = list(json.loads((BLURB / "qa/PubMedQA/ori_pqal.json").read_text()).items())
+    (root / "qa/PubMedQA").mkdir(parents=True)
+    (root / "qa/PubMedQA/train.json").write_text(json.dumps(dict(records[:40])))
+    (root / "qa/PubMedQA/dev.json").write_text(json.dumps(dict(records[40:60])))
+    return root
+
+
+def test_layerwise_learning_rates_and_schedule():
+    # ELECTRA: decay ** (layers + 2 - depth); embeddings at depth 0, the head at layers + 2.
+    assert layer_depth("electra/embeddings/word_embeddings", 2) == 0
+    assert layer_depth("electra/encoder/layer_1/output/dense/kernel", 2) == 2
+    assert layer_depth("task_specific/dense/kernel", 2) == 4
+    names = [("electra/embeddings/LayerNorm/gamma", tf.Variable([1.0])),
+             ("electra/encoder/layer_0/attention/self/query/kernel", tf.Variable([1.0])),
+             ("task_specific/dense/bias", tf.Variable([1.0]))]
+    optimizer = LayerwiseAdamW(names, num_layers=2, layerwise_decay=0.8)
+    assert optimizer.scales == pytest.approx([0.8 ** 4, 0.8 ** 3, 1.0])
+    assert optimizer.decay == [False, True, False]  # no weight decay on LayerNorm and bias
+    lrs = [float(learning_rate(tf.constant(s), 1e-4, 100, 10)) for s in (0, 5, 10, 55, 100)]
+    assert lrs == pytest.approx([0.0, 4.75e-5, 9e-5, 4.5e-5, 0.0])
+
+
+def test_features_label_the_first_word_piece_and_map_entity_markers(tiny_run):
+    ner = Featurizer(f"{tiny_run}/vocab", TASKS["BC5CDR-chem"], LENGTH)
+    sentence = read_iob(str(BLURB / "ner/BC5CDR-chem-IOB/devel.tsv"))[0]
+    features = ner.features([sentence], {"O": 0, "B-Chemical": 1, "I-Chemical": 2})
+    starts = features.word_starts[0]
+    assert starts[0] == 1  # after [CLS]
+    scored = np.flatnonzero(features.labels[0] != IGNORE)
+    assert list(scored) == [p for p in starts if p >= 0]  # only first word-pieces are scored
+    assert list(features.labels[0][scored[:4]]) == [1, 2, 2, 0]
+    relation = Featurizer(f"{tiny_run}/vocab", TASKS["DDI"], LENGTH)
+    example = Example("x", "@DRUG$ increases @DRUG$ levels.", "DDI-mechanism")
+    ids = relation.features([example], labels=TASKS["DDI"].labels).input_ids[0]
+    unused0 = relation.tokenizer.token_to_id("[unused0]")
+    assert unused0 is not None and list(ids).count(unused0) == 2  # one slot, never split
+
+
+def test_random_init_is_the_same_architecture_with_other_weights(tiny_run):
+    pretrained = load_encoder(tiny_run)
+    random_a, random_b = load_encoder(tiny_run, 7), load_encoder(tiny_run, 7)
+    shapes = [v.shape for v in pretrained.trainable_variables]
+    assert [v.shape for v in random_a.trainable_variables] == shapes
+    word = lambda e: e.embeddings.word_embeddings.numpy()  # noqa: E731
+    assert not np.allclose(word(pretrained), word(random_a))
+    np.testing.assert_array_equal(word(random_a), word(random_b))
+    model = FineTuningModel(pretrained, "token", 3)
+    ids = tf.constant([[2, 10, 11, 3, 0]])
+    logits = model(ids, tf.constant([[1, 1, 1, 1, 0]]), tf.zeros_like(ids))
+    assert logits.shape == (1, 5, 3)
+
+
+def test_blurb_fine_tunes_every_head_type(tiny_run, blurb_slices, tmp_path, capsys):
+    output = tmp_path / "blurb"
+    assert cli.main(["blurb", "--data", str(blurb_slices), "--checkpoint", tiny_run,
+                     "--output", str(output), "--epochs", "3", "--learning-rate", "1e-3",
+                     "--batch-size", "16", "--max-seq-length", str(LENGTH)]) == 0
+    results = {name: json.loads((output / f"{name}.json").read_text())
+               for name in ("BC5CDR-chem", "DDI", "HoC", "BIOSSES", "PubMedQA")}
+    for name, result in results.items():
+        assert -1.0 <= result["mean"] <= 1.0, name
+        trial = result["trials"][0]
+        assert trial["last_loss"] < trial["first_loss"], name  # it learns
+    assert results["BC5CDR-chem"]["train_examples"] == 80
+    assert results["BC5CDR-chem"]["metric"] == "entity-level F1 (seqeval)"
+    assert results["DDI"]["metric"] == "micro F1, positive classes"
+    summary = json.loads((output / "blurb.json").read_text())
+    expected = scoring.blurb_score({n: r["mean"] for n, r in results.items()},
+                                   {n: r["blurb_type"] for n, r in results.items()})
+    assert summary["blurb_score"] == pytest.approx(expected)
+    assert "NCBI-disease" in summary["missing"]
+    table = (output / "blurb.md").read_text()
+    assert f"**{100 * expected:.2f}**" in table and "| HoC | document classification |" in table
+    assert table in capsys.readouterr().out
+
+
+def test_trials_report_mean_and_std(tiny_run, blurb_slices, tmp_path):
+    output = tmp_path / "run"
+    assert cli.main(["run", "--task", "BC5CDR-chem", "--data", str(blurb_slices),
+                     "--checkpoint", tiny_run, "--output", str(output), "--trials", "2",
+                     "--seed", "3", "--epochs", "1", "--max-seq-length", str(LENGTH)]) == 0
+    result = json.loads((output / "BC5CDR-chem.json").read_text())
+    assert [t["seed"] for t in result["trials"]] == [3, 4]
+    assert result["mean"] == pytest.approx(np.mean(result["scores"]))
+    assert result["std"] == pytest.approx(np.std(result["scores"], ddof=1))
+    assert result["settings"]["layerwise_decay"] == 0.8
+
+
+def test_missing_data_is_a_clear_error(tiny_run, tmp_path, caplog):
+    assert cli.main(["run", "--task", "ChemProt", "--data", str(tmp_path), "--checkpoint",
+                     tiny_run, "--output", str(tmp_path / "out")]) == 2
+    assert "chemprot/train.tsv does not exist" in caplog.text
