@@ -1,4 +1,5 @@
-"""BLURB readers on the real fixture files (tests/data/blurb) and the scorers on hand-computed cases."""
+"""BLURB readers on the real fixture files (tests/data/blurb); the scorers on hand-computed
+cases."""
 
 from __future__ import annotations
 
