@@ -317,7 +317,6 @@ def run(argv: Optional[list[str]] = None) -> dict:
     report = {
         "vocab_size": tokenizer.vocab_size,
         "settings": tokenizer.settings(),
-        "learner": "sentencepiece-bpe over word counts, converted to WordPiece",
         "options": {"min_count": args.min_count, "max_word_length": args.max_word_length,
                     "max_words": args.max_words, "num_unused": args.num_unused,
                     "max_alphabet": (default_max_alphabet(args.vocab_size) if args.max_alphabet is None
@@ -325,7 +324,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
                     "max_piece_length": args.max_piece_length},
         "inputs": {"files": len(input_files), "heldout_texts": len(heldout)},
         "counts": stats,
-        "learner": learner,
+        "learner": {"method": "sentencepiece-bpe over word counts, converted to WordPiece", **learner},
         **quality_report(tokenizer, heldout, ",".join(args.heldout), comparisons),
     }
     files.write_bytes_atomic(files.join(args.output, REPORT_FILE),

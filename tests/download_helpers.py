@@ -94,7 +94,7 @@ def build_bulk_tree(root: Path) -> dict[str, list[str]]:
         directory.mkdir(parents=True)
         if group == "comm":
             split = len(folders) // 2
-            names = [f"oa_comm_xml.PMC00Xxxxxxx.baseline.2024-06-18.tar.gz", "oa_comm_xml.incr.2024-06-19.tar.gz"]
+            names = ["oa_comm_xml.PMC00Xxxxxxx.baseline.2024-06-18.tar.gz", "oa_comm_xml.incr.2024-06-19.tar.gz"]
             _pack(directory / names[0], folders[:split])
             _pack(directory / names[1], folders[split:])
             (directory / f"{names[0]}.md5").write_text(f"MD5({names[0]})= {md5_file(directory / names[0])}\n")
