@@ -10,12 +10,26 @@ from scipy.stats import pearsonr
 from seqeval.metrics import f1_score as seqeval_f1
 from sklearn.metrics import accuracy_score, f1_score
 
-from finetune.tasks import Task
+from finetune.tasks import PICO, Task
 
 
 def ner_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
     """Entity-level F1 (an entity counts only with exact type and span), conlleval style."""
     return float(seqeval_f1([list(s) for s in gold], [list(s) for s in predicted]))
+
+
+def pico_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+            classes: Sequence[str]) -> float:
+    """BLURB's EBM PICO metric: word-level F1 of each PICO class (a word counts for its own tag;
+    "O" is not a class), macro-averaged over `classes`. Entity-level F1 (seqeval) would be wrong
+    here: IO tags do not delimit adjacent spans, and BLURB scores words."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold sentences, {len(predicted)} predicted")
+    for number, (g, p) in enumerate(zip(gold, predicted)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {number}: {len(g)} gold tags, {len(p)} predicted")
+    return float(f1_score([t for s in gold for t in s], [t for s in predicted for t in s],
+                          labels=list(classes), average="macro", zero_division=0))
 
 
 def relation_f1(gold: Sequence[str], predicted: Sequence[str], negative: Sequence[str]) -> float:
@@ -58,6 +72,9 @@ def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
 
 def score(task: Task, gold: list, predicted: list, ids: Sequence[str]) -> float:
     """The task's BLURB metric."""
+    if task.blurb_type == PICO:
+        return pico_f1(gold, predicted,
+                       [tag for tag in task.labels if tag not in task.negative_labels])
     if task.head == "token":
         return ner_f1(gold, predicted)
     if task.head == "regression":
@@ -67,6 +84,21 @@ def score(task: Task, gold: list, predicted: list, ids: Sequence[str]) -> float:
     if task.negative_labels:
         return relation_f1(gold, predicted, task.negative_labels)
     return accuracy(gold, predicted)
+
+
+def metric_name(task: Task) -> str:
+    """How `score` scores `task`, in words (for the JSON results and the table)."""
+    if task.blurb_type == PICO:
+        return "macro word-level F1 (PICO classes)"
+    if task.head == "token":
+        return "entity-level F1 (seqeval)"
+    if task.head == "regression":
+        return "Pearson"
+    if task.head == "multilabel":
+        return "micro F1 per document"
+    if task.negative_labels:
+        return "micro F1, positive classes"
+    return "accuracy"
 
 
 def blurb_score(task_scores: dict[str, float], task_types: dict[str, str]) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Union
+from typing import Callable, Union
 
 import tensorflow as tf
 
@@ -21,6 +21,8 @@ NER, PICO, RE, SIMILARITY, CLASSIFICATION, QA = (
     "sentence similarity", "document classification", "question answering")
 
 HOC_LABELS = 10
+# EBM-NLP as BLURB ships it: IO tags (no B-), one per word; "O" is outside any PICO span.
+PICO_TAGS = ("O", "I-PAR", "I-INT", "I-OUT")
 
 
 class DataError(ValueError):
@@ -88,9 +90,13 @@ TASKS: dict[str, Task] = {task.name: task for task in [
          epochs=30.0, batch_size=16),
     Task("HoC", CLASSIFICATION, "multilabel", "classification/HoC", "hoc", _TSV,
          labels=tuple(str(i) for i in range(HOC_LABELS)), epochs=10.0),
+    Task("EBM-PICO", PICO, "token", "ner/ebmnlp", "pico", _TSV, labels=PICO_TAGS,
+         negative_labels=("O",), epochs=20.0, learning_rate=1e-4),
     Task("PubMedQA", QA, "sequence", "qa/PubMedQA", "pubmedqa",
          {"train": "train.json", "dev": "dev.json", "test": "test.json"},
          labels=("yes", "no", "maybe"), epochs=10.0, batch_size=16, max_seq_length=512),
+    Task("BioASQ", QA, "sequence", "qa/BioASQ", "bioasq", _TSV, labels=("yes", "no"),
+         epochs=10.0, batch_size=16, max_seq_length=512),
 ]}
 
 
@@ -101,26 +107,38 @@ def _lines(path: str) -> list[str]:
         return f.read().split("\n")
 
 
-def read_iob(path: str) -> list[Example]:
-    """`word<TAB>tag` lines, a blank line between sentences; guids are `path:first line`."""
+def _read_tagged(path: str, tag_ok: Callable[[str], bool], expected: str) -> list[Example]:
+    """`word<TAB>tag` lines, a blank line between sentences; `-DOCSTART- ...` lines (EBM-NLP's
+    `-DOCSTART- (PMID)`) end a sentence and carry no word. Guids are `path:first line`."""
     examples: list[Example] = []
     words: list[str] = []
     tags: list[str] = []
     start = 1
     for number, line in enumerate(_lines(path), start=1):
-        if not line.strip():
+        if not line.strip() or line.startswith("-DOCSTART-"):
             if words:
                 examples.append(Example(f"{path}:{start}", words, tags))
             words, tags, start = [], [], number + 1
             continue
         fields = line.rstrip("\r").split("\t")
-        if len(fields) != 2 or not (fields[1] == "O" or fields[1][:2] in ("B-", "I-")):
-            raise DataError(f"{path}:{number}: expected 'word<TAB>B-x|I-x|O', got {line!r}")
+        if len(fields) != 2 or not fields[0] or not tag_ok(fields[1]):
+            raise DataError(f"{path}:{number}: expected 'word<TAB>{expected}', got {line!r}")
         words.append(fields[0])
         tags.append(fields[1])
     if words:
         examples.append(Example(f"{path}:{start}", words, tags))
     return examples
+
+
+def read_iob(path: str) -> list[Example]:
+    """NER files: BIO tags (`B-x`, `I-x`, `O`)."""
+    return _read_tagged(path, lambda tag: tag == "O" or tag[:2] in ("B-", "I-"), "B-x|I-x|O")
+
+
+def read_pico(path: str) -> list[Example]:
+    """EBM-NLP as BLURB ships it: IO tags only (`I-PAR`, `I-INT`, `I-OUT`, `O`); a `B-` tag or
+    another type is an error, since BLURB's scorer would silently count it as a miss."""
+    return _read_tagged(path, PICO_TAGS.__contains__, "|".join(PICO_TAGS))
 
 
 def _tsv_rows(path: str, columns: int,
@@ -195,8 +213,19 @@ def read_pubmedqa(path: str) -> list[Example]:
     return examples
 
 
-READERS = {"iob": read_iob, "relation": read_relation, "hoc": read_hoc,
-           "biosses": read_biosses, "pubmedqa": read_pubmedqa}
+def read_bioasq(path: str) -> list[Example]:
+    """BLURB's BioASQ yes/no files: `id<TAB>question<TAB>snippets<TAB>yes|no`, no header (the
+    question against the concatenated snippets, as for PubMedQA)."""
+    examples = []
+    for number, (guid, question, context, label) in _tsv_rows(path, 4, None):
+        if label not in ("yes", "no"):
+            raise DataError(f"{path}:{number}: label {label!r} is not yes/no")
+        examples.append(Example(guid, question.strip(), label, context.strip()))
+    return examples
+
+
+READERS = {"iob": read_iob, "pico": read_pico, "relation": read_relation, "hoc": read_hoc,
+           "biosses": read_biosses, "pubmedqa": read_pubmedqa, "bioasq": read_bioasq}
 
 
 def read_split(task: Task, data_dir: str, split: str) -> list[Example]:
