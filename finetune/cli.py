@@ -8,7 +8,7 @@ import sys
 
 import tensorflow as tf
 
-from finetune import scoring
+from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task, write_json
 
@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     blurb = commands.add_parser(
         "blurb", help="every task with data, then the table",
         description="Fine-tune on every BLURB task whose training file is present under --data; "
-                    "writes TASK.json per task, blurb.json and blurb.md.")
+                    "writes TASK.json per task, blurb.json and blurb.md (dev scores beside the "
+                    "published test figures of PubMedBERT, BioELECTRA and ELECTRAMed).")
     _common(blurb)
     return parser
 
@@ -91,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         table = markdown_table(results, blurb)
         if missing:
             table += f"\nNot run (no training data): {', '.join(missing)}.\n"
+        names = [r["task"] for r in results]
         write_json(f"{args.output}/blurb.json",
-                   {"blurb_score": blurb, "tasks": [r["task"] for r in results],
-                    "missing": missing})
+                   {"blurb_score": blurb, "split": "dev", "tasks": names, "missing": missing,
+                    "published": anchors.as_json(names)})
         with tf.io.gfile.GFile(f"{args.output}/blurb.md.tmp", "w") as f:
             f.write(table)
         tf.io.gfile.rename(f"{args.output}/blurb.md.tmp", f"{args.output}/blurb.md",

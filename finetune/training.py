@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from finetune import scoring
+from finetune import anchors, scoring
 from finetune.features import IGNORE, Featurizer, Features
 from finetune.model import (FineTuningModel, LayerwiseAdamW, learning_rate, load_encoder,
                             run_directory)
@@ -149,17 +149,11 @@ def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trial
     runs = [train_and_score(task, train, dev, checkpoint, options, seed + k)
             for k in range(trials)]
     scores = [r["score"] for r in runs]
-    metric = METRICS["relation" if task.negative_labels else task.head]
-    return {"task": task.name, "blurb_type": task.blurb_type, "metric": metric,
+    return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
             "checkpoint": checkpoint, "train_examples": len(train), "dev_examples": len(dev),
             "settings": resolved(task, options), "mean": statistics.fmean(scores),
             "std": statistics.stdev(scores) if trials > 1 else 0.0,
             "scores": scores, "trials": runs}
-
-
-METRICS = {"token": "entity-level F1 (seqeval)", "relation": "micro F1, positive classes",
-           "regression": "Pearson", "multilabel": "micro F1 per document",
-           "sequence": "accuracy"}
 
 
 def write_json(path: str, value: dict) -> None:
@@ -170,13 +164,33 @@ def write_json(path: str, value: dict) -> None:
 
 
 def markdown_table(results: list[dict], blurb: float | None) -> str:
-    lines = ["| task | type | metric | dev score (mean ± std) | trials | train / dev examples |",
-             "|---|---|---|---|---|---|"]
+    """Our dev scores beside the published test figures of `anchors.MODELS`, with the sources."""
+    published = " | ".join(f"{model} (published, test)" for model in anchors.MODELS)
+    lines = [f"| task | type | metric | dev score (mean ± std) | trials | train / dev examples | "
+             f"{published} |", "|---|---|---|---|---|---|" + "---|" * len(anchors.MODELS)]
     for r in results:
+        figures = anchors.published(r["task"])
+        cells = " | ".join(_anchor_cell(figures.get(model)) for model in anchors.MODELS)
         lines.append(f"| {r['task']} | {r['blurb_type']} | {r['metric']} | "
                      f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} | {len(r['scores'])} | "
-                     f"{r['train_examples']} / {r['dev_examples']} |")
+                     f"{r['train_examples']} / {r['dev_examples']} | {cells} |")
     if blurb is not None:
         lines.append(f"| **BLURB score** (macro over the task types above) | | | "
-                     f"**{100 * blurb:.2f}** | | |")
+                     f"**{100 * blurb:.2f}** | | |" + " |" * len(anchors.MODELS))
+    lines += ["", "Our scores are on the **dev** split (mean ± sample std over the trials). The "
+              "published figures are on the **test** split, from base-size models fine-tuned with "
+              "their papers' own recipes: they show where a model stands, they are not a "
+              "like-for-like comparison. — no published figure found; † the paper's own copy of "
+              "the data or metric, not BLURB's."]
+    for anchor in anchors.other_setups([r["task"] for r in results]):
+        lines.append(f"Also published: {anchor.model} {anchor.score:.2f} on {anchor.task} "
+                     f"(test; {anchor.note}).")
+    lines += ["", "Sources (each figure's page is named beside it in finetune/anchors.py):"]
+    lines += [f"- {model}: {anchors.CITATIONS[model]}" for model in anchors.MODELS]
     return "\n".join(lines) + "\n"
+
+
+def _anchor_cell(anchor: anchors.Anchor | None) -> str:
+    if anchor is None:
+        return "—"
+    return f"{anchor.score:.2f}" + ("" if anchor.same_data else " †")

@@ -1,5 +1,10 @@
 """BLURB readers on the real fixture files (tests/data/blurb); the scorers on hand-computed
-cases."""
+cases; the published anchors beside our scores.
+
+EBM-NLP (PICO) and BioASQ have no fixture copies: their tests write small synthetic files in the
+exact layout and format of BLURB's data-generation output (`ebmnlp/{train,dev,test}.tsv`:
+`-DOCSTART- (PMID)` lines and `word<TAB>I-PAR|I-INT|I-OUT|O`; `BioASQ/{train,dev,test}.tsv`:
+`id<TAB>question<TAB>snippets<TAB>yes|no`, no header), the sentences made up for the test."""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from finetune import scoring
-from finetune.tasks import (TASKS, DataError, read_biosses, read_hoc, read_iob, read_pubmedqa,
-                            read_relation, read_split)
+from finetune import anchors, scoring
+from finetune.tasks import (PICO, TASKS, DataError, read_bioasq, read_biosses, read_hoc, read_iob,
+                            read_pico, read_pubmedqa, read_relation, read_split)
+from finetune.training import markdown_table
 
 BLURB = Path(__file__).parent / "data" / "blurb"
 
@@ -123,3 +129,141 @@ def test_pearson_accuracy_and_the_blurb_score():
     # NER mean (0.9 + 0.7) / 2 = 0.8, RE 0.6, QA 0.4 -> (0.8 + 0.6 + 0.4) / 3.
     scores = {"BC5CDR-chem": 0.9, "NCBI-disease": 0.7, "DDI": 0.6, "PubMedQA": 0.4}
     assert scoring.blurb_score(scores, types) == pytest.approx(0.6)
+
+
+# Two abstracts as BLURB writes EBM-NLP: a `-DOCSTART- (PMID)` line and a blank line open each
+# abstract; IO tags; the words are made up for the test.
+EBMNLP = """-DOCSTART- (10000001)
+
+Aspirin\tI-INT
+for\tO
+adults\tI-PAR
+with\tI-PAR
+migraine\tI-PAR
+.\tI-PAR
+
+Pain\tI-OUT
+relief\tI-OUT
+was\tO
+measured\tO
+.\tO
+
+-DOCSTART- (10000002)
+
+Exercise\tI-INT
+lowered\tO
+blood\tI-OUT
+pressure\tI-OUT
+.\tO
+"""
+
+
+def test_pico_reader_on_the_blurb_ebmnlp_layout(tmp_path):
+    (tmp_path / "ner/ebmnlp").mkdir(parents=True)
+    (tmp_path / "ner/ebmnlp/dev.tsv").write_text(EBMNLP)
+    sentences = read_split(TASKS["EBM-PICO"], str(tmp_path), "dev")
+    assert [len(s.text_a) for s in sentences] == [6, 5, 5]  # -DOCSTART- lines are no words
+    assert sentences[0].text_a[:3] == ["Aspirin", "for", "adults"]
+    assert sentences[0].label[:3] == ["I-INT", "O", "I-PAR"]
+    assert sentences[2].guid.endswith("dev.tsv:18") and sentences[2].label[-1] == "O"
+    assert {tag for s in sentences for tag in s.label} == set(TASKS["EBM-PICO"].labels)
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("Aspirin\tB-INT", "a B- tag: BLURB's PICO files are IO"),
+    ("Aspirin\tI-CMP", "not a PICO class"),
+    ("Aspirin I-INT", "no tab"),
+    ("\tI-INT", "no word"),
+])
+def test_pico_reader_names_a_malformed_line(tmp_path, line, reason):
+    bad = tmp_path / "train.tsv"
+    bad.write_text(f"-DOCSTART- (10000001)\n\nfor\tO\n{line}\n")
+    with pytest.raises(DataError, match=r"train.tsv:4: expected 'word<TAB>O\|I-PAR"):
+        read_pico(str(bad))
+
+
+def test_bioasq_reader_on_the_blurb_layout(tmp_path):
+    (tmp_path / "qa/BioASQ").mkdir(parents=True)
+    (tmp_path / "qa/BioASQ/dev.tsv").write_text(
+        "5313b049e3eabad021000013\tIs drug X used for disease Y?\tX treats Y in mice. "
+        "Trials of X in Y are ongoing. \tyes\n"
+        "553a8d78f321868558000003\tIs gene Z transcribed?\tZ has no promoter.\tno\n")
+    examples = read_split(TASKS["BioASQ"], str(tmp_path), "dev")
+    assert [e.label for e in examples] == ["yes", "no"]
+    assert examples[0].guid == "5313b049e3eabad021000013"
+    assert examples[0].text_a == "Is drug X used for disease Y?"
+    assert examples[0].text_b == "X treats Y in mice. Trials of X in Y are ongoing."
+
+
+def test_bioasq_reader_refuses_bad_rows(tmp_path):
+    bad = tmp_path / "train.tsv"
+    bad.write_text("a1\tIs it?\tIt is.\tyes\na2\tIs it?\tPerhaps.\tmaybe\n")
+    with pytest.raises(DataError, match=r"train.tsv:2: label 'maybe' is not yes/no"):
+        read_bioasq(str(bad))
+    bad.write_text("a1\tIs it?\tyes\n")
+    with pytest.raises(DataError, match=r"train.tsv:1: expected 4 tab-separated fields"):
+        read_bioasq(str(bad))
+
+
+def test_pico_f1_is_macro_word_level_over_the_pico_classes():
+    gold = [["I-PAR", "I-PAR", "O", "I-INT"], ["I-OUT", "I-OUT", "O"]]
+    predicted = [["I-PAR", "O", "O", "I-INT"], ["I-OUT", "I-INT", "I-OUT"]]
+    # Per class, words: PAR tp 1 / predicted 1 / gold 2 -> F1 2/3; INT 1 / 2 / 1 -> 2/3;
+    # OUT 1 / 2 / 2 -> 1/2. Macro: (2/3 + 2/3 + 1/2) / 3 = 11/18. "O" is no class: the two
+    # correct O words add nothing (word accuracy would be 4/7).
+    classes = ["I-PAR", "I-INT", "I-OUT"]
+    assert scoring.pico_f1(gold, predicted, classes) == pytest.approx(11 / 18)
+    assert scoring.score(TASKS["EBM-PICO"], gold, predicted, ["a", "b"]) == pytest.approx(11 / 18)
+    # Macro over the fixed classes, as BLURB's scorer: a class absent from gold and prediction
+    # counts 0, so a perfect tagging of PAR alone scores 1/3.
+    assert scoring.pico_f1([["O", "I-PAR"]], [["O", "I-PAR"]], classes) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="sentence 0: 2 gold tags, 1 predicted"):
+        scoring.pico_f1([["O", "I-PAR"]], [["O"]], classes)
+
+
+def test_bioasq_is_scored_by_accuracy_and_counts_as_question_answering():
+    task = TASKS["BioASQ"]
+    assert scoring.score(task, ["yes", "no", "yes", "yes"], ["yes", "yes", "yes", "no"],
+                         ["q1", "q2", "q3", "q4"]) == 0.5
+    assert scoring.metric_name(task) == "accuracy"
+    assert scoring.metric_name(TASKS["EBM-PICO"]) == "macro word-level F1 (PICO classes)"
+    assert scoring.metric_name(TASKS["NCBI-disease"]) == "entity-level F1 (seqeval)"
+    assert scoring.metric_name(TASKS["GAD"]) == "micro F1, positive classes"
+    types = {name: t.blurb_type for name, t in TASKS.items()}
+    assert types["EBM-PICO"] == PICO and types["BioASQ"] == types["PubMedQA"]
+    # NER 0.9, PICO 0.7, QA (0.8 + 0.4) / 2 = 0.6 -> (0.9 + 0.7 + 0.6) / 3.
+    scores = {"BC5CDR-chem": 0.9, "EBM-PICO": 0.7, "BioASQ": 0.8, "PubMedQA": 0.4}
+    assert scoring.blurb_score(scores, types) == pytest.approx(2.2 / 3)
+
+
+def test_every_anchor_names_its_source_and_a_known_task():
+    seen = set()
+    for anchor in anchors.ANCHORS:
+        assert anchor.model in anchors.CITATIONS and anchor.source.startswith("https://")
+        assert anchor.task in TASKS or (anchor.shown_with and set(anchor.shown_with) <= set(TASKS))
+        assert 0 < anchor.score <= 100 and (anchor.model, anchor.task) not in seen
+        seen.add((anchor.model, anchor.task))
+
+
+def _result(task: str, mean: float) -> dict:
+    return {"task": task, "blurb_type": TASKS[task].blurb_type,
+            "metric": scoring.metric_name(TASKS[task]), "mean": mean, "std": 0.0,
+            "scores": [mean], "train_examples": 80, "dev_examples": 40}
+
+
+def test_the_table_shows_the_published_test_figures_beside_our_dev_scores():
+    results = [_result("BC5CDR-chem", 0.5), _result("NCBI-disease", 0.25),
+               _result("JNLPBA", 0.125)]
+    table = markdown_table(results, 0.3)
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
+    assert "PubMedBERT (published, test) | BioELECTRA (published, test) | ELECTRAMed" in table
+    # task | ... | ours | ... | PubMedBERT | BioELECTRA | ELECTRAMed (its own data copy: †)
+    assert rows["NCBI-disease"].endswith("| 25.00 ± 0.00 | 1 | 80 / 40 | 87.82 | — | 87.54 † |")
+    assert rows["BC5CDR-chem"].endswith("| 50.00 ± 0.00 | 1 | 80 / 40 | — | 93.60 | — |")
+    assert rows["JNLPBA"].endswith("| — | — | — |")
+    assert "**30.00**" in rows["**BLURB score** (macro over the task types above)"]
+    assert "Our scores are on the **dev** split" in table
+    assert "published figures are on the **test** split" in table
+    assert "Also published: ELECTRAMed 90.03 on BC5CDR (chemicals and diseases in one model)" in table
+    for citation in anchors.CITATIONS.values():
+        assert citation in table
