@@ -136,8 +136,9 @@ def read_iob(path: str) -> list[Example]:
 
 
 def read_pico(path: str) -> list[Example]:
-    """EBM-NLP as BLURB ships it: IO tags only (`I-PAR`, `I-INT`, `I-OUT`, `O`); a `B-` tag or
-    another type is an error, since BLURB's scorer would silently count it as a miss."""
+    """EBM-NLP as BLURB ships it: IO tags only (`I-PAR`, `I-INT`, `I-OUT`, `O`). A `B-` tag or
+    another type is an error: BLURB's scorer counts only the three I- classes, so such a word
+    would silently drop out of the score."""
     return _read_tagged(path, PICO_TAGS.__contains__, "|".join(PICO_TAGS))
 
 
