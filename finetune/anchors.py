@@ -72,7 +72,7 @@ ANCHORS: tuple[Anchor, ...] = (
            note="micro F1 on the DDI Extraction 2013 corpus, " + _ELECTRAMED_DATA),
     Anchor("ELECTRAMed", "BC5CDR (chemicals and diseases in one model)", 90.03, _PWC_ELECTRAMED,
            same_data=False, shown_with=("BC5CDR-chem", "BC5CDR-disease"),
-           note="one tagger for both entity types; BLURB scores each type as its own task"),
+           note="one tagger for both entity types, BLURB scores each type as its own task"),
 )
 
 

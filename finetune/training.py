@@ -183,8 +183,8 @@ def markdown_table(results: list[dict], blurb: float | None) -> str:
               "like-for-like comparison. — no published figure found; † the paper's own copy of "
               "the data or metric, not BLURB's."]
     for anchor in anchors.other_setups([r["task"] for r in results]):
-        lines.append(f"Also published: {anchor.model} {anchor.score:.2f} on {anchor.task} "
-                     f"(test; {anchor.note}).")
+        lines.append(f"Also published ({anchor.model}, test): {anchor.score:.2f} on {anchor.task}; "
+                     f"{anchor.note}.")
     lines += ["", "Sources (each figure's page is named beside it in finetune/anchors.py):"]
     lines += [f"- {model}: {anchors.CITATIONS[model]}" for model in anchors.MODELS]
     return "\n".join(lines) + "\n"
