@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 
@@ -12,6 +11,8 @@ import tensorflow as tf
 from tokenizers import BertWordPieceTokenizer
 
 from finetune.tasks import Example, Task
+from pretrain import vocabulary as pretrain_vocabulary
+from pretrain.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,16 @@ class Features:
     word_starts: list[list[int]] | None = None
 
 
-def load_vocabulary(vocab_dir: str) -> tuple[dict[str, int], dict]:
-    with tf.io.gfile.GFile(f"{vocab_dir}/vocab.txt") as f:
-        vocab = {token: i for i, token in enumerate(f.read().splitlines())}
-    settings = {}
-    if tf.io.gfile.exists(f"{vocab_dir}/tokenizer_config.json"):
-        with tf.io.gfile.GFile(f"{vocab_dir}/tokenizer_config.json") as f:
-            settings = json.load(f)
-    return vocab, settings
+def load_vocabulary(vocab_dir: str) -> tuple[dict[str, int], Vocabulary]:
+    """Token -> id of DIR/vocab.txt, and its checked settings from DIR/tokenizer_config.json
+    (a pretraining run's `vocab/` or a Hugging Face model directory: a null or absent
+    `strip_accents` follows `do_lower_case`, as in BERT)."""
+    vocabulary = pretrain_vocabulary.load_vocabulary(vocab_dir)
+    with tf.io.gfile.GFile(f"{vocabulary.directory}/vocab.txt", "rb") as f:
+        lines = f.read().decode("utf-8").split("\n")  # not splitlines: tokens may hold U+2028
+    if lines and lines[-1] == "":
+        lines.pop()
+    return {token.rstrip(): i for i, token in enumerate(lines)}, vocabulary
 
 
 class Featurizer:
@@ -48,10 +51,11 @@ class Featurizer:
     otherwise they stay text and become existing word-pieces (`@`, `gene`, `$`), as in BLURB."""
 
     def __init__(self, vocab_dir: str, task: Task, max_seq_length: int):
-        vocab, settings = load_vocabulary(vocab_dir)
-        lowercase = bool(settings.get("do_lower_case", True))
+        vocab, vocabulary = load_vocabulary(vocab_dir)
         self.tokenizer = BertWordPieceTokenizer(
-            vocab, lowercase=lowercase, strip_accents=settings.get("strip_accents", lowercase))
+            vocab, lowercase=vocabulary.do_lower_case, strip_accents=vocabulary.strip_accents,
+            handle_chinese_chars=bool(
+                vocabulary.tokenizer_config.get("tokenize_chinese_chars", True)))
         self.task = task
         self.max_seq_length = max_seq_length
         self.pad_id = vocab["[PAD]"]

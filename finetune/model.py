@@ -9,10 +9,11 @@ import re
 import tensorflow as tf
 
 import pretrain
+from finetune import hf_checkpoint
 from pretrain import checkpoints
 from pretrain import config as config_lib
 from pretrain.model import DropoutSeeds, ElectraModel, dropout
-from pretrain.optimization import NO_DECAY
+from pretrain.optimization import AdamWeightDecay
 
 TASK_SCOPE = "task_specific"
 
@@ -22,9 +23,21 @@ def run_directory(checkpoint: str) -> str:
     return checkpoints.run_directory(checkpoints.resolve(checkpoint))
 
 
+def vocabulary_directory(checkpoint: str) -> str:
+    """Where vocab.txt and tokenizer_config.json lie: a pretraining run's `vocab/`, or the
+    Hugging Face model directory itself."""
+    if hf_checkpoint.is_model_directory(checkpoint):
+        return checkpoint.rstrip("/")
+    return f"{run_directory(checkpoint)}/vocab"
+
+
 def load_encoder(checkpoint: str, random_init_seed: int | None = None):
-    """The run's discriminator with its trained weights, or (`random_init_seed` given) the same
-    architecture freshly initialised: the baseline that shows what pretraining adds."""
+    """The discriminator with its trained weights, or (`random_init_seed` given) the same
+    architecture freshly initialised: the baseline that shows what pretraining adds.
+    `checkpoint`: a pretraining run (output directory or checkpoint prefix) or a Hugging Face
+    ELECTRA/BERT model directory (`python -m pretrain export`'s discriminator/, a hub download)."""
+    if hf_checkpoint.is_model_directory(checkpoint):
+        return hf_checkpoint.load_discriminator(checkpoint, random_init_seed)
     if random_init_seed is None:
         return pretrain.load_discriminator(checkpoint)
     config = dataclasses.replace(config_lib.load(run_directory(checkpoint)), seed=random_init_seed)
@@ -78,32 +91,16 @@ def layer_depth(name: str, num_layers: int) -> int:
     return int(match.group(1)) + 1 if match else 0
 
 
-class LayerwiseAdamW(tf.Module):
-    """Adam with decoupled weight decay and no bias correction (BERT/ELECTRA's AdamWeightDecay);
-    each variable's learning rate is scaled by decay ** (num_layers + 2 - depth)."""
+class LayerwiseAdamW(AdamWeightDecay):
+    """The pretraining optimiser (Adam with decoupled weight decay, no bias correction, no decay
+    on LayerNorm/bias; strategy-aware) with each variable's learning rate scaled by
+    decay ** (num_layers + 2 - depth)."""
 
     def __init__(self, named_variables: list[tuple[str, tf.Variable]], num_layers: int,
-                 layerwise_decay: float = 0.8, weight_decay: float = 0.01,
-                 beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-6):
-        super().__init__(name="layerwise_adamw")
-        self.variables_ = [v for _, v in named_variables]
-        self.scales = [layerwise_decay ** (num_layers + 2 - layer_depth(n, num_layers))
-                       for n, _ in named_variables]
-        self.decay = [weight_decay > 0 and not NO_DECAY.search(n) for n, _ in named_variables]
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
-        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
-        self.weight_decay = weight_decay
-
-    def apply(self, grads: list[tf.Tensor], lr: tf.Tensor) -> None:
-        for var, grad, m, v, scale, decay in zip(self.variables_, grads, self.m, self.v,
-                                                 self.scales, self.decay):
-            m.assign(self.beta1 * m + (1.0 - self.beta1) * grad)
-            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(grad))
-            update = m / (tf.sqrt(v) + self.epsilon)
-            if decay:
-                update += self.weight_decay * var
-            var.assign_sub(lr * scale * update)
+                 layerwise_decay: float = 0.8, weight_decay: float = 0.01):
+        scales = [layerwise_decay ** (num_layers + 2 - layer_depth(n, num_layers))
+                  for n, _ in named_variables]
+        super().__init__(named_variables, weight_decay, lr_scales=scales)
 
 
 def learning_rate(step: tf.Tensor, peak: float, total_steps: int, warmup_steps: int) -> tf.Tensor:
