@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,17 @@ def test_missing_files_are_named(pretrained, tmp_path):
     with pytest.raises(FileNotFoundError,
                        match="model.safetensors does not exist .*pytorch_model.bin"):
         load_encoder(str(torch_only))
+
+
+def test_a_model_directory_is_read_through_gfile(pretrained, examples):
+    """On TensorFlow's ram:// filesystem, so no code path bypasses tf.io.gfile (gs:// alike)."""
+    remote = f"ram://hf-{uuid.uuid4().hex[:8]}/discriminator"
+    tf.io.gfile.makedirs(remote)
+    for name in tf.io.gfile.listdir(pretrained["hf"]):
+        tf.io.gfile.copy(f"{pretrained['hf']}/{name}", f"{remote}/{name}")
+    assert vocabulary_directory(remote + "/") == remote
+    features = _features(vocabulary_directory(remote), "DDI", examples["DDI"])
+    np.testing.assert_array_equal(
+        features.input_ids, _features(pretrained["hf"], "DDI", examples["DDI"]).input_ids)
+    np.testing.assert_array_equal(_hidden(load_encoder(remote), features),
+                                  _hidden(load_encoder(pretrained["hf"]), features))
