@@ -53,10 +53,27 @@ def read_config(directory: str) -> EncoderConfig:
     return config
 
 
-def build_discriminator(config: EncoderConfig, seed: int) -> Discriminator:
-    """The architecture `config` describes, with fresh seed-derived weights."""
+class _Zeros(Initializer):
+    """Placeholder values for weights about to be overwritten: drawing BERT-base's 110M random
+    numbers first would take longer than reading the file."""
+
+    def __init__(self):
+        super().__init__(seed=0, stddev=0.0)
+
+    def truncated_normal(self, shape: tuple[int, ...]) -> tf.Tensor:
+        return tf.zeros(shape)
+
+    def glorot_uniform(self, shape: tuple[int, int]) -> tf.Tensor:
+        return tf.zeros(shape)
+
+
+def build_discriminator(config: EncoderConfig, seed: int, encoder_init: Initializer | None = None
+                        ) -> Discriminator:
+    """The architecture `config` describes, with fresh seed-derived weights (`encoder_init`
+    replaces them for the embeddings and the transformer)."""
     init = Initializer(seed, config.initializer_range)
-    return Discriminator(Embeddings(config, init), Encoder(config, init, "electra"),
+    encoder_init = encoder_init or init
+    return Discriminator(Embeddings(config, encoder_init), Encoder(config, encoder_init, "electra"),
                          DiscriminatorHead(config.hidden_size, init))
 
 
@@ -66,9 +83,10 @@ def load_discriminator(directory: str, random_init_seed: int | None = None) -> D
     (ElectraForPreTraining); otherwise it stays random, which fine-tuning never reads."""
     directory = directory.rstrip("/")
     config = read_config(directory)
-    model = build_discriminator(config, 0 if random_init_seed is None else random_init_seed)
-    if random_init_seed is None:
-        _assign(model, _read_tensors(directory), directory)
+    if random_init_seed is not None:
+        return build_discriminator(config, random_init_seed)
+    model = build_discriminator(config, 0, encoder_init=_Zeros())
+    _assign(model, _read_tensors(directory), directory)
     return model
 
 
