@@ -11,6 +11,7 @@ import tensorflow as tf
 from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task, write_json
+from pretrain.training import make_strategy
 
 log = logging.getLogger("finetune")
 
@@ -35,6 +36,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="score only the first N dev examples")
     parser.add_argument("--random-init", action="store_true",
                         help="the same architecture from random initialisation (the baseline)")
+    parser.add_argument("--tpu", help="a Cloud TPU name, or `local` on a TPU VM (TPUStrategy); "
+                                      "several GPUs are used with MirroredStrategy")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                        help="compile the step with XLA (default on GPU/TPU)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +65,8 @@ def _options(args: argparse.Namespace) -> Options:
                    batch_size=args.batch_size, max_seq_length=args.max_seq_length,
                    layerwise_decay=args.layerwise_decay,
                    max_train_examples=args.max_train_examples,
-                   max_eval_examples=args.max_eval_examples, random_init=args.random_init)
+                   max_eval_examples=args.max_eval_examples, random_init=args.random_init,
+                   xla=args.xla)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tf.io.gfile.makedirs(args.output)
     options = _options(args)
+    strategy = make_strategy(args.tpu)
     try:
         if args.command == "run":
             result = run_task(get_task(args.task), args.data, args.checkpoint, options,
-                              args.trials, args.seed)
+                              args.trials, args.seed, strategy)
             write_json(f"{args.output}/{args.task}.json", result)
             print(markdown_table([result], None), end="")
             return 0
@@ -80,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             if not tf.io.gfile.exists(task.path(args.data, "train")):
                 missing.append(task.name)
                 continue
-            result = run_task(task, args.data, args.checkpoint, options, args.trials, args.seed)
+            result = run_task(task, args.data, args.checkpoint, options, args.trials, args.seed,
+                              strategy)
             write_json(f"{args.output}/{task.name}.json", result)
             results.append(result)
         if missing:

@@ -16,8 +16,9 @@ import tensorflow as tf
 from finetune import anchors, scoring
 from finetune.features import IGNORE, Featurizer, Features
 from finetune.model import (FineTuningModel, LayerwiseAdamW, learning_rate, load_encoder,
-                            run_directory)
+                            vocabulary_directory)
 from finetune.tasks import Example, Task, read_split
+from pretrain.training import default_xla
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Options:
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     random_init: bool = False
+    xla: bool | None = None  # None: on for GPUs and TPUs, off on CPU
 
 
 def resolved(task: Task, options: Options) -> dict:
@@ -82,58 +84,124 @@ def _decode(task: Task, outputs: np.ndarray, features: Features,
     return [labels[i] for i in outputs.argmax(-1)]
 
 
+def _epoch_order(num_examples: int, batch: int, steps: int, seed: int) -> np.ndarray:
+    """Example indices for `steps` batches: a fresh permutation per epoch, from `seed` alone
+    (not TF's global seed), so a trial repeats exactly in any process."""
+    rng = np.random.default_rng(seed)
+    needed = steps * batch
+    order = [rng.permutation(num_examples) for _ in range(-(-needed // num_examples))]
+    return np.concatenate(order)[:needed].reshape(steps, batch)
+
+
+def _replica_slice(tensors: tuple, replicas: int) -> tuple:
+    """Every replica receives the global batch and keeps its own slice of it, so the examples a
+    step sees do not depend on the number of devices."""
+    if replicas == 1:
+        return tensors
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return tuple(tf.gather(tf.reshape(t, [replicas, -1, *t.shape[1:]]), replica)
+                 for t in tensors)
+
+
+class _Trial:
+    """Model, optimiser and compiled steps of one trial under a distribution strategy."""
+
+    def __init__(self, task: Task, checkpoint: str, settings: dict, num_outputs: int, seed: int,
+                 total_steps: int, strategy: tf.distribute.Strategy, xla: bool):
+        self.task, self.seed, self.strategy = task, seed, strategy
+        self.replicas = strategy.num_replicas_in_sync
+        with strategy.scope():
+            encoder = load_encoder(checkpoint, seed if settings["random_init"] else None)
+            self.model = FineTuningModel(encoder, task.head, num_outputs, settings["dropout"],
+                                         seed)
+            named = self.model.named_variables()
+            self.optimizer = LayerwiseAdamW(named, self.model.num_layers,
+                                            settings["layerwise_decay"],
+                                            settings["weight_decay"])
+        self.variables = [v for _, v in named]
+        self.peak, self.total = settings["learning_rate"], total_steps
+        self.warmup = int(settings["warmup_fraction"] * total_steps)
+        single_device = self.replicas == 1 and not isinstance(strategy, tf.distribute.TPUStrategy)
+        # merge_call (the optimiser under several replicas) cannot be compiled: then only the
+        # forward and backward pass is (TPUs compile the whole step anyway).
+        self._gradients = (self._forward_backward if single_device
+                           else tf.function(self._forward_backward, jit_compile=xla))
+        step_fn = tf.function(self._replica_step, jit_compile=xla) if single_device \
+            else self._replica_step
+        self.train_step = tf.function(lambda step, batch: strategy.reduce(
+            tf.distribute.ReduceOp.SUM, strategy.run(step_fn, args=(step, batch)), axis=None))
+        self.predict_step = tf.function(lambda batch: strategy.gather(
+            strategy.run(self._replica_predict, args=(batch,)), axis=0))
+
+    def _forward_backward(self, step, replica, ids, mask, segments, targets):
+        dropout_seed = tf.stack([tf.constant(self.seed, tf.int32),
+                                 tf.cast(step * self.replicas + replica, tf.int32)])
+        with tf.GradientTape() as tape:
+            loss = _loss(self.task.head, self.model(ids, mask, segments, dropout_seed), targets)
+            scaled = loss / self.replicas  # the all-reduce sums the replicas' gradients
+        # Dense gradients: the embedding tables' IndexedSlices would need sparse Adam updates.
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, self.variables)]
+        return loss, grads
+
+    def _replica_step(self, step, batch):
+        ctx = tf.distribute.get_replica_context()
+        replica = tf.cast(ctx.replica_id_in_sync_group, tf.int64)
+        loss, grads = self._gradients(step, replica, *_replica_slice(batch, self.replicas))
+        if self.replicas > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        self.optimizer.apply(grads, learning_rate(step, self.peak, self.total, self.warmup),
+                             tf.constant(True))
+        return loss / self.replicas
+
+    def _replica_predict(self, batch):
+        return self.model(*_replica_slice(batch, self.replicas))
+
+    def predict(self, features: Features, batch: int = 64) -> np.ndarray:
+        """Outputs for every example; the last batch is padded (static shapes for TPUs)."""
+        batch *= self.replicas
+        count = len(features.input_ids)
+        outputs = []
+        for start in range(0, count, batch):
+            arrays = [a[start:start + batch] for a in
+                      (features.input_ids, features.input_mask, features.segment_ids)]
+            real = len(arrays[0])
+            arrays = [np.pad(a, [(0, batch - real), (0, 0)]) for a in arrays]
+            outputs.append(self.predict_step(tuple(tf.constant(a) for a in arrays))
+                           .numpy()[:real])
+        return np.concatenate(outputs)
+
+
 def train_and_score(task: Task, train: list[Example], dev: list[Example], checkpoint: str,
-                    options: Options, seed: int) -> dict:
+                    options: Options, seed: int,
+                    strategy: tf.distribute.Strategy | None = None) -> dict:
     """One trial: a fresh encoder (pretrained, or random with --random-init), fine-tuned on
     `train`, scored on `dev`. Returns the score, the dev predictions' metric and timings."""
     settings = resolved(task, options)
-    tf.random.set_seed(seed)
-    vocab_dir = f"{run_directory(checkpoint)}/vocab"
-    featurizer = Featurizer(vocab_dir, task, settings["max_seq_length"])
+    strategy = strategy or tf.distribute.get_strategy()
+    batch = settings["batch_size"]
+    if batch % strategy.num_replicas_in_sync:
+        raise ValueError(f"--batch-size {batch} is not divisible by the "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    featurizer = Featurizer(vocabulary_directory(checkpoint), task, settings["max_seq_length"])
     labels = _label_space(task, train)
     tag_ids = {tag: i for i, tag in enumerate(labels)}
     train_features = featurizer.features(train, tag_ids, labels)
     dev_features = featurizer.features(dev, tag_ids, labels)
-    outputs = 1 if task.head == "regression" else len(labels)
-    encoder = load_encoder(checkpoint, seed if options.random_init else None)
-    model = FineTuningModel(encoder, task.head, outputs, settings["dropout"], seed)
-    named = model.named_variables()
-    optimizer = LayerwiseAdamW(named, model.num_layers, settings["layerwise_decay"],
-                               settings["weight_decay"])
-    variables = [v for _, v in named]
-    batch = settings["batch_size"]
-    steps_per_epoch = math.ceil(len(train) / batch)
-    total = max(1, int(round(settings["epochs"] * steps_per_epoch)))
-    warmup = int(settings["warmup_fraction"] * total)
-
-    @tf.function
-    def step_fn(step, ids, mask, segments, targets):
-        dropout_seed = tf.stack([tf.constant(seed, tf.int32), tf.cast(step, tf.int32)])
-        with tf.GradientTape() as tape:
-            loss = _loss(task.head, model(ids, mask, segments, dropout_seed), targets)
-        # Dense gradients: the embedding tables' IndexedSlices would need sparse Adam updates.
-        grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-        grads, _ = tf.clip_by_global_norm(grads, 1.0)
-        optimizer.apply(grads, learning_rate(step, settings["learning_rate"], total, warmup))
-        return loss
-
-    dataset = (tf.data.Dataset.from_tensor_slices((
-        train_features.input_ids, train_features.input_mask, train_features.segment_ids,
-        train_features.labels))
-        .shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch).repeat())
+    total = max(1, int(round(settings["epochs"] * math.ceil(len(train) / batch))))
+    xla = default_xla(strategy) if options.xla is None else options.xla
+    trial = _Trial(task, checkpoint, settings, 1 if task.head == "regression" else len(labels),
+                   seed, total, strategy, xla)
+    arrays = (train_features.input_ids, train_features.input_mask, train_features.segment_ids,
+              train_features.labels)
     started = time.perf_counter()
     losses = []
-    for step, (ids, mask, segments, targets) in enumerate(dataset.take(total), start=1):
-        losses.append(float(step_fn(tf.constant(step, tf.int64), ids, mask, segments, targets)))
+    for step, rows in enumerate(_epoch_order(len(train), batch, total, seed), start=1):
+        batch_arrays = tuple(tf.constant(a[rows]) for a in arrays)
+        losses.append(float(trial.train_step(tf.constant(step, tf.int64), batch_arrays)))
     train_seconds = time.perf_counter() - started
 
-    predict = tf.function(lambda i, m, s: model(i, m, s))
-    outputs_dev = np.concatenate([
-        predict(dev_features.input_ids[i:i + 64], dev_features.input_mask[i:i + 64],
-                dev_features.segment_ids[i:i + 64]).numpy()
-        for i in range(0, len(dev), 64)])
-    predicted = _decode(task, outputs_dev, dev_features, labels)
+    predicted = _decode(task, trial.predict(dev_features), dev_features, labels)
     value = scoring.score(task, [e.label for e in dev], predicted, [e.guid for e in dev])
     log.info("%s seed %d: %.4f after %d steps (%.1f s; loss %.3f -> %.3f)", task.name, seed,
              value, total, train_seconds, losses[0], statistics.fmean(losses[-10:]))
@@ -142,11 +210,11 @@ def train_and_score(task: Task, train: list[Example], dev: list[Example], checkp
 
 
 def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trials: int = 1,
-             seed: int = 0) -> dict:
+             seed: int = 0, strategy: tf.distribute.Strategy | None = None) -> dict:
     """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
     train = read_split(task, data_dir, "train")[:options.max_train_examples]
     dev = read_split(task, data_dir, "dev")[:options.max_eval_examples]
-    runs = [train_and_score(task, train, dev, checkpoint, options, seed + k)
+    runs = [train_and_score(task, train, dev, checkpoint, options, seed + k, strategy)
             for k in range(trials)]
     scores = [r["score"] for r in runs]
     return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),

@@ -24,19 +24,32 @@ def learning_rate(step: tf.Tensor, config: PretrainConfig) -> tf.Tensor:
 
 class AdamWeightDecay(tf.Module):
     """Slots m and v per variable; the update runs once per device copy (strategy.extended.update)
-    after gradients were all-reduced, so replicas stay identical without further communication."""
+    after gradients were all-reduced, so replicas stay identical without further communication.
+    `lr_scales` multiplies each variable's learning rate (fine-tuning's layer-wise decay)."""
 
-    def __init__(self, named_variables: list[tuple[str, tf.Variable]], config: PretrainConfig):
+    def __init__(self, named_variables: list[tuple[str, tf.Variable]],
+                 weight_decay_rate: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-6, lr_scales: list[float] | None = None):
         super().__init__(name="adam_weight_decay")
         self.variables_ = [v for _, v in named_variables]
-        self.decay = [config.weight_decay_rate > 0 and not NO_DECAY.search(n)
+        self.decay = [weight_decay_rate > 0 and not NO_DECAY.search(n)
                       for n, _ in named_variables]
+        self.lr_scales = list(lr_scales) if lr_scales is not None else [1.0] * len(self.variables_)
+        if len(self.lr_scales) != len(self.variables_):
+            raise ValueError(f"{len(self.lr_scales)} learning-rate scales for "
+                             f"{len(self.variables_)} variables")
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"{_slot(n)}/adam_m")
                   for n, v in named_variables]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"{_slot(n)}/adam_v")
                   for n, v in named_variables]
-        self.beta1, self.beta2 = config.adam_beta1, config.adam_beta2
-        self.epsilon, self.weight_decay_rate = config.adam_epsilon, config.weight_decay_rate
+        self.beta1, self.beta2 = beta1, beta2
+        self.epsilon, self.weight_decay_rate = epsilon, weight_decay_rate
+
+    @classmethod
+    def for_pretraining(cls, named_variables: list[tuple[str, tf.Variable]],
+                        config: PretrainConfig) -> "AdamWeightDecay":
+        return cls(named_variables, config.weight_decay_rate, config.adam_beta1,
+                   config.adam_beta2, config.adam_epsilon)
 
     def apply(self, grads: list[tf.Tensor], lr: tf.Tensor, apply_update: tf.Tensor,
               extra_updates: list | None = None) -> None:
@@ -45,23 +58,24 @@ class AdamWeightDecay(tf.Module):
         (variable, fn(variable, apply_update)) pairs run in the same way (step, loss scale)."""
         def merge_fn(strategy, grads, lr, apply_update):
             # The functions stay in this closure: merge_call would regroup them per replica.
-            for var, grad, m, v, decay in zip(self.variables_, grads, self.m, self.v, self.decay):
+            for var, grad, m, v, decay, scale in zip(self.variables_, grads, self.m, self.v,
+                                                     self.decay, self.lr_scales):
                 strategy.extended.update(var, self._update_one,
                                          args=(grad, m, v, lr, apply_update),
-                                         kwargs={"decay": decay}, group=False)
+                                         kwargs={"decay": decay, "scale": scale}, group=False)
             for var, fn in extra_updates or []:
                 strategy.extended.update(var, fn, args=(apply_update,), group=False)
 
         tf.__internal__.distribute.interim.maybe_merge_call(
             merge_fn, tf.distribute.get_strategy(), grads, lr, apply_update)
 
-    def _update_one(self, var, grad, m, v, lr, apply_update, decay: bool):
+    def _update_one(self, var, grad, m, v, lr, apply_update, decay: bool, scale: float):
         next_m = self.beta1 * m + (1.0 - self.beta1) * grad
         next_v = self.beta2 * v + (1.0 - self.beta2) * tf.square(grad)
         update = next_m / (tf.sqrt(next_v) + self.epsilon)
         if decay:
             update += self.weight_decay_rate * var
-        next_var = var - lr * update
+        next_var = var - lr * scale * update
         m.assign(tf.where(apply_update, next_m, m))
         v.assign(tf.where(apply_update, next_v, v))
         return var.assign(tf.where(apply_update, next_var, var))

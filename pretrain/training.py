@@ -80,7 +80,7 @@ class Trainer:
             self.model = ElectraModel(config, COMPUTE_DTYPES[mixed_precision])
             named = self.model.tf1_variables()
             self.variables = [v for _, v in named]
-            self.optimizer = AdamWeightDecay(named, config)
+            self.optimizer = AdamWeightDecay.for_pretraining(named, config)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
             self.loss_scale = DynamicLossScale() if mixed_precision == "fp16" else None

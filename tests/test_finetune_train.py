@@ -4,6 +4,9 @@ small slices of the real BLURB fixtures through the CLI."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from finetune.model import (FineTuningModel, LayerwiseAdamW, layer_depth, learni
                             load_encoder)
 from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
+from tests.conftest import REPO
 from tests.pretrain_data import build_examples, genia_documents, write_shards, write_vocabulary
 
 BLURB = Path(__file__).parent / "data" / "blurb"
@@ -67,6 +71,13 @@ def blurb_slices(tmp_path_factory) -> Path:
     for split in ("train", "dev"):
         _tsv_slice(BLURB / f"similarity/BIOSSES/{split}.tsv",
                    root / f"similarity/BIOSSES/{split}.tsv", list(range(16)), True)
+    # EBM-PICO in BLURB's format (-DOCSTART- lines, IO tags): no EBM-NLP copy is bundled, so the
+    # chemical slice's mentions stand in for interventions.
+    (root / "ner/ebmnlp").mkdir(parents=True)
+    for split, part in (("train", sentences[:80]), ("dev", sentences[80:120])):
+        io = "\n\n".join(part).replace("\tB-Chemical", "\tI-INT")
+        io = io.replace("\tI-Chemical", "\tI-INT")
+        (root / f"ner/ebmnlp/{split}.tsv").write_text(f"-DOCSTART- (0)\n\n{io}\n\n")
     records = list(json.loads((BLURB / "qa/PubMedQA/ori_pqal.json").read_text()).items())
     (root / "qa/PubMedQA").mkdir(parents=True)
     (root / "qa/PubMedQA/train.json").write_text(json.dumps(dict(records[:40])))
@@ -83,7 +94,7 @@ def test_layerwise_learning_rates_and_schedule():
              ("electra/encoder/layer_0/attention/self/query/kernel", tf.Variable([1.0])),
              ("task_specific/dense/bias", tf.Variable([1.0]))]
     optimizer = LayerwiseAdamW(names, num_layers=2, layerwise_decay=0.8)
-    assert optimizer.scales == pytest.approx([0.8 ** 4, 0.8 ** 3, 1.0])
+    assert optimizer.lr_scales == pytest.approx([0.8 ** 4, 0.8 ** 3, 1.0])
     assert optimizer.decay == [False, True, False]  # no weight decay on LayerNorm and bias
     lrs = [float(learning_rate(tf.constant(s), 1e-4, 100, 10)) for s in (0, 5, 10, 55, 100)]
     assert lrs == pytest.approx([0.0, 4.75e-5, 9e-5, 4.5e-5, 0.0])
@@ -125,7 +136,7 @@ def test_blurb_fine_tunes_every_head_type(tiny_run, blurb_slices, tmp_path, caps
                      "--output", str(output), "--epochs", "3", "--learning-rate", "1e-3",
                      "--batch-size", "16", "--max-seq-length", str(LENGTH)]) == 0
     results = {name: json.loads((output / f"{name}.json").read_text())
-               for name in ("BC5CDR-chem", "DDI", "HoC", "BIOSSES", "PubMedQA")}
+               for name in ("BC5CDR-chem", "EBM-PICO", "DDI", "HoC", "BIOSSES", "PubMedQA")}
     for name, result in results.items():
         assert -1.0 <= result["mean"] <= 1.0, name
         trial = result["trials"][0]
@@ -133,6 +144,7 @@ def test_blurb_fine_tunes_every_head_type(tiny_run, blurb_slices, tmp_path, caps
     assert results["BC5CDR-chem"]["train_examples"] == 80
     assert results["BC5CDR-chem"]["metric"] == "entity-level F1 (seqeval)"
     assert results["DDI"]["metric"] == "micro F1, positive classes"
+    assert results["EBM-PICO"]["metric"] == "macro word-level F1 (PICO classes)"
     summary = json.loads((output / "blurb.json").read_text())
     expected = scoring.blurb_score({n: r["mean"] for n, r in results.items()},
                                    {n: r["blurb_type"] for n, r in results.items()})
@@ -159,3 +171,49 @@ def test_missing_data_is_a_clear_error(tiny_run, tmp_path, caplog):
     assert cli.main(["run", "--task", "ChemProt", "--data", str(tmp_path), "--checkpoint",
                      tiny_run, "--output", str(tmp_path / "out")]) == 2
     assert "chemprot/train.tsv does not exist" in caplog.text
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from finetune.features import Featurizer
+from finetune.tasks import TASKS, read_split
+from finetune.training import Options, _Trial, resolved, run_task
+run, data = sys.argv[1:3]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+task = TASKS["BC5CDR-chem"]
+options = Options(epochs=2, learning_rate=1e-3, batch_size=8, max_seq_length=64,
+                  max_train_examples=40, max_eval_examples=20)
+result = run_task(task, data, run, options, strategy=strategy)
+trial = _Trial(task, run, resolved(task, options), 3, 0, 10, strategy, False)
+dev = read_split(task, data, "dev")[:21]
+features = Featurizer(run + "/vocab", task, 64).features(dev, {"O": 0})
+predicted = trial.predict(features, batch=4)
+direct = trial.model(*(tf.constant(a) for a in (features.input_ids, features.input_mask,
+                                                features.segment_ids))).numpy()
+copies = [float(tf.reduce_sum(v)) for v in trial.model.kernel.values]
+trained = [float(tf.reduce_sum(v))
+           for v in trial.model.encoder.embeddings.word_embeddings.values]
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "result": result,
+                  "prediction_error": float(np.abs(predicted - direct).max()),
+                  "rows": len(predicted), "copies": copies}))
+"""
+
+
+def test_fine_tuning_under_mirrored_strategy_on_two_devices(tiny_run, blurb_slices):
+    """Two replicas (logical CPUs): each takes its slice of the global batch, gradients are
+    all-reduced, both copies stay identical, and sharded prediction returns the rows in order."""
+    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, tiny_run, str(blurb_slices)],
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    trial = report["result"]["trials"][0]
+    assert trial["steps"] == 10 and trial["last_loss"] < trial["first_loss"]
+    assert 0.0 <= report["result"]["mean"] <= 1.0
+    assert report["copies"][0] == report["copies"][1]
+    assert report["rows"] == 21 and report["prediction_error"] < 1e-5

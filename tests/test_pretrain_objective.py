@@ -131,7 +131,7 @@ def test_adam_weight_decay_matches_the_original_update():
     gamma = tf.Variable([1.0, 1.0])
     names = [("electra/x/dense/kernel", kernel), ("electra/x/dense/bias", bias),
              ("electra/x/LayerNorm/gamma", gamma)]
-    optimizer = AdamWeightDecay(names, config)
+    optimizer = AdamWeightDecay.for_pretraining(names, config)
     assert optimizer.decay == [True, False, False]
     assert NO_DECAY.search("electra/embeddings/LayerNorm/beta")
     assert not NO_DECAY.search("electra/embeddings/word_embeddings")
@@ -189,7 +189,7 @@ def test_model_flops_match_the_published_electra_base_cost():
 def test_fp16_loss_scale_skips_overflow_and_grows_back():
     config = config_lib.for_size("tiny")
     weight = tf.Variable([1.0])
-    optimizer = AdamWeightDecay([("electra/x/dense/kernel", weight)], config)
+    optimizer = AdamWeightDecay.for_pretraining([("electra/x/dense/kernel", weight)], config)
     scale = DynamicLossScale(initial=8.0, period=2)
     step = lambda finite: optimizer.apply(  # noqa: E731
         [tf.constant([0.5])], tf.constant(0.1), tf.constant(finite), scale.updates())
