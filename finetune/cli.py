@@ -11,6 +11,7 @@ import tensorflow as tf
 from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task, write_json
+from pretrain.errors import PretrainError
 from pretrain.training import make_strategy
 
 log = logging.getLogger("finetune")
@@ -21,7 +22,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="BLURB data directory (ner/BC5CDR-chem-IOB/train.tsv, re/DDI/..., "
                              "the layout of BLURB's data-generation scripts); local or gs://")
     parser.add_argument("--checkpoint", required=True,
-                        help="a `python -m pretrain train` output directory or checkpoint prefix")
+                        help="a `python -m pretrain train` output directory or checkpoint "
+                             "prefix, or a Hugging Face ELECTRA/BERT model directory "
+                             "(config.json, model.safetensors, vocab.txt)")
     parser.add_argument("--output", required=True, help="directory for the JSON results")
     parser.add_argument("--trials", type=int, default=1, help="runs with seeds seed, seed+1, ...")
     parser.add_argument("--seed", type=int, default=0)
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                            overwrite=True)
         print(table, end="")
         return 0
-    except (DataError, FileNotFoundError, KeyError) as error:
+    except (DataError, PretrainError, FileNotFoundError, KeyError) as error:
         log.error("%s", error)
         return 2
 
