@@ -36,7 +36,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-examples", type=int,
                         help="use only the first N training examples (quick runs)")
     parser.add_argument("--max-eval-examples", type=int,
-                        help="score only the first N dev examples")
+                        help="score only the first N evaluation examples")
+    parser.add_argument("--eval-split", choices=("dev", "test"), default="dev",
+                        help="the split to score (default dev; test where the data directory "
+                             "has the test files)")
     parser.add_argument("--random-init", action="store_true",
                         help="the same architecture from random initialisation (the baseline)")
     parser.add_argument("--tpu", help="a Cloud TPU name, or `local` on a TPU VM (TPUStrategy); "
@@ -49,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m finetune",
         description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks and score them "
-                    "with BLURB's metrics (dev split).")
+                    "with BLURB's metrics (the dev split, or --eval-split test).")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="one task", description="Fine-tune on one task.")
     run.add_argument("--task", required=True, choices=sorted(TASKS))
@@ -57,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     blurb = commands.add_parser(
         "blurb", help="every task with data, then the table",
         description="Fine-tune on every BLURB task whose training file is present under --data; "
-                    "writes TASK.json per task, blurb.json and blurb.md (dev scores beside the "
+                    "writes TASK.json per task, blurb.json and blurb.md (our scores beside the "
                     "published test figures of PubMedBERT, BioELECTRA and ELECTRAMed).")
     _common(blurb)
     return parser
@@ -69,7 +72,7 @@ def _options(args: argparse.Namespace) -> Options:
                    layerwise_decay=args.layerwise_decay,
                    max_train_examples=args.max_train_examples,
                    max_eval_examples=args.max_eval_examples, random_init=args.random_init,
-                   xla=args.xla)
+                   xla=args.xla, eval_split=args.eval_split)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             table += f"\nNot run (no training data): {', '.join(missing)}.\n"
         names = [r["task"] for r in results]
         write_json(f"{args.output}/blurb.json",
-                   {"blurb_score": blurb, "split": "dev", "tasks": names, "missing": missing,
+                   {"blurb_score": blurb, "split": args.eval_split, "tasks": names,
+                    "missing": missing,
                     "published": anchors.as_json(names)})
         with tf.io.gfile.GFile(f"{args.output}/blurb.md.tmp", "w") as f:
             f.write(table)

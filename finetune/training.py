@@ -39,6 +39,7 @@ class Options:
     max_eval_examples: int | None = None
     random_init: bool = False
     xla: bool | None = None  # None: on for GPUs and TPUs, off on CPU
+    eval_split: str = "dev"  # or "test", where the data directory has the test files
 
 
 def resolved(task: Task, options: Options) -> dict:
@@ -213,12 +214,13 @@ def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trial
              seed: int = 0, strategy: tf.distribute.Strategy | None = None) -> dict:
     """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
     train = read_split(task, data_dir, "train")[:options.max_train_examples]
-    dev = read_split(task, data_dir, "dev")[:options.max_eval_examples]
+    dev = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
     runs = [train_and_score(task, train, dev, checkpoint, options, seed + k, strategy)
             for k in range(trials)]
     scores = [r["score"] for r in runs]
     return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
-            "checkpoint": checkpoint, "train_examples": len(train), "dev_examples": len(dev),
+            "checkpoint": checkpoint, "split": options.eval_split, "train_examples": len(train),
+            "eval_examples": len(dev),
             "settings": resolved(task, options), "mean": statistics.fmean(scores),
             "std": statistics.stdev(scores) if trials > 1 else 0.0,
             "scores": scores, "trials": runs}
@@ -232,22 +234,24 @@ def write_json(path: str, value: dict) -> None:
 
 
 def markdown_table(results: list[dict], blurb: float | None) -> str:
-    """Our dev scores beside the published test figures of `anchors.MODELS`, with the sources."""
+    """Our scores beside the published test figures of `anchors.MODELS`, with the sources."""
+    split = results[0]["split"] if results else "dev"
     published = " | ".join(f"{model} (published, test)" for model in anchors.MODELS)
-    lines = [f"| task | type | metric | dev score (mean ± std) | trials | train / dev examples | "
+    lines = [f"| task | type | metric | {split} score (mean ± std) | trials | "
+             f"train / {split} examples | "
              f"{published} |", "|---|---|---|---|---|---|" + "---|" * len(anchors.MODELS)]
     for r in results:
         figures = anchors.published(r["task"])
         cells = " | ".join(_anchor_cell(figures.get(model)) for model in anchors.MODELS)
         lines.append(f"| {r['task']} | {r['blurb_type']} | {r['metric']} | "
                      f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} | {len(r['scores'])} | "
-                     f"{r['train_examples']} / {r['dev_examples']} | {cells} |")
+                     f"{r['train_examples']} / {r['eval_examples']} | {cells} |")
     if blurb is not None:
         lines.append(f"| **BLURB score** (macro over the task types above) | | | "
                      f"**{100 * blurb:.2f}** | | |" + " |" * len(anchors.MODELS))
-    lines += ["", "Our scores are on the **dev** split (mean ± sample std over the trials). The "
-              "published figures are on the **test** split, from base-size models fine-tuned with "
-              "their papers' own recipes: they show where a model stands, they are not a "
+    lines += ["", f"Our scores are on the **{split}** split (mean ± sample std over the trials). "
+              "The published figures are on the **test** split, from base-size models fine-tuned "
+              "with their papers' own recipes: they show where a model stands, they are not a "
               "like-for-like comparison. — no published figure found; † the paper's own copy of "
               "the data or metric, not BLURB's."]
     for anchor in anchors.other_setups([r["task"] for r in results]):

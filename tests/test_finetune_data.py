@@ -248,7 +248,7 @@ def test_every_anchor_names_its_source_and_a_known_task():
 def _result(task: str, mean: float) -> dict:
     return {"task": task, "blurb_type": TASKS[task].blurb_type,
             "metric": scoring.metric_name(TASKS[task]), "mean": mean, "std": 0.0,
-            "scores": [mean], "train_examples": 80, "dev_examples": 40}
+            "scores": [mean], "split": "dev", "train_examples": 80, "eval_examples": 40}
 
 
 def test_the_table_shows_the_published_test_figures_beside_our_dev_scores():
