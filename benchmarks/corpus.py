@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
-import json
 import logging
 import sys
 import tempfile
@@ -33,27 +32,16 @@ from corpus.documents import Document
 from corpus.minhash import MinHasher, lsh_parameters, normalised_words, shingle_hashes
 from corpus.sentences import SentenceSplitter
 
-REPO = Path(__file__).resolve().parents[1]
 FIXED_COST_DOCUMENTS = 20  # a run this small is all start-up and per-stage cost
 log = logging.getLogger("benchmarks.corpus")
 
 
 def sample_lines() -> list[str]:
-    """The bundled sample as the documents job writes it (latest PubMed version per PMID, PMC articles)."""
-    from corpus import pmc, pubmed
-    from corpus.documents import pubmed_file_order
+    """The bundled sample as the documents job writes it (latest PubMed version per PMID, PMC articles):
+    the same set the corpus tests use."""
+    from tests.corpus_data import sample_documents
 
-    latest: dict[str, Document] = {}
-    mirror = REPO / "samples" / "mirror"
-    for path in sorted((mirror / "pubmed").glob("*/*.xml.gz"), key=lambda p: pubmed_file_order(p.name)):
-        for item in pubmed.iter_pubmed(path):
-            if isinstance(item, Document):
-                latest[item.id] = item
-    for path in sorted((mirror / "pmc-oa-opendata").glob("*/*.xml")):
-        metadata = json.loads(path.with_suffix(".json").read_text())
-        document = pmc.parse_jats(path.read_bytes(), str(path), metadata=metadata)
-        latest[document.id] = document
-    return [latest[key].to_json() for key in sorted(latest)]
+    return [document.to_json() for document in sample_documents()]
 
 
 def read_lines(patterns: Sequence[str]) -> list[str]:
