@@ -9,6 +9,7 @@ from typing import Any
 import tensorflow as tf
 
 from pretrain.errors import PretrainError
+from pretrain.files import write_atomically
 
 # The published hyperparameters per size (ELECTRA paper, Table 6; google-research/electra
 # configure_pretraining.py). `tiny` is ours: a 2-layer model for tests and demos.
@@ -181,9 +182,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 def save(config: PretrainConfig, directory: str) -> None:
     tf.io.gfile.makedirs(directory)
     path = f"{directory.rstrip('/')}/{CONFIG_FILENAME}"
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(config.to_json())
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    write_atomically(path, config.to_json())
 
 
 def load(directory: str) -> PretrainConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -10,6 +9,7 @@ import tensorflow as tf
 
 from pretrain import checkpoints, data, objective
 from pretrain.errors import PretrainError
+from pretrain.files import write_json
 from pretrain.summaries import summary_name, write_scalars
 from pretrain.vocabulary import load_vocabulary
 
@@ -59,7 +59,5 @@ def evaluate(checkpoint: str, data_glob: str, batch_size: int | None = None,
     log.info("evaluated %s on %d examples: %s", prefix, metrics["examples"],
              ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     if output_json:
-        with tf.io.gfile.GFile(output_json + ".tmp", "w") as f:
-            json.dump(metrics, f, indent=2, sort_keys=True)
-        tf.io.gfile.rename(output_json + ".tmp", output_json, overwrite=True)
+        write_json(output_json, metrics)
     return metrics

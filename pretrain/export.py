@@ -14,6 +14,7 @@ from safetensors.numpy import save as safetensors_bytes
 from pretrain import checkpoints
 from pretrain.config import EncoderConfig, PretrainConfig
 from pretrain.errors import PretrainError
+from pretrain.files import copy_atomically, write_atomically, write_json
 from pretrain.model import LAYER_NORM_EPSILON, ElectraModel
 
 log = logging.getLogger(__name__)
@@ -95,25 +96,8 @@ def encoder_config_from_hf(hf: dict, source: str = "config.json") -> EncoderConf
         initializer_range=hf.get("initializer_range", 0.02))
 
 
-def _write(path: str, payload: bytes | str) -> None:
-    """Temp name, then rename: a reader never sees half a file."""
-    mode = "wb" if isinstance(payload, bytes) else "w"
-    with tf.io.gfile.GFile(path + ".tmp", mode) as f:
-        f.write(payload)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-
-
-def _copy(source: str, target: str) -> None:
-    tf.io.gfile.copy(source, target + ".tmp", overwrite=True)
-    tf.io.gfile.rename(target + ".tmp", target, overwrite=True)
-
-
-def _write_json(path: str, value: dict) -> None:
-    _write(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
 def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
-    _copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
+    copy_atomically(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
     tokenizer_config = {}
     if tf.io.gfile.exists(f"{vocab_dir}/tokenizer_config.json"):
         with tf.io.gfile.GFile(f"{vocab_dir}/tokenizer_config.json") as f:
@@ -123,15 +107,15 @@ def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> 
         tokenizer_class="ElectraTokenizer", model_max_length=config.max_position_embeddings,
         tokenize_chinese_chars=tokenizer_config.get("tokenize_chinese_chars", True),
         **SPECIAL_TOKENS)
-    _write_json(f"{directory}/tokenizer_config.json", tokenizer_config)
-    _write_json(f"{directory}/special_tokens_map.json", SPECIAL_TOKENS)
+    write_json(f"{directory}/tokenizer_config.json", tokenizer_config)
+    write_json(f"{directory}/special_tokens_map.json", SPECIAL_TOKENS)
 
 
 def _export_hf(directory: str, tensors: dict[str, np.ndarray], encoder: EncoderConfig,
                config: PretrainConfig, architecture: str, vocab_dir: str) -> None:
     tf.io.gfile.makedirs(directory)
-    _write(f"{directory}/model.safetensors", safetensors_bytes(tensors, metadata={"format": "pt"}))
-    _write_json(f"{directory}/config.json", hf_config(encoder, config, architecture))
+    write_atomically(f"{directory}/model.safetensors", safetensors_bytes(tensors, metadata={"format": "pt"}))
+    write_json(f"{directory}/config.json", hf_config(encoder, config, architecture))
     _tokenizer_files(directory, config, vocab_dir)
     log.info("wrote %s (%s, %d tensors)", directory, architecture, len(tensors))
 
@@ -146,15 +130,15 @@ def _export_tf1(directory: str, named: list[tuple[str, np.ndarray]], step: int,
                       tensors=tensors)
     for suffix in (".index", ".data-00000-of-00001"):
         tf.io.gfile.rename(temp + suffix, f"{directory}/model.ckpt{suffix}", overwrite=True)
-    _write(f"{directory}/checkpoint", 'model_checkpoint_path: "model.ckpt"\n'
+    write_atomically(f"{directory}/checkpoint", 'model_checkpoint_path: "model.ckpt"\n'
            'all_model_checkpoint_paths: "model.ckpt"\n')
-    _copy(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
+    copy_atomically(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
     disc, gen = config.discriminator(), config.generator()
     # For HF's converter (--config_file) and the original run_finetuning.py (--hparams).
-    _write_json(f"{directory}/discriminator_config.json",
+    write_json(f"{directory}/discriminator_config.json",
                 hf_config(disc, config, "ElectraForPreTraining"))
-    _write_json(f"{directory}/generator_config.json", hf_config(gen, config, "ElectraForMaskedLM"))
-    _write_json(f"{directory}/finetuning_hparams.json", {
+    write_json(f"{directory}/generator_config.json", hf_config(gen, config, "ElectraForMaskedLM"))
+    write_json(f"{directory}/finetuning_hparams.json", {
         "vocab_size": config.vocab_size, "do_lower_case": config.do_lower_case,
         "embedding_size": config.embedding_size, "max_seq_length": config.max_seq_length,
         "model_hparam_overrides": {

@@ -17,6 +17,7 @@ from pretrain import checkpoints, data, flops, objective
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
 from pretrain.errors import PretrainError
+from pretrain.files import copy_atomically, write_json
 from pretrain.model import ElectraModel
 from pretrain.optimization import AdamWeightDecay, DynamicLossScale, learning_rate
 from pretrain.summaries import summary_name, write_scalars
@@ -235,9 +236,7 @@ def _record_data_files(output: str, files: list[str], shuffle_buffer: int) -> bo
     if tf.io.gfile.exists(path):
         with tf.io.gfile.GFile(path) as f:
             previous = json.load(f)
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        json.dump(current, f, indent=1)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    write_json(path, current)
     return previous is None or previous == current
 
 
@@ -248,8 +247,7 @@ def _copy_vocabulary(vocab: Vocabulary, output: str) -> None:
     for name in ("vocab.txt", "tokenizer_config.json"):
         source = f"{vocab.directory}/{name}"
         if tf.io.gfile.exists(source):
-            tf.io.gfile.copy(source, f"{target}/{name}.tmp", overwrite=True)
-            tf.io.gfile.rename(f"{target}/{name}.tmp", f"{target}/{name}", overwrite=True)
+            copy_atomically(source, f"{target}/{name}")
 
 
 def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dict[str, float]:
