@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
-from finetune.training import Options, markdown_table, run_task, write_json
+from finetune.training import Options, markdown_table, run_task
+from pretrain.files import write_atomically, write_json
 from pretrain.errors import PretrainError
 from pretrain.training import make_strategy
 
@@ -111,13 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                    {"blurb_score": blurb, "split": args.eval_split, "tasks": names,
                     "missing": missing,
                     "published": anchors.as_json(names)})
-        with tf.io.gfile.GFile(f"{args.output}/blurb.md.tmp", "w") as f:
-            f.write(table)
-        tf.io.gfile.rename(f"{args.output}/blurb.md.tmp", f"{args.output}/blurb.md",
-                           overwrite=True)
+        write_atomically(f"{args.output}/blurb.md", table)
         print(table, end="")
         return 0
-    except (DataError, PretrainError, FileNotFoundError, KeyError) as error:
+    except (DataError, PretrainError, FileNotFoundError) as error:
         log.error("%s", error)
         return 2
 

@@ -101,13 +101,3 @@ class LayerwiseAdamW(AdamWeightDecay):
         scales = [layerwise_decay ** (num_layers + 2 - layer_depth(n, num_layers))
                   for n, _ in named_variables]
         super().__init__(named_variables, weight_decay, lr_scales=scales)
-
-
-def learning_rate(step: tf.Tensor, peak: float, total_steps: int, warmup_steps: int) -> tf.Tensor:
-    """ELECTRA's schedule: linear decay from `peak` to 0 at `total_steps`, times
-    min(1, step / warmup_steps)."""
-    step = tf.cast(step, tf.float32)
-    decayed = peak * (1.0 - tf.minimum(step, float(total_steps)) / float(max(total_steps, 1)))
-    if warmup_steps > 0:
-        decayed *= tf.minimum(1.0, step / float(warmup_steps))
-    return decayed

@@ -100,11 +100,15 @@ TASKS: dict[str, Task] = {task.name: task for task in [
 ]}
 
 
-def _lines(path: str) -> list[str]:
+def _read(path: str) -> str:
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{path} does not exist")
     with tf.io.gfile.GFile(path) as f:
-        return f.read().split("\n")
+        return f.read()
+
+
+def _lines(path: str) -> list[str]:
+    return _read(path).split("\n")
 
 
 def _read_tagged(path: str, tag_ok: Callable[[str], bool], expected: str) -> list[Example]:
@@ -202,8 +206,7 @@ def read_biosses(path: str) -> list[Example]:
 def read_pubmedqa(path: str) -> list[Example]:
     """PubMedQA's JSON (`{pmid: {QUESTION, CONTEXTS, final_decision, ...}}`): the question
     against its contexts joined, as BLURB feeds it; the label is yes/no/maybe."""
-    with tf.io.gfile.GFile(path) as f:
-        records = json.load(f)
+    records = json.loads(_read(path))
     examples = []
     for pmid, record in records.items():
         try:

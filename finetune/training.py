@@ -4,7 +4,6 @@ metric; results as JSON per task and a markdown table."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import statistics
@@ -15,9 +14,10 @@ import tensorflow as tf
 
 from finetune import anchors, scoring
 from finetune.features import IGNORE, Featurizer, Features
-from finetune.model import (FineTuningModel, LayerwiseAdamW, learning_rate, load_encoder,
+from finetune.model import (FineTuningModel, LayerwiseAdamW, load_encoder,
                             vocabulary_directory)
 from finetune.tasks import Example, Task, read_split
+from pretrain.optimization import warmup_then_decay
 from pretrain.training import default_xla
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class _Trial:
 
     def __init__(self, task: Task, checkpoint: str, settings: dict, num_outputs: int, seed: int,
                  total_steps: int, strategy: tf.distribute.Strategy, xla: bool):
-        self.task, self.seed, self.strategy = task, seed, strategy
+        self.task, self.seed = task, seed
         self.replicas = strategy.num_replicas_in_sync
         with strategy.scope():
             encoder = load_encoder(checkpoint, seed if settings["random_init"] else None)
@@ -151,7 +151,7 @@ class _Trial:
         if self.replicas > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, _ = tf.clip_by_global_norm(grads, 1.0)
-        self.optimizer.apply(grads, learning_rate(step, self.peak, self.total, self.warmup),
+        self.optimizer.apply(grads, warmup_then_decay(step, self.peak, self.total, self.warmup),
                              tf.constant(True))
         return loss / self.replicas
 
@@ -173,36 +173,53 @@ class _Trial:
         return np.concatenate(outputs)
 
 
-def train_and_score(task: Task, train: list[Example], dev: list[Example], checkpoint: str,
-                    options: Options, seed: int,
+@dataclasses.dataclass
+class TaskData:
+    """A task's examples as model inputs, built once and shared by all its trials."""
+
+    labels: tuple[str, ...]
+    train: Features
+    dev: Features
+    dev_examples: list[Example]
+
+
+def featurize(task: Task, train: list[Example], dev: list[Example], checkpoint: str,
+              max_seq_length: int) -> TaskData:
+    featurizer = Featurizer(vocabulary_directory(checkpoint), task, max_seq_length)
+    labels = _label_space(task, train)
+    tag_ids = {tag: i for i, tag in enumerate(labels)}
+    return TaskData(labels, featurizer.features(train, tag_ids, labels),
+                    featurizer.features(dev, tag_ids, labels), dev)
+
+
+def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Options, seed: int,
                     strategy: tf.distribute.Strategy | None = None) -> dict:
-    """One trial: a fresh encoder (pretrained, or random with --random-init), fine-tuned on
-    `train`, scored on `dev`. Returns the score, the dev predictions' metric and timings."""
+    """One trial: a fresh encoder (pretrained, or random with --random-init), fine-tuned on the
+    training features, scored on the evaluation split. Returns the score and timings."""
     settings = resolved(task, options)
     strategy = strategy or tf.distribute.get_strategy()
     batch = settings["batch_size"]
     if batch % strategy.num_replicas_in_sync:
         raise ValueError(f"--batch-size {batch} is not divisible by the "
                          f"{strategy.num_replicas_in_sync} replicas")
-    featurizer = Featurizer(vocabulary_directory(checkpoint), task, settings["max_seq_length"])
-    labels = _label_space(task, train)
-    tag_ids = {tag: i for i, tag in enumerate(labels)}
-    train_features = featurizer.features(train, tag_ids, labels)
-    dev_features = featurizer.features(dev, tag_ids, labels)
-    total = max(1, int(round(settings["epochs"] * math.ceil(len(train) / batch))))
+    train = data.train
+    num_train = len(train.input_ids)
+    total = max(1, int(round(settings["epochs"] * math.ceil(num_train / batch))))
     xla = default_xla(strategy) if options.xla is None else options.xla
-    trial = _Trial(task, checkpoint, settings, 1 if task.head == "regression" else len(labels),
+    trial = _Trial(task, checkpoint, settings, 1 if task.head == "regression" else len(data.labels),
                    seed, total, strategy, xla)
-    arrays = (train_features.input_ids, train_features.input_mask, train_features.segment_ids,
-              train_features.labels)
+    arrays = (train.input_ids, train.input_mask, train.segment_ids, train.labels)
     started = time.perf_counter()
     losses = []
-    for step, rows in enumerate(_epoch_order(len(train), batch, total, seed), start=1):
+    for step, rows in enumerate(_epoch_order(num_train, batch, total, seed), start=1):
         batch_arrays = tuple(tf.constant(a[rows]) for a in arrays)
-        losses.append(float(trial.train_step(tf.constant(step, tf.int64), batch_arrays)))
+        # Kept as tensors: a float() here would wait for the device at every step.
+        losses.append(trial.train_step(tf.constant(step, tf.int64), batch_arrays))
+    losses = [float(loss) for loss in losses]
     train_seconds = time.perf_counter() - started
 
-    predicted = _decode(task, trial.predict(dev_features), dev_features, labels)
+    predicted = _decode(task, trial.predict(data.dev), data.dev, data.labels)
+    dev = data.dev_examples
     value = scoring.score(task, [e.label for e in dev], predicted, [e.guid for e in dev])
     log.info("%s seed %d: %.4f after %d steps (%.1f s; loss %.3f -> %.3f)", task.name, seed,
              value, total, train_seconds, losses[0], statistics.fmean(losses[-10:]))
@@ -215,7 +232,8 @@ def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trial
     """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
     train = read_split(task, data_dir, "train")[:options.max_train_examples]
     dev = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
-    runs = [train_and_score(task, train, dev, checkpoint, options, seed + k, strategy)
+    data = featurize(task, train, dev, checkpoint, resolved(task, options)["max_seq_length"])
+    runs = [train_and_score(task, data, checkpoint, options, seed + k, strategy)
             for k in range(trials)]
     scores = [r["score"] for r in runs]
     return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
@@ -224,13 +242,6 @@ def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trial
             "settings": resolved(task, options), "mean": statistics.fmean(scores),
             "std": statistics.stdev(scores) if trials > 1 else 0.0,
             "scores": scores, "trials": runs}
-
-
-def write_json(path: str, value: dict) -> None:
-    """Temp name, then rename."""
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(json.dumps(value, indent=2) + "\n")
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def markdown_table(results: list[dict], blurb: float | None) -> str:

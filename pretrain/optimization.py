@@ -12,14 +12,21 @@ from pretrain.config import PretrainConfig
 NO_DECAY = re.compile(r"LayerNorm|layer_norm|bias")
 
 
-def learning_rate(step: tf.Tensor, config: PretrainConfig) -> tf.Tensor:
-    """The original schedule: polynomial decay to 0 over train_steps, times min(1, step/warmup)."""
+def warmup_then_decay(step: tf.Tensor, peak: float, total_steps: int, warmup_steps: int,
+                      power: float = 1.0) -> tf.Tensor:
+    """ELECTRA's schedule (pretraining and fine-tuning): polynomial decay from `peak` to 0 at
+    `total_steps`, times min(1, step / warmup_steps)."""
     step = tf.cast(step, tf.float32)
-    total = float(max(config.train_steps, 1))
-    decayed = config.learning_rate * (1.0 - tf.minimum(step, total) / total) ** config.lr_decay_power
-    if config.warmup_steps > 0:
-        decayed *= tf.minimum(1.0, step / float(config.warmup_steps))
+    total = float(max(total_steps, 1))
+    decayed = peak * (1.0 - tf.minimum(step, total) / total) ** power
+    if warmup_steps > 0:
+        decayed *= tf.minimum(1.0, step / float(warmup_steps))
     return decayed
+
+
+def learning_rate(step: tf.Tensor, config: PretrainConfig) -> tf.Tensor:
+    return warmup_then_decay(step, config.learning_rate, config.train_steps, config.warmup_steps,
+                             config.lr_decay_power)
 
 
 class AdamWeightDecay(tf.Module):
