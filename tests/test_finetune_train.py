@@ -15,10 +15,10 @@ import tensorflow as tf
 
 from finetune import cli, scoring
 from finetune.features import IGNORE, Featurizer
-from finetune.model import (FineTuningModel, LayerwiseAdamW, layer_depth, learning_rate,
-                            load_encoder)
+from finetune.model import FineTuningModel, LayerwiseAdamW, layer_depth, load_encoder
 from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
+from pretrain.optimization import warmup_then_decay
 from tests.conftest import REPO
 from tests.pretrain_data import build_examples, genia_documents, write_shards, write_vocabulary
 
@@ -96,7 +96,7 @@ def test_layerwise_learning_rates_and_schedule():
     optimizer = LayerwiseAdamW(names, num_layers=2, layerwise_decay=0.8)
     assert optimizer.lr_scales == pytest.approx([0.8 ** 4, 0.8 ** 3, 1.0])
     assert optimizer.decay == [False, True, False]  # no weight decay on LayerNorm and bias
-    lrs = [float(learning_rate(tf.constant(s), 1e-4, 100, 10)) for s in (0, 5, 10, 55, 100)]
+    lrs = [float(warmup_then_decay(tf.constant(s), 1e-4, 100, 10)) for s in (0, 5, 10, 55, 100)]
     assert lrs == pytest.approx([0.0, 4.75e-5, 9e-5, 4.5e-5, 0.0])
 
 
@@ -179,27 +179,36 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from finetune.features import Featurizer
 from finetune.tasks import TASKS, read_split
-from finetune.training import Options, _Trial, resolved, run_task
+from finetune.training import Options, _Trial, featurize, resolved, run_task
 run, data = sys.argv[1:3]
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 task = TASKS["BC5CDR-chem"]
 options = Options(epochs=2, learning_rate=1e-3, batch_size=8, max_seq_length=64,
                   max_train_examples=40, max_eval_examples=20)
 result = run_task(task, data, run, options, strategy=strategy)
-trial = _Trial(task, run, resolved(task, options), 3, 0, 10, strategy, False)
-dev = read_split(task, data, "dev")[:21]
-features = Featurizer(run + "/vocab", task, 64).features(dev, {"O": 0})
-predicted = trial.predict(features, batch=4)
-direct = trial.model(*(tf.constant(a) for a in (features.input_ids, features.input_mask,
-                                                features.segment_ids))).numpy()
-copies = [float(tf.reduce_sum(v)) for v in trial.model.kernel.values]
-trained = [float(tf.reduce_sum(v))
-           for v in trial.model.encoder.embeddings.word_embeddings.values]
+prepared = featurize(task, read_split(task, data, "train")[:16],
+                     read_split(task, data, "dev")[:21], run, 64)
+trial = _Trial(task, run, resolved(task, options), len(prepared.labels), 0, 4, strategy, False)
+word = trial.model.encoder.embeddings.word_embeddings
+before = word.values[0].numpy()
+train = prepared.train
+for step in (1, 2):
+    rows = slice(8 * (step - 1), 8 * step)
+    batch = tuple(tf.constant(a[rows]) for a in
+                  (train.input_ids, train.input_mask, train.segment_ids, train.labels))
+    trial.train_step(tf.constant(step, tf.int64), batch)
+dev = prepared.dev
+predicted = trial.predict(dev, batch=4)
+direct = trial.model(*(tf.constant(a) for a in (dev.input_ids, dev.input_mask,
+                                                dev.segment_ids))).numpy()
+copies = {name: [v.numpy().tolist() for v in variable.values] for name, variable in
+          (("kernel", trial.model.kernel), ("word_embeddings", word))}
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "result": result,
                   "prediction_error": float(np.abs(predicted - direct).max()),
-                  "rows": len(predicted), "copies": copies}))
+                  "rows": len(predicted), "copies_equal": {
+                      name: values[0] == values[1] for name, values in copies.items()},
+                  "embeddings_moved": float(np.abs(word.values[0].numpy() - before).max())}))
 """
 
 
@@ -215,5 +224,7 @@ def test_fine_tuning_under_mirrored_strategy_on_two_devices(tiny_run, blurb_slic
     trial = report["result"]["trials"][0]
     assert trial["steps"] == 10 and trial["last_loss"] < trial["first_loss"]
     assert 0.0 <= report["result"]["mean"] <= 1.0
-    assert report["copies"][0] == report["copies"][1]
+    # Two trained steps: both device copies of the head and of the embeddings moved identically.
+    assert report["copies_equal"] == {"kernel": True, "word_embeddings": True}
+    assert report["embeddings_moved"] > 0
     assert report["rows"] == 21 and report["prediction_error"] < 1e-5
