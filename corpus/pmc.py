@@ -39,6 +39,7 @@ from typing import IO, Iterator, Optional, Union
 
 from lxml import etree
 
+from corpus import identifiers
 from corpus.documents import SOURCE_PMC, Document
 from corpus.jats import XML_LANG, abstracts, body_paragraphs, text_of
 from corpus.xmltext import collapse_spaces, localname, safe_parser
@@ -150,12 +151,12 @@ def parse_jats(
     ids = _article_ids(meta)
     pmcid, pmid, doi = ids.get("pmcid"), ids.get("pmid"), ids.get("doi")
     named_pmcid, named_version = _name_ids(origin)
-    meta_pmcid = _pmcid((metadata or {}).get("pmcid") or (metadata or {}).get("AccessionID"))
+    meta_pmcid = identifiers.pmcid((metadata or {}).get("pmcid") or (metadata or {}).get("AccessionID"))
     if pmcid and meta_pmcid and pmcid != meta_pmcid:
         raise JatsError(origin, f"metadata is for {meta_pmcid} but the article is {pmcid}")
     pmcid = pmcid or meta_pmcid or named_pmcid
     if not pmid and metadata:
-        pmid = _pmid(metadata.get("pmid") or metadata.get("PMID"))
+        pmid = identifiers.pmid(metadata.get("pmid") or metadata.get("PMID"))
     if pmcid:
         doc_id = f"{SOURCE_PMC}:{pmcid}"
     elif doi:
@@ -203,18 +204,7 @@ def parse_jats(
 # ---------------------------------------------------------------------------------------------------------------
 # Identifiers, dates, licences
 
-_PMCID = re.compile(r"(?:PMC)?(\d+)(?:\.\d+)?", re.I)
 _NAMED_FILE = re.compile(r"(PMC\d+)(?:\.(\d+))?\.n?xml", re.I)
-
-
-def _pmcid(value) -> Optional[str]:
-    match = _PMCID.fullmatch(str(value).strip()) if value is not None else None
-    return f"PMC{match.group(1)}" if match else None
-
-
-def _pmid(value) -> Optional[str]:
-    value = str(value).strip() if value is not None else ""
-    return value if value.isdigit() and value.strip("0") else None
 
 
 def _int(value) -> Optional[int]:
@@ -229,17 +219,17 @@ def _name_ids(origin: str) -> tuple[Optional[str], Optional[int]]:
     match = _NAMED_FILE.fullmatch(re.split(r"[/#]", origin)[-1])
     if not match:
         return None, None
-    return match.group(1).upper(), _int(match.group(2))
+    return identifiers.pmcid(match.group(1)), _int(match.group(2))
 
 
 def _article_ids(meta) -> dict[str, str]:
     ids: dict[str, str] = {}
     for element in meta.iterfind("article-id"):
         kind, value = element.get("pub-id-type"), collapse_spaces(element.text or "")
-        if kind in ("pmc", "pmcid") and _pmcid(value):
-            ids.setdefault("pmcid", _pmcid(value))
-        elif kind == "pmid" and _pmid(value):
-            ids.setdefault("pmid", _pmid(value))
+        if kind in ("pmc", "pmcid") and identifiers.pmcid(value):
+            ids.setdefault("pmcid", identifiers.pmcid(value))
+        elif kind == "pmid" and identifiers.pmid(value):
+            ids.setdefault("pmid", identifiers.pmid(value))
         elif kind == "doi" and value:
             ids.setdefault("doi", value)
     return ids

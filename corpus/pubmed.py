@@ -24,6 +24,7 @@ from typing import BinaryIO, Iterator, Optional, Union
 
 from lxml import etree
 
+from corpus import identifiers
 from corpus.documents import SOURCE_PUBMED, Deletion, Document, RecordError
 from corpus.xmltext import collapse_spaces, safe_parser
 
@@ -67,7 +68,6 @@ _START_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(?:\s(?:[^>\"']|%s)*)?/?>" % _QUO
 _ENCODING = re.compile(rb"""^<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _TAIL = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.S)
 _YEAR = re.compile(r"\b(\d{4})\b")
-_PMCID = re.compile(r"(?:PMC)?(\d+)")
 _NOT_A_RECORD = "unexpected content before the first record"
 _TOO_LARGE = "record larger than the limit (corpus.pubmed.MAX_RECORD_BYTES), skipped"
 _NOT_AVAILABLE = "[Not Available]."  # NLM's placeholder ArticleTitle when no English title exists
@@ -376,7 +376,7 @@ def _document(element, origin: str) -> Document:
         source=SOURCE_PUBMED,
         origin=origin,
         pmid=pmid,
-        pmcid=_pmcid(ids.get("pmc")) or _pmcid_from_other_ids(head.get("OtherID", ())),
+        pmcid=identifiers.pmcid(ids.get("pmc"), leading=True) or _pmcid_from_other_ids(head.get("OtherID", ())),
         doi=ids.get("doi") or _elocation_doi(article.get("ELocationID", ())),
         version=_int_attr(pmid_element, "Version") or 1,
         title=_title(_first(article, "ArticleTitle"), _first(article, "VernacularTitle")),
@@ -413,7 +413,7 @@ def _book_document(element, origin: str) -> Document:
         source=SOURCE_PUBMED,
         origin=origin,
         pmid=pmid,
-        pmcid=_pmcid(ids.get("pmc")),
+        pmcid=identifiers.pmcid(ids.get("pmc"), leading=True),
         doi=ids.get("doi") or _elocation_doi(book.get("ELocationID", ())),
         version=_int_attr(pmid_element, "Version") or 1,
         title=title or _title(_first(book, "BookTitle"), None),
@@ -440,9 +440,10 @@ def _first(children: dict[str, list], tag: str):
 
 
 def _pmid(element) -> str:
-    pmid = (element.text or "").strip() if element is not None else ""
-    if not (pmid.isascii() and pmid.isdigit()):
-        raise _InvalidRecord(f"no valid PMID ({pmid!r})")
+    text = element.text if element is not None else None
+    pmid = identifiers.pmid(text, ascii_only=True, allow_zero=True)
+    if pmid is None:
+        raise _InvalidRecord(f"no valid PMID ({(text or '').strip()!r})")
     return pmid
 
 
@@ -521,19 +522,12 @@ def _article_ids(id_list) -> dict[str, str]:
     return ids
 
 
-def _pmcid(value: Optional[str]) -> Optional[str]:
-    """"PMC6892426", "6892426" and versioned "PMC6892426.2" (F1000-style articles) -> "PMC6892426", the id that
-    the PMC article itself carries."""
-    match = _PMCID.match(value.strip()) if value else None
-    return f"PMC{match.group(1)}" if match else None
-
-
 def _pmcid_from_other_ids(other_ids) -> Optional[str]:
     """Old MEDLINE files carry the PMCID only as `OtherID Source="NLM"` ("PMC3042602 [Available on ...]")."""
     for other_id in other_ids:
         text = (other_id.text or "").strip()
         if other_id.get("Source") == "NLM" and text.startswith("PMC"):
-            return _pmcid(text)
+            return identifiers.pmcid(text, leading=True)
     return None
 
 
