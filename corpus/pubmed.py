@@ -1,42 +1,33 @@
-"""Streaming parser for PubMed/MEDLINE XML (`pubmedYYnNNNN.xml.gz` and efetch output).
+"""The fields of PubMed/MEDLINE XML records (`pubmedYYnNNNN.xml.gz` and efetch output) as `Document`s.
 
 `iter_pubmed` yields one `Document` per citation, one `Deletion` per PMID in a `DeleteCitation` block and one
 `RecordError` per record that cannot be parsed, then goes on with the rest of the file.
 
-Why records are cut out of the byte stream instead of read with `lxml.etree.iterparse`: libxml2 stops for good
-at the first well-formedness error, so one damaged citation would cost the remaining ~30,000 of its file. Here
-the decompressed stream is read in chunks and cut at the record start tags (`<PubmedArticle>`, ...); each record
-runs to the next record's start tag, so a record that lost its end tag fails alone. Every record is parsed on its
-own with one reused safe parser and dropped once its fields are read, which keeps memory flat in file size. On
-the bundled files this is as fast as iterparse with clearing; cutting the big elements a Document never reads
-(authors, MeSH terms, references) out of each record before parsing makes it faster (benchmarks/parse.py).
+`corpus.xmlrecords` cuts the records (`<PubmedArticle>`, ...) out of the file's byte stream, so that one damaged
+citation fails alone instead of costing the remaining ~30,000 of its file as with `lxml.etree.iterparse`. Here
+every record is parsed on its own with one reused safe parser and dropped once its fields are read, which keeps
+memory flat in file size. On the bundled files this is as fast as iterparse with clearing; cutting the big
+elements a Document never reads (authors, MeSH terms, references) out of each record before parsing makes it
+faster (benchmarks/parse.py).
 
 The DOCTYPE is never handed to libxml2: records are parsed without it, so no DTD, external entity or network
 fetch can ever be involved; an entity the DTD would have defined makes its record a `RecordError`.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
-import zlib
 from typing import BinaryIO, Iterator, Optional, Union
 
 from lxml import etree
 
-from corpus import identifiers
+from corpus import identifiers, xmlrecords
 from corpus.documents import SOURCE_PUBMED, Deletion, Document, RecordError
 from corpus.xmltext import collapse_spaces, safe_parser
 
-log = logging.getLogger(__name__)
-
-CHUNK_BYTES = 1 << 20  # decompressed bytes per read
-COMPRESSED_CHUNK_BYTES = 1 << 18
 # A citation is a few kB; the largest real ones (long author and reference lists) stay far below this. Bigger
 # means no record boundary was found, i.e. a damaged file: the bytes are reported and skipped, not buffered.
 MAX_RECORD_BYTES = 64 << 20
-MAX_PROLOG_BYTES = 1 << 20  # XML declaration + DOCTYPE before the root element
-SNIPPET_CHARS = 200
 
 # Top-level record elements per root element. Old MEDLINE files (2016 and before) hold bare MedlineCitation.
 _RECORD_TAGS = {
@@ -56,19 +47,7 @@ _UNREAD_ELEMENTS = [
     (b"<" + name, b"</" + name + b">") for name in (b"AuthorList", b"MeshHeadingList", b"History", b"ReferenceList")
 ]
 _SLASH = ord("/")
-_GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads the gzip header and checks the CRC and length at the end
-_UTF8_BOM = b"\xef\xbb\xbf"
-_SPACE = re.compile(rb"\s*")
-_PI = re.compile(rb"<\?.*?\?>", re.S)
-_COMMENT = re.compile(rb"<!--.*?-->", re.S)
-_QUOTED = rb"\"[^\"]*\"|'[^']*'"
-_DOCTYPE = re.compile(rb"<!DOCTYPE\s(?:[^\[>\"']|%s)*(?:\[(?:[^\]\"']|%s)*\]\s*)?>" % (_QUOTED, _QUOTED))
-_START_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)(?:\s(?:[^>\"']|%s)*)?/?>" % _QUOTED)
-_ENCODING = re.compile(rb"""^<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_TAIL = re.compile(rb"(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.S)
 _YEAR = re.compile(r"\b(\d{4})\b")
-_NOT_A_RECORD = "unexpected content before the first record"
 _TOO_LARGE = "record larger than the limit (corpus.pubmed.MAX_RECORD_BYTES), skipped"
 _NOT_AVAILABLE = "[Not Available]."  # NLM's placeholder ArticleTitle when no English title exists
 
@@ -110,181 +89,21 @@ def iter_pubmed(source: Source, origin: Optional[str] = None) -> Iterator[Record
 
 
 def _iter_stream(raw: BinaryIO, origin: str) -> Iterator[Record]:
-    reader = _Reader(raw, origin)
+    fmt = xmlrecords.RecordFormat(
+        name="PubMed", record_tags=_RECORD_TAGS, max_record_bytes=MAX_RECORD_BYTES, too_large=_TOO_LARGE,
+        error=PubmedFileError)
     parser = safe_parser()
-    for index, offset, segment, problem in _split_records(reader, origin):
+    for index, offset, segment, problem in xmlrecords.iter_records(raw, origin, fmt):
         yield from _parse_record(segment, problem, parser, origin, index, offset)
-
-
-class _Reader:
-    """The decompressed bytes of `raw`: gunzipped when it starts with the gzip magic, else as they are.
-
-    zlib is driven directly rather than through gzip.GzipFile, which drops the last data it decompressed when
-    it meets a truncated stream; here every byte before the cut reaches the parser, then the error is raised.
-    Read and decompression errors become PubmedFileError.
-    """
-
-    def __init__(self, raw: BinaryIO, origin: str):
-        self.origin = origin
-        self._raw = raw
-        self._head = self._guard(raw.read, len(_GZIP_MAGIC))  # peeked at, handed out again by the first read
-        self.gzipped = self._head == _GZIP_MAGIC
-        self._decompressor = zlib.decompressobj(_GZIP_WBITS)
-
-    def read(self, size: int) -> bytes:
-        """Up to `size` bytes (at least one unless at the end); b"" at the end."""
-        return self._guard(self._gunzip if self.gzipped else self._read_raw, size)
-
-    def _read_raw(self, size: int) -> bytes:
-        head, self._head = self._head, b""
-        return head + self._raw.read(size - len(head)) if head else self._raw.read(size)
-
-    def _gunzip(self, size: int) -> bytes:
-        while True:
-            decompressor = self._decompressor
-            if decompressor.eof:  # the end of a gzip member; another may follow (concatenated .gz files)
-                data = decompressor.unused_data or self._read_raw(COMPRESSED_CHUNK_BYTES)
-                if not data:
-                    return b""
-                self._decompressor = decompressor = zlib.decompressobj(_GZIP_WBITS)
-            else:
-                data = decompressor.unconsumed_tail or self._read_raw(COMPRESSED_CHUNK_BYTES)
-                if not data:
-                    raise PubmedFileError(self.origin, "truncated gzip stream (ends before its end-of-stream marker)")
-            decompressed = decompressor.decompress(data, size)
-            if decompressed:
-                return decompressed
-
-    def _guard(self, read, size: int) -> bytes:
-        try:
-            return read(size)
-        except zlib.error as exc:
-            raise PubmedFileError(self.origin, f"corrupt gzip stream ({exc})") from exc
-        except OSError as exc:
-            raise PubmedFileError(self.origin, f"read failed ({exc})") from exc
-
-
-def _read_at_least(reader: _Reader, buf: bytes, size: int) -> tuple[bytes, bool]:
-    """`buf` extended to at least `size` bytes unless the stream ends first; returns (buf, at_eof)."""
-    parts = [buf]
-    have = len(buf)
-    while have < size:
-        chunk = reader.read(CHUNK_BYTES)
-        if not chunk:
-            return b"".join(parts), True
-        parts.append(chunk)
-        have += len(chunk)
-    return b"".join(parts), False
-
-
-def _split_records(reader: _Reader, origin: str) -> Iterator[tuple[int, int, bytes, Optional[str]]]:
-    """(index, byte offset, bytes, problem) of each top-level record of the decompressed stream, in file order.
-
-    `problem` is set where the bytes are known not to be a record: content before the first record start tag
-    (never handed to the parser), or a record larger than MAX_RECORD_BYTES (skipped rather than buffered;
-    the bytes are its beginning).
-    """
-    buf, eof = _read_at_least(reader, b"", MAX_PROLOG_BYTES)
-    root, root_end, self_closed = _find_root(buf, eof, origin)
-    log.debug("%s: root element %s, gzip=%s", origin, root, reader.gzipped)
-    if self_closed:
-        _check_tail(reader, buf[root_end:], origin, root, end_tag=False)
-        return
-    # A regex that stops at every '<' scans at ~1 GB/s here, as fast as bytes.find with one pass per tag name.
-    names = b"|".join(re.escape(tag.encode()) for tag in _RECORD_TAGS[root])
-    boundaries = re.compile(rb"<(?:%s)[\s/>]|</(%s)[\s>]" % (names, re.escape(root.encode())))
-    longest = max(map(len, _RECORD_TAGS[root] + (root,))) + 3  # the longest boundary match
-    base = root_end  # absolute offset of buf[0]
-    buf = buf[root_end:]
-    start = scan = 0  # the open record starts at buf[start]; no boundary before buf[scan]
-    in_gap = True  # the open "record" is the gap between the root's start tag and the first record
-    skipping = False  # the open record is too large and being skipped
-    index = 0
-    while True:
-        found = boundaries.search(buf, scan)
-        if found is None:
-            if not skipping and len(buf) - start > MAX_RECORD_BYTES:
-                yield index, base + start, buf[start : start + SNIPPET_CHARS], _TOO_LARGE
-                index += 1
-                skipping = True
-            if skipping:
-                start = max(len(buf) - longest, start)
-            scan = max(len(buf) - longest, scan, start) - start
-            base += start
-            buf = buf[start:]
-            start = 0
-            chunk = reader.read(CHUNK_BYTES)
-            if not chunk:
-                if in_gap and not _TAIL.fullmatch(buf):
-                    content = buf.lstrip()
-                    yield index, base + len(buf) - len(content), content, _NOT_A_RECORD
-                elif not skipping and not in_gap:
-                    yield index, base, buf, None  # the last record, complete or not: parsing tells
-                raise PubmedFileError(origin, f"file ends before </{root}> (truncated?)")
-            buf += chunk
-            continue
-        position = found.start()
-        segment = buf[start:position]
-        if in_gap:
-            if not _TAIL.fullmatch(segment):
-                content = segment.lstrip()
-                yield index, base + start + len(segment) - len(content), content, _NOT_A_RECORD
-                index += 1
-        elif skipping:
-            skipping = False
-        else:
-            too_large = len(segment) > MAX_RECORD_BYTES
-            yield index, base + start, segment, _TOO_LARGE if too_large else None
-            index += 1
-        in_gap = False
-        if found.group(1):  # the root's end tag
-            _check_tail(reader, buf[position:], origin, root, end_tag=True)
-            return
-        start, scan = position, position + 1
-
-
-def _find_root(buf: bytes, eof: bool, origin: str) -> tuple[str, int, bool]:
-    """(root element name, offset just past its start tag, whether it is self-closed) from the file's prolog."""
-    if not buf:
-        raise PubmedFileError(origin, "empty file")
-    pos = len(_UTF8_BOM) if buf.startswith(_UTF8_BOM) else 0
-    declaration = _ENCODING.match(buf, pos)
-    if declaration and declaration.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
-        raise PubmedFileError(origin, f"unsupported encoding {declaration.group(1).decode()!r} (PubMed is UTF-8)")
-    while True:
-        pos = _SPACE.match(buf, pos).end()
-        item = _PI.match(buf, pos) or _COMMENT.match(buf, pos) or _DOCTYPE.match(buf, pos)
-        if not item:
-            break
-        pos = item.end()
-    tag = _START_TAG.match(buf, pos)
-    if tag is None:
-        if not eof and len(buf) >= MAX_PROLOG_BYTES:
-            raise PubmedFileError(origin, f"no root element in the first {MAX_PROLOG_BYTES} bytes")
-        raise PubmedFileError(origin, f"not XML (starts with {buf[:40]!r})")
-    root = tag.group(1).decode("ascii")
-    if root not in _RECORD_TAGS:
-        raise PubmedFileError(origin, f"unknown root element <{root}> (expected one of {sorted(_RECORD_TAGS)})")
-    return root, tag.end(), tag.group(0).endswith(b"/>")
-
-
-def _check_tail(reader: _Reader, tail: bytes, origin: str, root: str, end_tag: bool) -> None:
-    """Read to the end (a gzip's CRC is checked there): after the root's end tag (if `end_tag`, `tail` starts
-    with it) only whitespace, comments and PIs may follow."""
-    tail, eof = _read_at_least(reader, tail, MAX_PROLOG_BYTES + 1)
-    close = re.match(rb"</%s\s*>" % root.encode(), tail) if end_tag else None
-    if end_tag and close is None:
-        raise PubmedFileError(origin, f"malformed end tag </{root}>: {tail[:40]!r}")
-    if not eof or _TAIL.fullmatch(tail, close.end() if close else 0) is None:
-        raise PubmedFileError(origin, f"unexpected content after the root element: {tail[:60]!r}")
 
 
 def _parse_record(
     segment: bytes, problem: Optional[str], parser, origin: str, index: int, offset: int
 ) -> Iterator[Record]:
     def error(reason: str) -> RecordError:
-        snippet = collapse_spaces(segment[: SNIPPET_CHARS * 2].decode("utf-8", "replace"))
-        return RecordError(origin=origin, reason=reason, index=index, offset=offset, snippet=snippet[:SNIPPET_CHARS])
+        snippet = collapse_spaces(segment[: xmlrecords.SNIPPET_CHARS * 2].decode("utf-8", "replace"))
+        return RecordError(
+            origin=origin, reason=reason, index=index, offset=offset, snippet=snippet[: xmlrecords.SNIPPET_CHARS])
 
     if problem:
         yield error(problem)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import pubmed
+from corpus import pubmed, xmlrecords
 from corpus.documents import Deletion, Document, RecordError
 from corpus.pubmed import PubmedFileError, iter_pubmed
 
@@ -439,7 +439,7 @@ def test_junk_before_the_first_record_is_reported_not_parsed(baseline_xml):
     start = record_starts(baseline_xml)[0]
     data = baseline_xml[:start] + b"<Unknown>text</Unknown>" + baseline_xml[start:]
     records = parse(io.BytesIO(data), origin="x.xml")
-    assert isinstance(records[0], RecordError) and records[0].reason == pubmed._NOT_A_RECORD
+    assert isinstance(records[0], RecordError) and records[0].reason == xmlrecords.NOT_A_RECORD
     assert records[0].offset == start and records[0].snippet == "<Unknown>text</Unknown>"
     assert len(of_type(records, Document)) == 756
 
@@ -449,7 +449,7 @@ def test_oversized_record_is_reported_and_skipped(monkeypatch, baseline, baselin
     sizes = [b - a for a, b in zip(starts, starts[1:])]
     limit = sorted(sizes)[-3]  # the two largest records exceed it
     monkeypatch.setattr(pubmed, "MAX_RECORD_BYTES", limit)
-    monkeypatch.setattr(pubmed, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(xmlrecords, "CHUNK_BYTES", 4096)
     records = parse(BASELINE)
     errors = of_type(records, RecordError)
     assert len(errors) == 2 and all("larger than" in e.reason for e in errors)
@@ -485,13 +485,13 @@ def test_unread_elements_are_cut_only_where_their_end_is_clear(record, expected)
 
 @pytest.mark.parametrize("chunk", [997, 4099])
 def test_records_cut_across_read_chunks(monkeypatch, chunk, update):
-    monkeypatch.setattr(pubmed, "CHUNK_BYTES", chunk)
-    monkeypatch.setattr(pubmed, "MAX_PROLOG_BYTES", chunk)
+    monkeypatch.setattr(xmlrecords, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(xmlrecords, "MAX_PROLOG_BYTES", chunk)
     assert parse(UPDATE) == update
     compact = PUBMED / "update_pubmed26n1335_sample.xml.gz"  # 15 kB records, no newlines between them
     monkeypatch.undo()
     expected = parse(compact)
-    monkeypatch.setattr(pubmed, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(xmlrecords, "CHUNK_BYTES", chunk)
     assert parse(compact) == expected
 
 
