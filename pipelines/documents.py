@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus import pmc, pubmed
+from corpus import pmc, pmc_bulk, pubmed
 from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
 from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
                               use_local_runner_by_default, write_json)
@@ -139,11 +139,11 @@ class ParsePmcFile(beam.DoFn):
         rows: dict[str, dict] = {}
         if filelist:
             with FileSystems.open(filelist, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                rows = {row["Article File"]: row for row in pmc.read_filelist(handle)}
+                rows = {row["Article File"]: row for row in pmc_bulk.read_filelist(handle)}
         else:
             _count("pmc_archives_without_filelist")
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for member, data in pmc.iter_bulk_archive(handle, origin=path):
+            for member, data in pmc_bulk.iter_bulk_archive(handle, origin=path):
                 yield from self._parse(data, f"{path}#{member}", rows.get(member))
         _count("pmc_archives_read")
 

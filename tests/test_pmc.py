@@ -1,4 +1,5 @@
-"""corpus.pmc on the real PMC nxml and eLife JATS fixtures: fields, text rules, licences, archives, safety."""
+"""corpus.pmc, corpus.licences and corpus.pmc_bulk on the real PMC nxml and eLife JATS fixtures: fields, text
+rules, licences, archives, safety."""
 from __future__ import annotations
 
 import csv
@@ -10,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus.pmc import (
-    JatsError,
-    JatsOptions,
-    SkippedMember,
-    iter_bulk_archive,
-    licence_from_metadata,
-    parse_jats,
-    read_filelist,
-)
+from corpus.licences import licence_from_metadata
+from corpus.pmc import JatsError, JatsOptions, SkippedMember, parse_jats
+from corpus.pmc_bulk import iter_bulk_archive, read_filelist
 
 REPO = Path(__file__).resolve().parent.parent
 MIRROR = REPO / "samples" / "mirror" / "pmc-oa-opendata"
