@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks import original_electra
     from pipelines import tfrecords
-    from vocab.tokenizer import Tokenizer, write_vocab_dir
+    from pipelines.common import read_vocabulary, write_vocabulary
+    from vocab.tokenizer import Tokenizer
 
     work = Path(tempfile.mkdtemp(prefix="bench-tfrecords-"))
     try:
@@ -120,12 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
         sentences = [line.strip() for p in paths for line in open(p, encoding="utf-8") if line.strip()]
         tokens = Path(args.vocab_file).read_text(encoding="utf-8").splitlines()
         vocab_dir = work / "vocab"
-        write_vocab_dir(str(vocab_dir), tokens, do_lower_case=True, strip_accents=True)
+        write_vocabulary(str(vocab_dir), tokens, do_lower_case=True, strip_accents=True)
         print(f"input: {len(documents)} sample documents repeated to {megabytes:.1f} MB in {len(paths)} files, "
               f"{len(sentences)} sentences; vocab {args.vocab_file} ({len(tokens)} tokens)", flush=True)
 
         load_start = time.perf_counter()
-        tokenizer = Tokenizer.from_vocab_dir(str(vocab_dir))
+        tokenizer = Tokenizer.from_vocabulary(read_vocabulary(str(vocab_dir)))
         tokenizer.encode_batch(sentences[:100])  # its first call derives tables, once per process
         print(f"project tokenizer ready in {time.perf_counter() - load_start:.1f} s (once per worker)", flush=True)
 

@@ -12,7 +12,7 @@ from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task
 from pretrain.files import write_atomically, write_json
-from pretrain.errors import PretrainError
+from pretrain.errors import USER_ERRORS
 from pretrain.training import make_strategy
 
 log = logging.getLogger("finetune")
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         write_atomically(f"{args.output}/blurb.md", table)
         print(table, end="")
         return 0
-    except (DataError, PretrainError, FileNotFoundError) as error:
+    except (DataError, *USER_ERRORS) as error:
         log.error("%s", error)
         return 2
 

@@ -7,12 +7,10 @@ import logging
 import re
 
 import numpy as np
-import tensorflow as tf
-from tokenizers import BertWordPieceTokenizer
 
 from finetune.tasks import Example, Task
-from pretrain import vocabulary as pretrain_vocabulary
-from pretrain.vocabulary import Vocabulary
+from pretrain.files import read_vocabulary
+from vocab.fast_path import reference_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +31,21 @@ class Features:
     word_starts: list[list[int]] | None = None
 
 
-def load_vocabulary(vocab_dir: str) -> tuple[dict[str, int], Vocabulary]:
-    """Token -> id of DIR/vocab.txt, and its checked settings from DIR/tokenizer_config.json
-    (a pretraining run's `vocab/` or a Hugging Face model directory: a null or absent
-    `strip_accents` follows `do_lower_case`, as in BERT)."""
-    vocabulary = pretrain_vocabulary.load_vocabulary(vocab_dir)
-    with tf.io.gfile.GFile(f"{vocabulary.directory}/vocab.txt", "rb") as f:
-        lines = f.read().decode("utf-8").split("\n")  # not splitlines: tokens may hold U+2028
-    if lines and lines[-1] == "":
-        lines.pop()
-    return {token.rstrip(): i for i, token in enumerate(lines)}, vocabulary
-
-
 class Featurizer:
     """Tokenizes a task's examples once per run. Entity markers of relation tasks (`@GENE$`)
     take `[unusedN]` slots when the vocabulary has them (one slot per marker, never split);
     otherwise they stay text and become existing word-pieces (`@`, `gene`, `$`), as in BLURB."""
 
     def __init__(self, vocab_dir: str, task: Task, max_seq_length: int):
-        vocab, vocabulary = load_vocabulary(vocab_dir)
-        self.tokenizer = BertWordPieceTokenizer(
-            vocab, lowercase=vocabulary.do_lower_case, strip_accents=vocabulary.strip_accents,
-            handle_chinese_chars=bool(
-                vocabulary.tokenizer_config.get("tokenize_chinese_chars", True)))
+        # A pretraining run's `vocab/` or a Hugging Face model directory: a null or absent `strip_accents`
+        # follows `do_lower_case`, as in BERT.
+        vocabulary = read_vocabulary(vocab_dir)
+        vocab = vocabulary.token_ids()
+        self.tokenizer = reference_tokenizer(vocab, vocabulary.do_lower_case, vocabulary.strip_accents,
+                                             vocabulary.tokenize_chinese_chars)
         self.task = task
         self.max_seq_length = max_seq_length
-        self.pad_id = vocab["[PAD]"]
+        self.pad_id = vocabulary.pad_id
         unused = [token for token in vocab if UNUSED.match(token)]
         self.markers = dict(zip(task.entity_markers, unused))
         if task.entity_markers and len(self.markers) < len(task.entity_markers):

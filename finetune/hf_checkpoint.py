@@ -20,7 +20,7 @@ from pretrain.config import EncoderConfig
 from pretrain.errors import PretrainError
 from pretrain.export import encoder_config_from_hf, hf_name
 from pretrain.model import Discriminator, DiscriminatorHead, Embeddings, Encoder, Initializer
-from pretrain.vocabulary import load_vocabulary
+from pretrain.files import read_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def read_config(directory: str) -> EncoderConfig:
     if not tf.io.gfile.exists(f"{directory}/vocab.txt"):
         raise FileNotFoundError(f"{directory} has no vocab.txt: fine-tuning needs the model's "
                                 "WordPiece vocabulary (a tokenizer.json alone is not read)")
-    size = load_vocabulary(directory).size
+    size = read_vocabulary(directory).size
     if size != config.vocab_size:
         raise CheckpointError(f"{directory}/vocab.txt has {size} tokens but {path} says "
                               f"vocab_size={config.vocab_size}: they belong to different models")

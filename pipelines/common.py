@@ -1,4 +1,5 @@
-"""Small pieces every Beam job of the project shares: file globs, atomic writes, metrics reports."""
+"""Small pieces every Beam job of the project shares: file globs, the Beam side's file I/O (Beam's `FileSystems`:
+local, gs:// and any file system Beam knows; atomic writes), vocabulary directories, metrics reports."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,10 @@ import logging
 import uuid
 from typing import Iterable
 
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics.metric import MetricsFilter
+
+from vocab.vocabulary import Vocabulary, directory_files, read_vocabulary as _read_vocabulary
 
 LOG = logging.getLogger(__name__)
 
@@ -49,9 +52,27 @@ def write_json(path: str, payload: dict) -> None:
     write_atomically(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
 
 
+def read_bytes(path: str) -> bytes:
+    """The whole file as stored (no decompression); FileNotFoundError when it does not exist."""
+    if not FileSystems.exists(path):
+        raise FileNotFoundError(path)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
 def read_json(path: str) -> dict:
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+    return json.loads(read_bytes(path).decode("utf-8"))
+
+
+def read_vocabulary(directory: str) -> Vocabulary:
+    """A vocabulary directory written by the vocab job (vocab.txt + tokenizer_config.json), checked."""
+    return _read_vocabulary(directory, read_bytes, require_config=True)
+
+
+def write_vocabulary(directory: str, tokens: list[str], do_lower_case: bool, strip_accents: bool) -> None:
+    """Write DIR/vocab.txt and then DIR/tokenizer_config.json, each atomically."""
+    for name, data in directory_files(tokens, do_lower_case, strip_accents):
+        write_atomically(FileSystems.join(directory, name), data)
 
 
 def counters(result, namespace: str) -> dict[str, int]:

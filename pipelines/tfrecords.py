@@ -5,26 +5,21 @@
 
 Input: one sentence per line, a blank line between documents, a document never split across files (the
 corpus job's output; .gz files are read too). Every file is streamed line by line by one worker, so document
-boundaries survive. Output: `PREFIX/pretrain_data.tfrecord-SSSSS-of-NNNNN` (the REFERENCE §3 format) and,
-last, `PREFIX/pretrain_data.json`; lines that are not valid UTF-8 and files that cannot be read go to
-`PREFIX/pretrain_data.errors.jsonl`.
+boundaries survive. Output: `PREFIX/pretrain_data.tfrecord-SSSSS-of-NNNNN` (the format of
+`pretraining_data.contract`, docs/tfrecords.md) and, last, `PREFIX/pretrain_data.json`; lines that are not
+valid UTF-8 and files that cannot be read go to `PREFIX/pretrain_data.errors.jsonl`.
 
-Packing is `corpus.packing` (ELECTRA's example builder). Randomness is seeded per document from
-(seed, file name, document number), and each example gets a 64-bit key from (seed, file name, document
-number, example number): the key picks its shard and its place in the shard, so examples are shuffled across
-and within shards, identically on every run and runner, without any step that holds the corpus. Shards are
-written under a temporary directory and renamed into place when all are done; the JSON comes last.
+Tokenizing, packing, keys and encoding are `pretraining_data.examples` (plain Python); this module is the Beam
+glue: files spread over workers, examples grouped by shard, shards written under a temporary directory and
+renamed into place when all are done; the JSON comes last.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import logging
-import math
 import posixpath
-import random
 import sys
 import uuid
 import zlib
@@ -36,28 +31,22 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus.packing import DocumentPacker, SegmentPair
-from corpus.pretraining_data import (
-    METADATA_FILE, SHARD_STEM, ExampleEncoder, build_metadata, frame_record, shard_name,
-)
-from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
+from pipelines.common import (add_argument_once, counters, expand_globs, read_vocabulary, run_pipeline,
                               use_local_runner_by_default, write_json)
+from pretraining_data.contract import ERRORS_FILE, METADATA_FILE, SHARD_STEM, build_metadata, shard_name
+from pretraining_data.encoding import ExampleEncoder, frame_record
+from pretraining_data.examples import (COUNTS, FileExamples, choose_num_shards, file_labels, shard_of,
+                                       sum_counts)
+from pretraining_data.packing import MIN_TARGET_LENGTH
 from vocab.tokenizer import Tokenizer
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "tfrecords"
 ERRORS = "errors"
 STATS = "stats"
-ERRORS_FILE = "pretrain_data.errors.jsonl"
 BUCKET_SHIFT = 64 - 8  # 256 key ranges
 BUFFER_BYTES = 16 << 20  # examples a worker holds per file before sending them on
 MAX_REPORTED_LINES = 100  # invalid lines listed per file (all are counted)
-# Counts kept per file, summed over the job into pretrain_data.json, and reported as Beam counters.
-COUNTS = (
-    "num_files", "num_failed_files", "num_documents", "num_incomplete_documents", "num_sentences",
-    "num_invalid_utf8_lines", "num_input_tokens", "num_tokens", "num_truncated_tokens", "num_examples",
-    "num_single_segment_examples", "num_short_target_examples", "num_text_bytes", "num_record_bytes",
-)
 
 
 class TfrecordsOptions(PipelineOptions):
@@ -85,104 +74,6 @@ class TfrecordsOptions(PipelineOptions):
                             help="replace pretrain_data.* already in PREFIX (otherwise that is an error)")
 
 
-def file_labels(paths: list[str]) -> list[tuple[str, str]]:
-    """(label, path) per file; the label, its path below the inputs' common directory, names its documents
-    in the random seeds, so that the same files give the same data wherever they are (disk or bucket)."""
-    root = posixpath.dirname(posixpath.commonprefix(paths))
-    return [(path[len(root):].lstrip("/"), path) for path in paths]
-
-
-def example_key(seed: int, document: str, index: int) -> int:
-    """The example's 64-bit shuffle key: uniform, and the same on every run for the same seed and input."""
-    digest = hashlib.blake2b(f"{seed}/{document}/{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def shard_of(key: int, num_shards: int) -> int:
-    """Shards hold consecutive key ranges: the examples of a bucket fall into one or a few shards."""
-    return (key * num_shards) >> 64
-
-
-class FileExamples:
-    """One file's lines -> (key, serialised example)s, many sentences tokenized per call.
-
-    Sentences are queued until `batch` are waiting, so documents are never held whole: a document's
-    sentences are fed to its packer as their tokens arrive. Counts go to `counts` (see COUNTS).
-    """
-
-    def __init__(self, label: str, seed: int, max_seq_length: int, tokenizer: Tokenizer,
-                 encoder: ExampleEncoder, batch: int, counts: Counter):
-        self._label = label
-        self._seed = seed
-        self._max_seq_length = max_seq_length
-        self._tokenizer = tokenizer
-        self._encoder = encoder
-        self._batch = batch
-        self._counts = counts
-        self._document = -1  # number of the document being packed, in this file
-        self._name = ""  # f"{label}#{document}": names the document in seeds and keys
-        self._packer: Optional[DocumentPacker] = None
-        self._examples = 0  # examples of the current document so far
-        self.ended_inside_document = False  # the last line was not followed by a blank line
-
-    def examples(self, lines: Iterable[str]) -> Iterator[tuple[int, bytes]]:
-        queue: list[Optional[str]] = []  # sentences, None where a document ends
-        queued = 0
-        document_open = False
-        for text in lines:
-            text = text.strip()
-            if text:
-                queue.append(text)
-                queued += 1
-                document_open = True
-                if queued >= self._batch:
-                    yield from self._pack(queue)
-                    queue, queued = [], 0
-            elif document_open:
-                queue.append(None)
-                document_open = False
-        self.ended_inside_document = document_open
-        if document_open:  # the end of the file ends its last document
-            queue.append(None)
-        yield from self._pack(queue)
-
-    def _pack(self, queue: list[Optional[str]]) -> Iterator[tuple[int, bytes]]:
-        texts = [item for item in queue if item is not None]
-        token_ids = iter(self._tokenizer.encode_batch(texts))
-        input_tokens = documents = 0
-        pairs: list[SegmentPair] = []  # for the counts
-        for item in queue:
-            if item is None:
-                pair = self._packer.finish()
-                self._packer = None
-                documents += 1
-            else:
-                if self._packer is None:
-                    self._start_document()
-                ids = next(token_ids)
-                input_tokens += len(ids)
-                pair = self._packer.add(ids)
-            if pair is not None:
-                pairs.append(pair)
-                yield example_key(self._seed, self._name, self._examples), self._encoder.encode(pair)
-                self._examples += 1
-        counts = self._counts
-        counts["num_sentences"] += len(texts)
-        counts["num_documents"] += documents
-        counts["num_input_tokens"] += input_tokens
-        counts["num_examples"] += len(pairs)
-        counts["num_tokens"] += sum(pair.num_tokens for pair in pairs)
-        counts["num_truncated_tokens"] += sum(pair.num_truncated for pair in pairs)
-        counts["num_single_segment_examples"] += sum(not pair.second for pair in pairs)
-        counts["num_short_target_examples"] += sum(pair.target_length < self._max_seq_length for pair in pairs)
-
-    def _start_document(self) -> None:
-        self._document += 1
-        self._name = f"{self._label}#{self._document}"
-        self._examples = 0
-        self._packer = DocumentPacker(self._max_seq_length, random.Random(f"{self._seed}/{self._name}"))
-
-
 class TokenizeAndPack(beam.DoFn):
     """(label, path) of a text file -> (bucket, [(key, serialised example)]); its counts to STATS, what
     could not be read to ERRORS.
@@ -199,7 +90,7 @@ class TokenizeAndPack(beam.DoFn):
         self._batch = batch
 
     def setup(self) -> None:
-        self._tokenizer = Tokenizer.from_vocab_dir(self._vocab_dir)
+        self._tokenizer = Tokenizer.from_vocabulary(read_vocabulary(self._vocab_dir))
         # The directory could have changed since the job was launched and its settings recorded.
         self._tokenizer.check_compatible(self._vocab_settings)
         t = self._tokenizer
@@ -281,19 +172,6 @@ def _open_text_file(path: str) -> BinaryIO:
 
 def _error(path: str, line: int, reason: str) -> dict:
     return {"file": path, "line": line, "reason": reason}
-
-
-def sum_counts(parts: Iterable[dict]) -> dict:
-    total = Counter({name: 0 for name in COUNTS})
-    for part in parts:
-        total.update(part)
-    return dict(total)
-
-
-def choose_num_shards(counts: dict, num_shards: int, target_shard_mb: float) -> int:
-    if num_shards:
-        return num_shards
-    return max(1, math.ceil(counts["num_record_bytes"] / (target_shard_mb * 1e6)))
 
 
 class WriteShard(beam.DoFn):
@@ -419,8 +297,8 @@ def run(argv: Optional[list[str]] = None) -> dict:
     for flag in ("input", "vocab", "output"):
         if not getattr(args, flag):
             parser.error(f"--{flag} is required")
-    if args.max_seq_length < 5:
-        parser.error(f"--max-seq-length must be at least 5, got {args.max_seq_length}")
+    if args.max_seq_length < MIN_TARGET_LENGTH:
+        parser.error(f"--max-seq-length must be at least {MIN_TARGET_LENGTH}, got {args.max_seq_length}")
     if args.num_shards < 0 or args.target_shard_mb <= 0 or args.tokenize_batch < 1:
         parser.error("--num-shards must be >= 0, --target-shard-mb and --tokenize-batch positive")
     output = args.output.rstrip("/")
@@ -430,7 +308,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
                          f"(e.g. {existing[0]}); choose another --output or pass --overwrite")
 
     files = file_labels(expand_globs(args.input, "input"))
-    settings = Tokenizer.from_vocab_dir(args.vocab).settings()  # fails here, not on workers, if bad
+    settings = Tokenizer.from_vocabulary(read_vocabulary(args.vocab)).settings()  # fails here, not on workers
     LOG.info("tfrecords: %d text files -> %s (max_seq_length %d, vocab %s, %d ids)",
              len(files), output, args.max_seq_length, args.vocab, settings["vocab_size"])
 

@@ -32,14 +32,14 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.common import (add_argument_once, counters, expand_globs, read_json, run_pipeline,
-                              use_local_runner_by_default)
-from vocab import files
+from pipelines.common import (add_argument_once, counters, expand_globs, read_json, read_vocabulary, run_pipeline,
+                              use_local_runner_by_default, write_atomically, write_vocabulary)
 from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
                          learn_wordpiece)
 from vocab.pretokenize import WordSplitter
 from vocab.report import quality_report
-from vocab.tokenizer import Tokenizer, VocabError, parse_vocab, write_vocab_dir
+from vocab.tokenizer import Tokenizer
+from vocab.vocabulary import VocabError, parse_vocab
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "vocab"
@@ -212,12 +212,12 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output: str,
         | "Decode" >> beam.ParDo(DecodeLines()).with_outputs(DecodeLines.ERRORS, main="lines")
     )
     word_counts = decoded.lines | "CountWords" >> CountWords(do_lower_case, strip_accents, max_word_length)
-    counts_dir = files.join(output, COUNTS_DIR)
+    counts_dir = FileSystems.join(output, COUNTS_DIR)
     _ = (
         word_counts
         | "KeepFrequent" >> beam.Filter(lambda item, least: item[1] >= least, min_count)
         | "ToTsv" >> beam.MapTuple(lambda word, count: f"{word}\t{count}")  # words hold no whitespace
-        | "WriteCounts" >> beam.io.WriteToText(files.join(counts_dir, "words"), file_name_suffix=".tsv.gz",
+        | "WriteCounts" >> beam.io.WriteToText(FileSystems.join(counts_dir, "words"), file_name_suffix=".tsv.gz",
                                                shard_name_template="-SSSSS-of-NNNNN")
     )
     for name, combine in (("alphabet", AlphabetFn()), ("histogram", HistogramFn())):
@@ -225,17 +225,17 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output: str,
             word_counts
             | f"{name.title()}" >> beam.CombineGlobally(combine)
             | f"{name.title()}ToJson" >> beam.Map(lambda table: json.dumps(table, sort_keys=True, ensure_ascii=False))
-            | f"Write{name.title()}" >> beam.io.WriteToText(files.join(counts_dir, name), file_name_suffix=".json",
+            | f"Write{name.title()}" >> beam.io.WriteToText(FileSystems.join(counts_dir, name), file_name_suffix=".json",
                                                             num_shards=1, shard_name_template="")
         )
     _ = decoded[DecodeLines.ERRORS] | "WriteErrors" >> beam.io.WriteToText(
-        files.join(output, "errors/lines"), file_name_suffix=".jsonl", num_shards=1,
+        FileSystems.join(output, "errors/lines"), file_name_suffix=".jsonl", num_shards=1,
         shard_name_template="-SSSSS-of-NNNNN")
 
 
 def _read_counts(counts_dir: str, threshold: int) -> Iterator[tuple[str, int]]:
     """Stream the counted words seen at least `threshold` times: memory holds only what is kept."""
-    for path in expand_globs([files.join(counts_dir, "words-*")], "counts"):
+    for path in expand_globs([FileSystems.join(counts_dir, "words-*")], "counts"):
         with FileSystems.open(path) as handle:  # .gz decompressed by its suffix
             for raw in iter(handle.readline, b""):
                 word, _, count = raw.decode("utf-8").rstrip("\n").rpartition("\t")
@@ -246,17 +246,17 @@ def _read_counts(counts_dir: str, threshold: int) -> Iterator[tuple[str, int]]:
 def learn_from_counts(output: str, vocab_size: int, do_lower_case: bool, strip_accents: bool, min_count: int,
                       max_words: int, num_unused: int, max_alphabet: Optional[int], max_piece_length: int) -> dict:
     """Learning, on the launcher: the counts above the threshold -> DIR/vocab.txt + tokenizer_config.json."""
-    counts_dir = files.join(output, COUNTS_DIR)
-    histogram = {int(count): n for count, n in read_json(files.join(counts_dir, "histogram.json")).items()}
+    counts_dir = FileSystems.join(output, COUNTS_DIR)
+    histogram = {int(count): n for count, n in read_json(FileSystems.join(counts_dir, "histogram.json")).items()}
     if not histogram:
         raise VocabError(f"vocab: the input holds no words (empty, blank or undecodable files); nothing to "
                          f"learn from, see {output}/errors")
-    alphabet = read_json(files.join(counts_dir, "alphabet.json"))
+    alphabet = read_json(FileSystems.join(counts_dir, "alphabet.json"))
     threshold = count_threshold(histogram, min_count, max_words)
     kept = list(_read_counts(counts_dir, threshold))
     learned = learn_wordpiece(kept, alphabet, vocab_size, num_unused=num_unused, max_alphabet=max_alphabet,
                               max_piece_length=max_piece_length)
-    write_vocab_dir(output, learned.tokens, do_lower_case, strip_accents)
+    write_vocabulary(output, learned.tokens, do_lower_case, strip_accents)
     LOG.info("vocab: learned %d pieces from %d words (count >= %d); alphabet %d of %d -> %s",
              learned.stats["learned_pieces"], len(kept), threshold, learned.stats["alphabet_kept"],
              learned.stats["alphabet_size"], output)
@@ -281,7 +281,7 @@ def _comparison(spec: str) -> tuple[str, Tokenizer]:
     if path.endswith(".txt"):
         with FileSystems.open(path) as handle:
             return name, Tokenizer(parse_vocab(handle.read(), path), do_lower_case=True, strip_accents=True)
-    return name, Tokenizer.from_vocab_dir(path)
+    return name, Tokenizer.from_vocabulary(read_vocabulary(path))
 
 
 def run(argv: Optional[list[str]] = None) -> dict:
@@ -313,7 +313,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
     learner = learn_from_counts(args.output, args.vocab_size, args.do_lower_case, strip_accents, args.min_count,
                                 args.max_words, args.num_unused, args.max_alphabet, args.max_piece_length)
 
-    tokenizer = Tokenizer.from_vocab_dir(args.output)
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(args.output))
     report = {
         "vocab_size": tokenizer.vocab_size,
         "settings": tokenizer.settings(),
@@ -327,11 +327,11 @@ def run(argv: Optional[list[str]] = None) -> dict:
         "learner": {"method": "sentencepiece-bpe over word counts, converted to WordPiece", **learner},
         **quality_report(tokenizer, heldout, ",".join(args.heldout), comparisons),
     }
-    files.write_bytes_atomic(files.join(args.output, REPORT_FILE),
-                             (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    write_atomically(FileSystems.join(args.output, REPORT_FILE),
+                     (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
     LOG.info("vocab: %d lines, %d words (%d distinct), %d lines not UTF-8 -> %s", stats.get("lines", 0),
              stats.get("words", 0), learner["distinct_words"], stats.get("lines_not_utf8", 0),
-             files.join(args.output, REPORT_FILE))
+             FileSystems.join(args.output, REPORT_FILE))
     return report
 
 

@@ -1,6 +1,7 @@
 """ELECTRA pretraining in TensorFlow 2 over the project's TFRecord shards.
 
-Reads only the TFRecord contract and a vocabulary directory; see `python -m pretrain --help`.
+Reads only the pretraining-data contract (`pretraining_data`) and a vocabulary directory (`vocab.vocabulary`),
+both through `tf.io.gfile`; see `python -m pretrain --help`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from pretrain import config as config_lib
-from pretrain.errors import PretrainError
+from pretrain.errors import USER_ERRORS
 
 log = logging.getLogger("pretrain")
 
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train(args: argparse.Namespace) -> None:
     from pretrain import training
-    from pretrain.vocabulary import load_vocabulary
+    from pretrain.files import read_vocabulary
 
     overrides = config_lib.parse_overrides(args.set)
     for flag, key in (("train_steps", "train_steps"), ("batch_size", "batch_size"),
@@ -88,7 +88,7 @@ def _train(args: argparse.Namespace) -> None:
             overrides[key] = getattr(args, flag)
     if args.max_seq_length is None and "max_seq_length" not in overrides:
         overrides["max_seq_length"] = 0  # take it from the data
-    vocab = load_vocabulary(args.vocab)
+    vocab = read_vocabulary(args.vocab)
     overrides.update(vocab_size=vocab.size, vocab_sha256=vocab.sha256,
                      do_lower_case=vocab.do_lower_case,
                      strip_accents=vocab.strip_accents, pad_id=vocab.pad_id, cls_id=vocab.cls_id,
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)  # per-save checkpoint chatter
     try:
         {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
-    except (PretrainError, FileNotFoundError) as e:
+    except USER_ERRORS as e:
         log.error("%s", e)
         return 2
     return 0

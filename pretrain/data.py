@@ -1,86 +1,77 @@
-"""The TFRecord contract (REFERENCE §3) on the reading side: checks and tf.data pipelines.
+"""Reading ELECTRA pretraining data with tf.data: the one reader of the feature spec.
 
-Shards `pretrain_data.tfrecord-SSSSS-of-NNNNN` hold `input_ids`, `input_mask`, `segment_ids`
-(int64, length max_seq_length); `pretrain_data.json` beside them describes how they were built.
+The format and its checks are `pretraining_data.contract` (written by `pipelines.tfrecords`): shards
+`pretrain_data.tfrecord-SSSSS-of-NNNNN` of `input_ids`, `input_mask`, `segment_ids` (int64, length
+max_seq_length) and `pretrain_data.json` beside them. Everything here goes through `tf.io.gfile`, so local,
+gs:// and ram:// paths all work.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 
 import tensorflow as tf
 
-from pretrain.errors import PretrainError
-from pretrain.vocabulary import Vocabulary
+from pretrain.files import read_bytes
+from pretraining_data.contract import (FEATURES, METADATA_FILE, DataMismatchError, check_metadata, is_shard,
+                                       parse_metadata)
+from vocab.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-DATA_INFO_FILENAME = "pretrain_data.json"
-DATA_FORMAT = "electra-pretraining"
-FEATURES = ("input_ids", "input_mask", "segment_ids")
-
-
-class DataMismatchError(PretrainError):
-    """The data cannot be read with this vocabulary or sequence length."""
-
 
 def resolve_files(patterns: str) -> list[str]:
-    """Expands comma-separated globs (local or gs://) into a sorted list of files."""
+    """Expands comma-separated globs (local or gs://) into a sorted list of shards (the metadata and errors
+    files beside them are left out)."""
     files: list[str] = []
     for pattern in filter(None, (p.strip() for p in patterns.split(","))):
         matched = tf.io.gfile.glob(pattern)
         if not matched:
-            raise FileNotFoundError(f"no file matches --data {pattern!r}")
-        files.extend(m for m in matched if not m.endswith(DATA_INFO_FILENAME))
+            raise FileNotFoundError(f"no file matches {pattern!r}")
+        files.extend(m for m in matched if is_shard(posixpath.basename(m))
+                     or not posixpath.basename(m).startswith("pretrain_data."))
     if not files:
-        raise FileNotFoundError(f"no data shard matches --data {patterns!r}")
+        raise FileNotFoundError(f"no data shard matches {patterns!r}")
     return sorted(set(files))
 
 
-def read_data_info(files: list[str]) -> list[tuple[str, dict]]:
-    """The `pretrain_data.json` of each directory holding shards; warns where one is absent."""
+def read_data_info(files: list[str], strict: bool = False) -> list[tuple[str, dict]]:
+    """(directory, its `pretrain_data.json`) for each directory holding shards; where one is absent, an error
+    with `strict`, else a warning and no entry."""
     infos = []
     for directory in sorted({posixpath.dirname(f) for f in files}):
-        path = posixpath.join(directory, DATA_INFO_FILENAME)
-        if not tf.io.gfile.exists(path):
-            log.warning("%s not found: cannot check that the shards match the vocabulary, "
-                        "casing and sequence length", path)
-            continue
-        with tf.io.gfile.GFile(path) as f:
-            try:
-                info = json.load(f)
-            except json.JSONDecodeError as e:
-                raise DataMismatchError(f"{path} is not valid JSON: {e}") from None
-        if info.get("format") != DATA_FORMAT:
-            raise DataMismatchError(f"{path}: format is {info.get('format')!r}, "
-                                    f"expected {DATA_FORMAT!r}")
-        infos.append((path, info))
+        try:
+            data = read_bytes(posixpath.join(directory, METADATA_FILE))
+        except FileNotFoundError:
+            data = None
+        info = parse_metadata(data, directory, strict)
+        if info is not None:
+            infos.append((directory, info))
     return infos
 
 
-def check_data(files: list[str], vocab: Vocabulary, max_seq_length: int | None) -> int:
+def check_metadata_of(files: list[str], vocab: Vocabulary | None, max_seq_length: int | None,
+                      strict: bool) -> int | None:
+    """`pretraining_data.contract.check_metadata` for every directory holding shards; returns the sequence
+    length (None when no `pretrain_data.json` says it and none was asked for)."""
+    settings = vocab.settings() if vocab is not None else None
+    source = f"the vocabulary in {vocab.directory}" if vocab is not None else "the vocabulary"
+    for directory, info in read_data_info(files, strict):
+        max_seq_length = check_metadata(info, directory, max_seq_length, settings, source, strict)
+    return max_seq_length
+
+
+def check_data(files: list[str], vocab: Vocabulary | None, max_seq_length: int | None,
+               strict: bool = False) -> int:
     """Checks the shards against the vocabulary and length; returns the sequence length.
 
     `max_seq_length=None` means "take it from the data". Every disagreement is a DataMismatchError
     naming both values: a silent mismatch trains a useless model or fails deep inside TensorFlow.
+    Pretraining reads lenient by default (`strict=False`): shards written by other tools, without a
+    `pretrain_data.json`, are checked only by their first example.
     """
-    infos = read_data_info(files)
-    for path, info in infos:
-        if max_seq_length is None:
-            max_seq_length = int(info["max_seq_length"])
-        _expect(path, "max_seq_length", info.get("max_seq_length"), max_seq_length,
-                "--max-seq-length", "data built at one length cannot be read at another")
-        _expect(path, "vocab_size", info.get("vocab_size"), vocab.size,
-                f"the {vocab.size} lines of {vocab.directory}/vocab.txt", "")
-        _expect(path, "vocab_sha256", info.get("vocab_sha256"), vocab.sha256,
-                f"the sha256 of {vocab.directory}/vocab.txt", "the data used another vocab.txt")
-        _expect(path, "do_lower_case", info.get("do_lower_case"), vocab.do_lower_case,
-                f"{vocab.directory}/tokenizer_config.json", "casing differs")
-        _expect(path, "strip_accents", info.get("strip_accents"), vocab.strip_accents,
-                f"{vocab.directory}/tokenizer_config.json (effective value)",
-                "accent stripping differs")
+    max_seq_length = check_metadata_of(files, vocab, max_seq_length, strict)
     first = _first_example(files[0])
     length = len(first["input_ids"])
     if max_seq_length is None:
@@ -89,9 +80,9 @@ def check_data(files: list[str], vocab: Vocabulary, max_seq_length: int | None) 
         raise DataMismatchError(
             f"{files[0]}: examples have length {length} but max_seq_length is {max_seq_length}")
     too_big = max(first["input_ids"])
-    if too_big >= vocab.size:
+    if vocab is not None and too_big >= vocab.size:
         raise DataMismatchError(f"{files[0]}: token id {too_big} is outside the vocabulary "
-                                f"of {vocab.size} tokens in {vocab.directory}/vocab.txt")
+                                f"of {vocab.size} tokens in {vocab.vocab_path}")
     return max_seq_length
 
 
@@ -103,23 +94,12 @@ def count_examples(files: list[str]) -> int | None:
         return None
     # Counts are per directory: only exact when the glob takes all of each directory's shards.
     total = 0
-    for path, info in infos:
-        directory = posixpath.dirname(path)
+    for directory, info in infos:
         in_glob = sum(1 for f in files if posixpath.dirname(f) == directory)
         if in_glob != int(info.get("num_shards", in_glob)):
             return None
         total += int(info["num_examples"])
     return total
-
-
-def _expect(path: str, key: str, found, wanted, wanted_from: str, why: str) -> None:
-    if found is None:
-        log.warning("%s has no %r: not checked", path, key)
-        return
-    if found != wanted:
-        reason = f" ({why})" if why else ""
-        raise DataMismatchError(f"{path} says {key}={found!r} but {wanted_from} gives "
-                                f"{wanted!r}{reason}")
 
 
 def _first_example(path: str) -> dict[str, list[int]]:
@@ -132,8 +112,25 @@ def _first_example(path: str) -> dict[str, list[int]]:
     raise DataMismatchError(f"{path} holds no example")
 
 
+def feature_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
+    """The `tf.io.parse_example` spec of the three features (what Google's original ELECTRA reader uses)."""
+    return {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURES}
+
+
+def read_examples(file_pattern: str, max_seq_length: int, vocab: Vocabulary | None = None,
+                  strict: bool = True) -> tf.data.Dataset:
+    """A `tf.data.Dataset` of `{input_ids, input_mask, segment_ids}` int64 tensors of `[max_seq_length]`,
+    one per example in file order, after the metadata checks (strict by default: every directory must hold a
+    `pretrain_data.json` that agrees with `max_seq_length` and, when given, the vocabulary)."""
+    files = resolve_files(file_pattern)
+    check_metadata_of(files, vocab, max_seq_length, strict)
+    spec = feature_spec(max_seq_length)
+    return tf.data.TFRecordDataset(files).map(
+        lambda record: tf.io.parse_single_example(record, spec), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _parse(max_seq_length: int):
-    spec = {n: tf.io.FixedLenFeature([max_seq_length], tf.int64) for n in FEATURES}
+    spec = feature_spec(max_seq_length)
 
     def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         # Parsing whole batches is several times faster than one example at a time.

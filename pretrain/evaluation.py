@@ -11,7 +11,7 @@ from pretrain import checkpoints, data, objective
 from pretrain.errors import PretrainError
 from pretrain.files import write_json
 from pretrain.summaries import summary_name, write_scalars
-from pretrain.vocabulary import load_vocabulary
+from pretrain.files import read_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def evaluate(checkpoint: str, data_glob: str, batch_size: int | None = None,
     config, model, prefix = checkpoints.load_model(checkpoint)
     run_dir = checkpoints.run_directory(prefix)
     files = data.resolve_files(data_glob)
-    data.check_data(files, load_vocabulary(f"{run_dir}/vocab"), config.max_seq_length)
+    data.check_data(files, read_vocabulary(f"{run_dir}/vocab"), config.max_seq_length)
     batch_size = batch_size or config.batch_size
     dataset = data.evaluation_dataset(files, batch_size, config.max_seq_length)
 

@@ -3,7 +3,6 @@ name-based checkpoint with the original ELECTRA variable names."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 
@@ -14,7 +13,7 @@ from safetensors.numpy import save as safetensors_bytes
 from pretrain import checkpoints
 from pretrain.config import EncoderConfig, PretrainConfig
 from pretrain.errors import PretrainError
-from pretrain.files import copy_atomically, write_atomically, write_json
+from pretrain.files import copy_atomically, read_vocabulary, write_atomically, write_json
 from pretrain.model import LAYER_NORM_EPSILON, ElectraModel
 
 log = logging.getLogger(__name__)
@@ -98,10 +97,7 @@ def encoder_config_from_hf(hf: dict, source: str = "config.json") -> EncoderConf
 
 def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
     copy_atomically(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
-    tokenizer_config = {}
-    if tf.io.gfile.exists(f"{vocab_dir}/tokenizer_config.json"):
-        with tf.io.gfile.GFile(f"{vocab_dir}/tokenizer_config.json") as f:
-            tokenizer_config = json.load(f)
+    tokenizer_config = dict(read_vocabulary(vocab_dir).config)
     tokenizer_config.update(
         do_lower_case=config.do_lower_case, strip_accents=config.strip_accents,
         tokenizer_class="ElectraTokenizer", model_max_length=config.max_position_embeddings,

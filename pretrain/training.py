@@ -21,7 +21,7 @@ from pretrain.files import copy_atomically, write_json
 from pretrain.model import ElectraModel
 from pretrain.optimization import AdamWeightDecay, DynamicLossScale, learning_rate
 from pretrain.summaries import summary_name, write_scalars
-from pretrain.vocabulary import Vocabulary
+from vocab.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 

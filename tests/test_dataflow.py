@@ -149,7 +149,7 @@ def small_inputs(tmp_path_factory):
     """A documents shard, a text shard and a vocabulary directory, just enough for the jobs to build."""
     from corpus.documents import Document
     from corpus.pubmed import iter_pubmed
-    from vocab.tokenizer import write_vocab_dir
+    from pipelines.common import write_vocabulary
 
     root = tmp_path_factory.mktemp("inputs")
     documents = [r for r in iter_pubmed(str(SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"))
@@ -158,7 +158,7 @@ def small_inputs(tmp_path_factory):
     (root / "part-00000-of-00001.txt").write_text(
         "".join(f"{d.title}\n{d.abstract[0]['text'] if d.abstract else d.title}\n\n" for d in documents))
     tokens = (REPO / "tests" / "data" / "vocab" / "bert_base_uncased_vocab.txt").read_text().splitlines()
-    write_vocab_dir(str(root / "vocab"), tokens, do_lower_case=True, strip_accents=True)
+    write_vocabulary(str(root / "vocab"), tokens, do_lower_case=True, strip_accents=True)
     return root
 
 

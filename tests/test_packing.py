@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.original_electra import ExampleBuilder, FullTokenizer
-from corpus.packing import DocumentPacker, SegmentPair, draw_target_length, layout, pack_document
+from pretraining_data.packing import DocumentPacker, SegmentPair, draw_target_length, layout, pack_document
 
 DATA = Path(__file__).resolve().parent / "data"
 VOCAB = DATA / "vocab" / "bert_base_uncased_vocab.txt"

@@ -12,7 +12,7 @@ import tensorflow as tf
 from pretrain import config as config_lib
 from pretrain import flops, objective
 from pretrain.optimization import NO_DECAY, AdamWeightDecay, DynamicLossScale, learning_rate
-from pretrain.vocabulary import load_vocabulary
+from pretrain.files import read_vocabulary
 from tests.pretrain_data import build_examples, genia_documents, write_vocabulary
 
 LENGTH = 64
@@ -21,7 +21,7 @@ LENGTH = 64
 @pytest.fixture(scope="module")
 def real_batch(tmp_path_factory):
     vocab_dir = write_vocabulary(str(tmp_path_factory.mktemp("vocab")), genia_documents())
-    vocab = load_vocabulary(vocab_dir)
+    vocab = read_vocabulary(vocab_dir)
     examples = build_examples(genia_documents(), vocab_dir, LENGTH, seed=3)[:400]
     batch = {k: tf.constant([e[k] for e in examples], tf.int32) for k in examples[0]}
     config = config_lib.for_size("tiny", dict(

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from pretrain import cli
 from pretrain.data import DataMismatchError, check_data
-from pretrain.vocabulary import load_vocabulary
+from pretrain.files import read_vocabulary
 from tests.pretrain_data import (build_examples, genia_documents, read_scalars, write_shards,
                                  write_vocabulary)
 
@@ -151,10 +151,10 @@ def test_kill_and_resume_continues_exactly(genia, tmp_path):
 
 def test_mismatched_data_and_vocabulary_are_clear_errors(genia, tmp_path, caplog):
     files = tf.io.gfile.glob(genia["train"])
-    vocab = load_vocabulary(genia["vocab"])
+    vocab = read_vocabulary(genia["vocab"])
     assert check_data(files, vocab, None) == LENGTH
 
-    with pytest.raises(DataMismatchError, match="max_seq_length=64 but --max-seq-length gives 128"):
+    with pytest.raises(DataMismatchError, match="max_seq_length=64 but is being read with max_seq_length=128"):
         check_data(files, vocab, 128)
 
     other = tmp_path / "other"
@@ -162,33 +162,33 @@ def test_mismatched_data_and_vocabulary_are_clear_errors(genia, tmp_path, caplog
     lines = Path(genia["vocab"], "vocab.txt").read_text().splitlines()
     (other / "vocab.txt").write_text("\n".join(lines[:-1]) + "\n")
     (other / "tokenizer_config.json").write_text('{"do_lower_case": true}')
-    with pytest.raises(DataMismatchError, match="vocab_size=2000 but the 1999 lines"):
-        check_data(files, load_vocabulary(str(other)), LENGTH)
+    with pytest.raises(DataMismatchError, match="vocab_size: data 2000, vocabulary 1999"):
+        check_data(files, read_vocabulary(str(other)), LENGTH)
 
     (other / "vocab.txt").write_text("\n".join(lines[:-1] + ["zzzz"]) + "\n")
-    with pytest.raises(DataMismatchError, match="vocab_sha256=.*the data used another vocab"):
-        check_data(files, load_vocabulary(str(other)), LENGTH)
+    with pytest.raises(DataMismatchError, match="another vocabulary or casing than the vocabulary in .*other: vocab_sha256: data"):
+        check_data(files, read_vocabulary(str(other)), LENGTH)
 
     (other / "vocab.txt").write_text("\n".join(lines) + "\n")
     (other / "tokenizer_config.json").write_text('{"do_lower_case": false}')
-    with pytest.raises(DataMismatchError, match="do_lower_case=True but .* gives False"):
-        check_data(files, load_vocabulary(str(other)), LENGTH)
+    with pytest.raises(DataMismatchError, match="do_lower_case: data True, vocabulary False"):
+        check_data(files, read_vocabulary(str(other)), LENGTH)
 
     # The CLI reports the same as one clear line and a non-zero status, before any training.
     with caplog.at_level(logging.ERROR, logger="pretrain"):
         status = cli.main(["train", "--data", genia["train"], "--vocab", genia["vocab"],
                            "--output", str(tmp_path / "never"), "--model-size", "tiny",
                            "--max-seq-length", "128"])
-    assert status == 2 and "--max-seq-length gives 128" in caplog.text
+    assert status == 2 and "being read with max_seq_length=128" in caplog.text
     assert not (tmp_path / "never").exists()
 
     # Without pretrain_data.json: a warning, and the length still comes from the shards.
     bare = write_shards(str(tmp_path / "bare"), build_examples(
         genia_documents()[:5], genia["vocab"], 32), genia["vocab"], 32, num_shards=1,
         data_info=False)
-    with caplog.at_level(logging.WARNING, logger="pretrain.data"):
+    with caplog.at_level(logging.WARNING, logger="pretraining_data.contract"):
         assert check_data(tf.io.gfile.glob(bare), vocab, None) == 32
-    assert "pretrain_data.json not found" in caplog.text
+    assert "no pretrain_data.json in" in caplog.text
     with pytest.raises(DataMismatchError, match="examples have length 32 but max_seq_length is 64"):
         check_data(tf.io.gfile.glob(bare), vocab, LENGTH)
 
@@ -200,8 +200,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pretrain import config as config_lib, data
 from pretrain.training import Trainer
-from pretrain.vocabulary import load_vocabulary
-vocab = load_vocabulary(sys.argv[1])
+from pretrain.files import read_vocabulary
+vocab = read_vocabulary(sys.argv[1])
 config = config_lib.for_size("tiny", dict(
     vocab_size=vocab.size, cls_id=vocab.cls_id, sep_id=vocab.sep_id, mask_id=vocab.mask_id,
     pad_id=vocab.pad_id, hidden_size=64, embedding_size=64, max_seq_length=64, batch_size=16,

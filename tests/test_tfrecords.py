@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.original_electra import ExampleBuilder, FullTokenizer
-from corpus.pretraining_data import DataMismatchError, METADATA_KEYS, read_examples
 from pipelines import tfrecords
+from pipelines.common import read_vocabulary
+from pretrain.data import read_examples
+from pretraining_data.contract import METADATA_KEYS, DataMismatchError
 from tests.tfrecords_data import (
     BERT_VOCAB, check_layout, genia_documents, read_records, write_text_shards, write_vocab,
 )
@@ -47,7 +49,7 @@ def vocab_dir(work) -> str:
 
 @pytest.fixture(scope="module")
 def tokenizer(vocab_dir) -> Tokenizer:
-    return Tokenizer.from_vocab_dir(vocab_dir)
+    return Tokenizer.from_vocabulary(read_vocabulary(vocab_dir))
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +217,10 @@ def test_phase_two_length_and_reader_checks(work, text_dir, vocab_dir, tokenizer
     assert metadata["num_input_tokens"] == metadata["num_tokens"] + metadata["num_truncated_tokens"]
 
     pattern = f"{output}/pretrain_data.tfrecord-*"
-    assert len(list(read_examples(pattern, 512, tokenizer))) == metadata["num_examples"]
+    assert len(list(read_examples(pattern, 512, read_vocabulary(vocab_dir)))) == metadata["num_examples"]
     with pytest.raises(DataMismatchError, match=r"max_seq_length=512 but is being read with max_seq_length=128"):
         read_examples(pattern, 128)
-    other = Tokenizer.from_vocab_dir(write_vocab(work / "small_cased_vocab", do_lower_case=False, size=2000))
+    other = read_vocabulary(write_vocab(work / "small_cased_vocab", do_lower_case=False, size=2000))
     with pytest.raises(DataMismatchError) as error:
         read_examples(pattern, 512, other)
     for conflict in ("vocab_size: data 30522, vocabulary 2000", "do_lower_case: data True, vocabulary False",

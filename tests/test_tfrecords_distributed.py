@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.pretraining_data import read_examples
 from pipelines import tfrecords
+from pipelines.common import read_vocabulary
+from pretrain.data import read_examples
 from tests.gcs import storage_client
 from tests.tfrecords_data import check_layout, genia_documents, read_records, write_text_shards, write_vocab
 from vocab.tokenizer import Tokenizer
@@ -48,8 +49,7 @@ def test_bucket_in_bucket_out_then_read_from_local_copies(local, gcs_prefix):
     for name in names:
         assert (copies / name).read_bytes() == (local["out"] / name).read_bytes(), name
 
-    tokenizer = Tokenizer.from_vocab_dir(local["vocab"])
-    dataset = read_examples(f"{copies}/pretrain_data.tfrecord-*", 128, tokenizer)
+    dataset = read_examples(f"{copies}/pretrain_data.tfrecord-*", 128, read_vocabulary(local["vocab"]))
     assert sum(1 for _ in dataset) == metadata["num_examples"]
 
 
@@ -60,6 +60,6 @@ def test_multi_process_direct_runner_writes_the_same_bytes(local):
     assert metadata == local["metadata"]
     for path in local["out"].iterdir():
         assert (output / path.name).read_bytes() == path.read_bytes(), path.name
-    tokenizer = Tokenizer.from_vocab_dir(local["vocab"])
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(local["vocab"]))
     for record in read_records(f"{output}/pretrain_data.tfrecord-*"):
         check_layout(record, 128, tokenizer.vocab_size, tokenizer.cls_id, tokenizer.sep_id)

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.original_electra import FullTokenizer
-from corpus.packing import SegmentPair, layout, pack_document
-from corpus.pretraining_data import (
-    DataMismatchError, ExampleEncoder, METADATA_FILE, build_metadata, check_metadata, frame_record, read_examples,
-)
+from pretrain.data import read_examples
+from pretraining_data.contract import METADATA_FILE, DataMismatchError, build_metadata, check_metadata
+from pretraining_data.encoding import ExampleEncoder, frame_record
+from pretraining_data.packing import SegmentPair, layout, pack_document
 from tests.tfrecords_data import BERT_VOCAB, genia_documents
 
 CLS, SEP = 101, 102
@@ -68,14 +68,6 @@ def test_framing_is_tfrecordwriters_and_tf_checks_its_crcs(pairs, tmp_path):
         list(tf.data.TFRecordDataset(str(tmp_path / "damaged.tfrecord")))
 
 
-class Settings:
-    def __init__(self, **settings):
-        self._settings = settings
-
-    def settings(self) -> dict:
-        return self._settings
-
-
 VOCAB = {"vocab_size": 30522, "vocab_sha256": "ab" * 32, "do_lower_case": True, "strip_accents": True}
 
 
@@ -83,11 +75,11 @@ def test_metadata_checks_name_both_values(tmp_path):
     counts = {"num_examples": 0, "num_tokens": 0, "num_input_tokens": 0, "num_truncated_tokens": 0,
               "num_documents": 0}
     metadata = build_metadata(128, VOCAB, seed=1, num_shards=1, counts=counts)
-    check_metadata(metadata, "data", 128, Settings(**VOCAB))
+    check_metadata(metadata, "data", 128, VOCAB)
     with pytest.raises(DataMismatchError, match="max_seq_length=128 but is being read with max_seq_length=512"):
         check_metadata(metadata, "data", 512)
     with pytest.raises(DataMismatchError, match="do_lower_case: data True, vocabulary False"):
-        check_metadata(metadata, "data", 128, Settings(**{**VOCAB, "do_lower_case": False}))
+        check_metadata(metadata, "data", 128, {**VOCAB, "do_lower_case": False})
     with pytest.raises(DataMismatchError, match="not ELECTRA pretraining data"):
         check_metadata({**metadata, "format": "bert"}, "data", 128)
     with pytest.raises(DataMismatchError, match=r"lacks \['num_shards'\]"):

@@ -11,7 +11,8 @@ from tests.vocab_data import genia_documents, pubmed_documents
 from vocab.learn import WORD_BOUNDARY, alphabet_forms, count_threshold, learn_wordpiece
 from vocab.pretokenize import WordSplitter, count_words
 from vocab.report import overlap, split_quality
-from vocab.tokenizer import SPECIAL_TOKENS, Tokenizer, VocabError
+from vocab.tokenizer import Tokenizer
+from vocab.vocabulary import SPECIAL_TOKENS, VocabError
 
 EDGE = ["Hello, World! e.g. IL-2/IL-4 (p<0.05) 3'-UTR", "tab\there", "a\x00b", "naïve Ångström ΟΔΟΣ",
         "背景：创伤后", "İstanbul ß", "", "   ", "µl ½ ™"]

@@ -13,7 +13,9 @@ from tests.vocab_data import (BERT_VOCAB, GENIA_RAW, REPO, SCIVOCAB, genia_docum
                               write_corpus_shard)
 from vocab.learn import alphabet_forms
 from vocab.pretokenize import WordSplitter
-from vocab.tokenizer import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, Tokenizer
+from pipelines.common import read_vocabulary
+from vocab.tokenizer import Tokenizer
+from vocab.vocabulary import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE
 
 BAD_LINE = b"\xff\xfe not UTF-8 \xc3\x28\n"
 
@@ -80,7 +82,7 @@ def test_loadable_by_other_tools_with_the_same_ids(built):
     from transformers import AutoTokenizer
 
     output, _ = built
-    ours = Tokenizer.from_vocab_dir(str(output))
+    ours = Tokenizer.from_vocabulary(read_vocabulary(str(output)))
     texts = [line for doc in genia_documents() for line in doc]
     expected = ours.encode_batch(texts)
     hf = BertWordPieceTokenizer(str(output / VOCAB_FILE), lowercase=True)
@@ -140,14 +142,14 @@ def test_cased_and_accent_options(tmp_path):
     write_corpus_shard(small, pubmed_documents()[:500])
     cased = tmp_path / "cased"
     job.run(["--input", str(small), "--output", str(cased), "--vocab-size", "3000", "--cased"])
-    tokenizer = Tokenizer.from_vocab_dir(str(cased))
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(str(cased)))
     assert (tokenizer.do_lower_case, tokenizer.strip_accents) == (False, False)
     assert {"The", "DNA", "Patients"} <= set(tokenizer.tokens)
     assert tokenizer.decode_ids(tokenizer.encode("The DNA")) == ["The", "DNA"]
 
     accents = tmp_path / "accents"
     job.run(["--input", str(small), "--output", str(accents), "--vocab-size", "3000", "--no-strip-accents"])
-    tokenizer = Tokenizer.from_vocab_dir(str(accents))
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(str(accents)))
     assert (tokenizer.do_lower_case, tokenizer.strip_accents) == (True, False)
     accented = {t for t in tokenizer.tokens if any(c in t for c in "éèöüñ")}
     assert accented and not any(c.isupper() for t in tokenizer.tokens[5:] for c in t)
@@ -163,7 +165,7 @@ def test_gcs_input_and_output(gcs_prefix, corpus):
     names = {blob.name.rsplit("/", 1)[-1] for blob in bucket.list_blobs(prefix=f"{prefix}/vocab/")}
     assert {VOCAB_FILE, CONFIG_FILE, job.REPORT_FILE} <= names
     assert not any("tmp" in name for name in names)
-    tokenizer = Tokenizer.from_vocab_dir(output)
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(output))
     assert tokenizer.vocab_size == 3000 and tokenizer.tokens[0] == "[PAD]"
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from tests.vocab_data import BERT_VOCAB, SCIVOCAB, genia_documents, pubmed_documents
 from vocab import fast_path
-from vocab.tokenizer import (CONFIG_FILE, VOCAB_FILE, Tokenizer, VocabError, check_compatible, parse_vocab,
-                             write_vocab_dir)
+from pipelines.common import read_vocabulary, write_atomically, write_vocabulary
+from vocab.tokenizer import Tokenizer
+from vocab.vocabulary import CONFIG_FILE, VOCAB_FILE, VocabError, check_compatible, parse_vocab
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +99,8 @@ def test_encode_and_decode(uncased):
 
 
 def test_vocab_dir_round_trip(tmp_path, scivocab):
-    write_vocab_dir(str(tmp_path), scivocab[:1000], do_lower_case=True, strip_accents=True)
-    tokenizer = Tokenizer.from_vocab_dir(str(tmp_path))
+    write_vocabulary(str(tmp_path), scivocab[:1000], do_lower_case=True, strip_accents=True)
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(str(tmp_path)))
     data = (tmp_path / VOCAB_FILE).read_bytes()
     assert tokenizer.vocab_sha256 == hashlib.sha256(data).hexdigest()
     assert tokenizer.vocab_size == len(data.decode().splitlines())
@@ -115,8 +116,8 @@ def test_vocab_dir_loads_in_transformers_with_same_ids(tmp_path, scivocab, uncas
     from transformers import AutoTokenizer
 
     tokens = [t for t in scivocab if t]  # our writer refuses scivocab's blank line
-    write_vocab_dir(str(tmp_path), tokens, do_lower_case=True, strip_accents=True)
-    ours = Tokenizer.from_vocab_dir(str(tmp_path))
+    write_vocabulary(str(tmp_path), tokens, do_lower_case=True, strip_accents=True)
+    ours = Tokenizer.from_vocabulary(read_vocabulary(str(tmp_path)))
     hf = AutoTokenizer.from_pretrained(str(tmp_path))
     assert hf.vocab_size == len(tokens)
     texts = [line for doc in genia_documents()[:30] for line in doc] + EDGE_CASES[2:]
@@ -126,16 +127,16 @@ def test_vocab_dir_loads_in_transformers_with_same_ids(tmp_path, scivocab, uncas
 def test_missing_config_is_a_clear_error(tmp_path, scivocab):
     (tmp_path / VOCAB_FILE).write_text("\n".join(scivocab) + "\n", encoding="utf-8")
     with pytest.raises(VocabError, match="do_lower_case, strip_accents"):
-        Tokenizer.from_vocab_dir(str(tmp_path))
+        Tokenizer.from_vocabulary(read_vocabulary(str(tmp_path)))
 
 
 def test_config_that_disagrees_with_vocab_is_an_error(tmp_path):
-    write_vocab_dir(str(tmp_path), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], True, True)
+    write_vocabulary(str(tmp_path), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], True, True)
     config = json.loads((tmp_path / CONFIG_FILE).read_text())
     config["vocab_size"] = 7
     (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(VocabError, match="vocab_size=7 but vocab.txt has 6 tokens"):
-        Tokenizer.from_vocab_dir(str(tmp_path))
+        Tokenizer.from_vocabulary(read_vocabulary(str(tmp_path)))
 
 
 def test_bad_vocabularies_are_refused(tmp_path):
@@ -144,7 +145,7 @@ def test_bad_vocabularies_are_refused(tmp_path):
     with pytest.raises(VocabError, match=r"missing"):
         Tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]"], True, True)
     with pytest.raises(VocabError, match="appears twice"):
-        write_vocab_dir(str(tmp_path), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "a"], True, True)
+        write_vocabulary(str(tmp_path), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "a"], True, True)
     assert not any(tmp_path.iterdir())
 
 
@@ -158,9 +159,13 @@ def test_check_compatible_names_both_settings(uncased):
 
 def test_vocab_dir_on_gcs(gcs_prefix, scivocab):
     tokens = [t for t in scivocab if t][:2000]
-    write_vocab_dir(gcs_prefix + "/vocab", tokens, do_lower_case=False, strip_accents=False)
-    tokenizer = Tokenizer.from_vocab_dir(gcs_prefix + "/vocab")
+    write_vocabulary(gcs_prefix + "/vocab", tokens, do_lower_case=False, strip_accents=False)
+    tokenizer = Tokenizer.from_vocabulary(read_vocabulary(gcs_prefix + "/vocab"))
     assert (tokenizer.vocab_size, tokenizer.do_lower_case, tokenizer.strip_accents) == (2000, False, False)
     assert tokenizer.vocab_sha256 == hashlib.sha256("".join(t + "\n" for t in tokens).encode()).hexdigest()
+    with pytest.raises(VocabError, match="missing/vocab.txt not found"):
+        read_vocabulary(gcs_prefix + "/missing")
+    # vocab.txt without its tokenizer_config.json: the settings are unknown
+    write_atomically(gcs_prefix + "/no_config/vocab.txt", "".join(t + "\n" for t in tokens).encode())
     with pytest.raises(VocabError, match="no tokenizer_config.json"):
-        Tokenizer.from_vocab_dir(gcs_prefix + "/missing")
+        read_vocabulary(gcs_prefix + "/no_config")

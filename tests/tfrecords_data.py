@@ -6,8 +6,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from corpus.pretraining_data import FEATURES
-from vocab.tokenizer import write_vocab_dir
+from pipelines.common import write_vocabulary
+from pretraining_data.contract import FEATURES
 
 DATA = Path(__file__).resolve().parent / "data"
 BERT_VOCAB = DATA / "vocab" / "bert_base_uncased_vocab.txt"
@@ -44,7 +44,7 @@ def bert_tokens(size: int | None = None) -> list[str]:
 
 
 def write_vocab(directory: Path | str, do_lower_case: bool = True, size: int | None = None) -> str:
-    write_vocab_dir(str(directory), bert_tokens(size), do_lower_case=do_lower_case, strip_accents=do_lower_case)
+    write_vocabulary(str(directory), bert_tokens(size), do_lower_case=do_lower_case, strip_accents=do_lower_case)
     return str(directory)
 
 

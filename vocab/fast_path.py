@@ -11,10 +11,9 @@ the sweep below; 4,817 of 144,762 assigned code points with lower-casing, 588 wi
 - its Unicode tables (punctuation, letters) come from a different Unicode version than the Rust crates behind
   HF `tokenizers` (which, for one, start CJK Extension E at U+2B920 instead of U+2B820).
 
-These are the "3 of 679 documents tokenized differently" of REFERENCE §6; with scivocab it is 22 of the
-1,486 PubMed sample abstracts (0 of the 148 GENIA ones), all for µl / µm / µg, ℃, ™, ½, ﬂ, Ⅱ or full-width
-punctuation. Rather than hard-code a
-list that goes stale when either library is upgraded, `divergent_characters` derives it from the installed
+These explain why FastBertTokenizer alone tokenizes some real documents differently (3 of 679 in an early
+check; with scivocab 22 of the 1,486 PubMed sample abstracts and 0 of the 148 GENIA ones), all for µl / µm /
+µg, ℃, ™, ½, ﬂ, Ⅱ or full-width punctuation. Rather than hard-code a list that goes stale when either library is upgraded, `divergent_characters` derives it from the installed
 libraries: both tokenizers split every assigned code point in context (inside a word and alone, plus
 word-final where Python lower-cases first) over a vocabulary holding every character, so any difference in
 normalisation or splitting shows up as different pieces. The sweep takes 1-2 s once per process and setting,
@@ -81,15 +80,17 @@ def lowercases_in_python(do_lower_case: bool, strip_accents: bool) -> bool:
     return do_lower_case and not strip_accents
 
 
-def reference_tokenizer(vocab: dict[str, int], do_lower_case: bool, strip_accents: bool):
-    """HF `tokenizers`' BertWordPieceTokenizer with BERT's settings: the definition of correct ids."""
+def reference_tokenizer(vocab: dict[str, int], do_lower_case: bool, strip_accents: bool,
+                        handle_chinese_chars: bool = True):
+    """HF `tokenizers`' BertWordPieceTokenizer with BERT's settings: the definition of correct ids (also the
+    tokenizer fine-tuning uses, for its word alignments, pairs, truncation and padding)."""
     from tokenizers import BertWordPieceTokenizer
 
     return BertWordPieceTokenizer(
         vocab,
         unk_token="[UNK]",
         clean_text=True,
-        handle_chinese_chars=True,
+        handle_chinese_chars=handle_chinese_chars,
         strip_accents=strip_accents,
         lowercase=do_lower_case,
         wordpieces_prefix="##",

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from vocab.tokenizer import SPECIAL_TOKENS, VocabError
+from vocab.vocabulary import SPECIAL_TOKENS, VocabError
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ import logging
 from typing import Mapping, Sequence
 
 from vocab.pretokenize import WordSplitter
-from vocab.tokenizer import SPECIAL_TOKENS, Tokenizer
+from vocab.tokenizer import Tokenizer
+from vocab.vocabulary import SPECIAL_TOKENS
 
 logger = logging.getLogger(__name__)
 

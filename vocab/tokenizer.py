@@ -1,9 +1,11 @@
-"""The project's one WordPiece tokenizer, configured from a vocabulary directory.
+"""Fast WordPiece tokenization of corpus text with exactly the reference BERT ids, for the data stages.
 
-A vocabulary directory holds `vocab.txt` (one token per line, id = line number) and `tokenizer_config.json`
-(HF-compatible: `transformers.AutoTokenizer.from_pretrained(DIR)` loads it) recording the casing and accent
-settings, so that the TFRecord job and pretraining cannot tokenize differently from each other or from the
-vocabulary's learner.
+Configured from a parsed vocabulary directory (`vocab.vocabulary`), which records the casing and accent
+settings, so that the TFRecords job, pretraining and fine-tuning cannot tokenize differently from each other or
+from the vocabulary's learner. The project has one definition of correct ids and one place that configures it:
+`vocab.fast_path.reference_tokenizer` (HF `tokenizers`' `BertWordPieceTokenizer` with the vocabulary's
+settings). This module makes it fast for bulk text; fine-tuning uses the reference itself, because it needs
+word alignments, pairs, truncation and padding.
 
 Ids are those of the reference BERT tokenization, HF `tokenizers`' `BertWordPieceTokenizer` with the same
 settings (clean text, split CJK characters, lower-case and/or strip accents, `##` continuations, words over
@@ -18,87 +20,15 @@ reference tokenizer instead when the fast one could differ on it (see `vocab.fas
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from vocab import fast_path
-from vocab.files import exists, join, read_bytes, write_bytes_atomic
+from vocab.vocabulary import SPECIAL_TOKENS, Vocabulary, check_compatible, validate_tokens, vocab_bytes
 
 logger = logging.getLogger(__name__)
-
-VOCAB_FILE = "vocab.txt"
-CONFIG_FILE = "tokenizer_config.json"
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-MODEL_MAX_LENGTH = 512
-
-
-class VocabError(ValueError):
-    """A vocabulary directory is missing, malformed, or disagrees with the settings data was built with."""
-
-
-def tokenizer_config(vocab_size: int, do_lower_case: bool, strip_accents: bool) -> dict:
-    """The `tokenizer_config.json` contents: HF's keys, so transformers loads the directory unchanged."""
-    return {
-        "do_lower_case": bool(do_lower_case),
-        "strip_accents": bool(strip_accents),
-        "tokenize_chinese_chars": True,
-        "tokenizer_class": "ElectraTokenizer",
-        "model_max_length": MODEL_MAX_LENGTH,
-        "vocab_size": int(vocab_size),
-    }
-
-
-def vocab_bytes(tokens: Sequence[str]) -> bytes:
-    return "".join(token + "\n" for token in tokens).encode("utf-8")
-
-
-def parse_vocab(data: bytes, source: str = "vocab.txt") -> list[str]:
-    """Tokens of a vocab.txt, one per line, trailing whitespace dropped as BERT and HF do.
-
-    A blank line stays a (never matching) token so that later ids do not shift: SciBERT's scivocab has one.
-    """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise VocabError(f"{source} is not UTF-8: {err}") from err
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip() for line in lines]
-
-
-def write_vocab_dir(path: str, tokens: list[str], do_lower_case: bool, strip_accents: bool) -> None:
-    """Write DIR/vocab.txt and DIR/tokenizer_config.json (local or gs://), each atomically.
-
-    The config goes last: a reader that finds it also finds the complete vocab.txt it describes.
-    """
-    _validate_tokens(tokens, path, allow_blank=False)
-    write_bytes_atomic(join(path, VOCAB_FILE), vocab_bytes(tokens))
-    config = tokenizer_config(len(tokens), do_lower_case, strip_accents)
-    write_bytes_atomic(join(path, CONFIG_FILE), (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
-
-
-def _validate_tokens(tokens: Sequence[str], source: str, allow_blank: bool = True) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for i, token in enumerate(tokens):
-        if token != token.strip() or "\n" in token:
-            raise VocabError(f"{source}: token {i} ({token!r}) has surrounding whitespace")
-        if not token:
-            if allow_blank:
-                continue
-            raise VocabError(f"{source}: token {i} is empty")
-        if token in ids:
-            raise VocabError(f"{source}: token {token!r} appears twice (ids {ids[token]} and {i})")
-        ids[token] = i
-    missing = [t for t in SPECIAL_TOKENS if t not in ids]
-    if missing:
-        raise VocabError(f"{source}: special tokens {missing} are missing")
-    if ids["[PAD]"] != 0:
-        raise VocabError(f"{source}: [PAD] must have id 0 (ELECTRA pads with 0), it has id {ids['[PAD]']}")
-    return ids
 
 
 class Tokenizer:
@@ -106,7 +36,7 @@ class Tokenizer:
 
     def __init__(self, tokens: Sequence[str], do_lower_case: bool, strip_accents: bool, source: str = "vocab"):
         self.tokens = list(tokens)
-        self._ids = _validate_tokens(self.tokens, source)
+        self._ids = validate_tokens(self.tokens, source)
         self.vocab_size = len(self.tokens)
         self.do_lower_case = bool(do_lower_case)
         self.strip_accents = bool(strip_accents)
@@ -119,20 +49,11 @@ class Tokenizer:
         self.chunks_via_reference = 0  # space-separated chunks that took the reference path (for metrics)
 
     @classmethod
-    def from_vocab_dir(cls, path: str) -> "Tokenizer":
-        """Load DIR/vocab.txt with the settings in DIR/tokenizer_config.json (local or gs://)."""
-        config = read_config(path)
-        vocab_path = join(path, VOCAB_FILE)
-        try:
-            tokens = parse_vocab(read_bytes(vocab_path), vocab_path)
-        except FileNotFoundError as err:
-            raise VocabError(f"no {VOCAB_FILE} in vocabulary directory {path}") from err
-        if config.get("vocab_size") is not None and config["vocab_size"] != len(tokens):
-            raise VocabError(
-                f"{path}: {CONFIG_FILE} says vocab_size={config['vocab_size']} but {VOCAB_FILE} has "
-                f"{len(tokens)} tokens"
-            )
-        return cls(tokens, config["do_lower_case"], config["strip_accents"], source=vocab_path)
+    def from_vocabulary(cls, vocabulary: Vocabulary) -> "Tokenizer":
+        """The tokenizer of a parsed vocabulary directory (read it with `pipelines.common.read_vocabulary` or
+        `vocab.vocabulary.read_vocabulary`)."""
+        return cls(vocabulary.tokens, vocabulary.do_lower_case, vocabulary.strip_accents,
+                   source=vocabulary.vocab_path)
 
     def settings(self) -> dict:
         """What data built with this tokenizer must record, and what a later stage checks with
@@ -221,30 +142,3 @@ class Tokenizer:
         return self._ids[token]
 
 
-def read_config(path: str) -> dict:
-    """DIR/tokenizer_config.json, with a clear error when it is missing or lacks the settings."""
-    config_path = join(path, CONFIG_FILE)
-    try:
-        config = json.loads(read_bytes(config_path))
-    except FileNotFoundError as err:
-        detail = "" if exists(join(path, VOCAB_FILE)) else f" (and no {VOCAB_FILE} either)"
-        raise VocabError(
-            f"no {CONFIG_FILE} in vocabulary directory {path}{detail}: the casing and accent settings "
-            f"(do_lower_case, strip_accents) that data and training must share are unknown; write it with "
-            f"vocab.tokenizer.write_vocab_dir"
-        ) from err
-    except json.JSONDecodeError as err:
-        raise VocabError(f"{config_path} is not valid JSON: {err}") from err
-    for key in ("do_lower_case", "strip_accents"):
-        if not isinstance(config.get(key), bool):
-            raise VocabError(f"{config_path} must set {key} to true or false, found {config.get(key)!r}")
-    return config
-
-
-def check_compatible(actual: Mapping, expected: Mapping) -> None:
-    """Raise VocabError when a setting in `expected` (e.g. recorded with the data) differs from `actual`."""
-    known = {key: value for key, value in expected.items() if key in actual}
-    conflicts = [f"{key}: expected {value!r}, vocabulary has {actual[key]!r}"
-                 for key, value in sorted(known.items()) if actual[key] != value]
-    if conflicts:
-        raise VocabError("tokenizer settings disagree with how the data was built: " + "; ".join(conflicts))

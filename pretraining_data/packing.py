@@ -1,7 +1,7 @@
 """ELECTRA's pretraining-example builder, over token ids: sentences of one document in, segment pairs out.
 
 The semantics are those of google-research/electra `build_pretraining_dataset.py` after its 2020-03-16 fix
-(REFERENCE §3):
+(docs/tfrecords.md says where and why this one differs):
 
 - sentences of one document are accumulated until their length reaches a target length, then an example is
   emitted; the rest of the document forms a last, shorter example; an example never spans documents;
