@@ -1,14 +1,26 @@
-"""Small pieces every Beam job of the project shares: file globs, the Beam side's file I/O (Beam's `FileSystems`:
-local, gs:// and any file system Beam knows; atomic writes), vocabulary directories, metrics reports."""
+"""What every Beam job of the project shares, so that each job module is only its own graph:
+
+- file globs and the Beam side's file I/O (Beam's `FileSystems`: local, gs:// and any file system Beam knows),
+  atomic writes, vocabulary directories;
+- one counter factory (`counter_inc_fn`, as TFDS's `get_counter_inc_fn`) and one counted step
+  (`CountedStep`): a DoFn that counts `<step>.in`, `<step>.out` and `<step>.removed.<reason>` around one pure
+  decision per element, so that in = out + removed holds by construction;
+- one dead-letter convention (`dead_letter`, `WriteDeadLetters`): what a job cannot use becomes a JSON line
+  `{"job", "kind", "origin", "reason", ...}` under `OUTPUT/errors/JOB-SSSSS-of-NNNNN.jsonl` (for the documents
+  job, whose output is a prefix, `PREFIX-errors-SSSSS-of-NNNNN.jsonl`), never a crashed job;
+- the local runner, dry runs and the counters of a finished job.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import uuid
-from typing import Iterable
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
+import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from vocab.vocabulary import Vocabulary, directory_files, read_vocabulary as _read_vocabulary
@@ -73,6 +85,119 @@ def write_vocabulary(directory: str, tokens: list[str], do_lower_case: bool, str
     """Write DIR/vocab.txt and then DIR/tokenizer_config.json, each atomically."""
     for name, data in directory_files(tokens, do_lower_case, strip_accents):
         write_atomically(FileSystems.join(directory, name), data)
+
+
+# --- Counters, counted steps and dead letters ---------------------------------------------------------------------
+
+class _CounterInc:
+    """`inc(name, amount=1)` on the Beam counter `namespace/name`; zero amounts are skipped (no empty counters)."""
+
+    def __init__(self, namespace: str):
+        self.namespace = namespace
+
+    def __call__(self, name: str, amount: int = 1) -> None:
+        if amount:
+            Metrics.counter(self.namespace, name).inc(amount)
+
+
+def counter_inc_fn(namespace: str) -> _CounterInc:
+    """The one way the project's jobs count: `inc = counter_inc_fn("corpus"); inc("filter.in")`."""
+    return _CounterInc(namespace)
+
+
+ERRORS_DIR = "errors"
+DEAD_LETTERS = "dead_letters"  # the tag of every step's dead-letter output
+SNIPPET_CHARS = 200
+
+
+def dead_letter(job: str, kind: str, origin: str, reason: str, **detail: Any) -> dict:
+    """One dead letter: what could not be used (`kind`: file, member, record, line, document), where it came
+    from (`origin`: a path, `archive#member`), why, and optional detail (`line`, `record`, `offset`, `snippet`,
+    ...; None values are left out)."""
+    letter = {"job": job, "kind": kind, "origin": origin, "reason": reason}
+    letter.update((key, value) for key, value in detail.items() if value is not None)
+    return letter
+
+
+def snippet(text: str | bytes, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a bad input, as text, for a dead letter."""
+    if isinstance(text, bytes):
+        text = text[: limit * 4].decode("utf-8", errors="replace")
+    return text[:limit]
+
+
+def errors_prefix(output_dir: str, job: str) -> str:
+    """Where a job writing into a directory puts its dead letters: `OUTPUT/errors/JOB`."""
+    return FileSystems.join(output_dir, ERRORS_DIR, job)
+
+
+class WriteDeadLetters(beam.PTransform):
+    """Dead letters (dicts) -> `PREFIX-SSSSS-of-NNNNN.jsonl`, one JSON object per line (written even when empty,
+    so a finished job always says how many it had)."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self._prefix = prefix
+
+    def expand(self, letters):
+        return (
+            letters
+            | "ToJson" >> beam.Map(lambda letter: json.dumps(letter, ensure_ascii=False, sort_keys=True))
+            | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl", num_shards=1,
+                                             shard_name_template="-SSSSS-of-NNNNN")
+        )
+
+
+class Removed(NamedTuple):
+    """What `CountedStep.apply` returns for an element that leaves the step: why, and optionally a dead letter."""
+
+    reason: str
+    dead_letter: Optional[dict] = None
+
+
+class CountedStep(beam.DoFn):
+    """One step of a job over single elements: the subclass decides, the base counts.
+
+    A subclass writes `judge(element) -> reason | None` (a filter) or `apply(element) -> output | Removed`
+    (a transform that may also remove). The base counts `<step>.in`, then `<step>.out` or
+    `<step>.removed.<reason>`, so every step balances by construction; `removed(element, reason)` is a hook for
+    what leaves with the element (e.g. its sentences), `self.inc` counts anything else, `self.side(tag, value)`
+    sends a value to a tagged output, and a `Removed` with a dead letter goes to the `DEAD_LETTERS` output.
+    Per-worker set-up goes in `setup`, as for any DoFn.
+    """
+
+    def __init__(self, namespace: str, step: str):
+        self.namespace = namespace
+        self.step = step
+        self.inc = counter_inc_fn(namespace)
+        self._side: list = []
+
+    def judge(self, element) -> Optional[str]:
+        return None
+
+    def apply(self, element):
+        reason = self.judge(element)
+        return element if reason is None else Removed(reason)
+
+    def removed(self, element, reason: str) -> None:
+        """Called for every element that leaves the step; counts what leaves with it."""
+
+    def side(self, tag: str, value) -> None:
+        self._side.append(beam.pvalue.TaggedOutput(tag, value))
+
+    def process(self, element) -> Iterator:
+        self._side = []
+        self.inc(f"{self.step}.in")
+        outcome = self.apply(element)
+        yield from self._side
+        if isinstance(outcome, Removed):
+            self.inc(f"{self.step}.removed.{outcome.reason}")
+            self.removed(element, outcome.reason)
+            if outcome.dead_letter is not None:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, outcome.dead_letter)
+            return
+        self.inc(f"{self.step}.out")
+        yield outcome
 
 
 def counters(result, namespace: str) -> dict[str, int]:
