@@ -7,6 +7,7 @@ the longer text, then the smaller id, so the result never depends on the order r
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
@@ -16,6 +17,17 @@ from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
 from corpus.minhash import MinHasher, band_keys, normalised_words, shingle_hashes
 
 Rank = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class NearDuplicateConfig:
+    """Near-duplicate settings; the corpus job's flags take their defaults from here."""
+
+    threshold: float = 0.8  # estimated Jaccard similarity of word shingles from which documents are duplicates
+    shingle_size: int = 5  # words per shingle
+    num_perm: int = 128  # MinHash permutations
+    max_bucket_links: int = 8  # candidate pairs per document per LSH bucket, which bounds huge buckets
+    seed: int = 1  # of the MinHash permutations: fixed, so signatures do not depend on the shuffle seed
 
 
 def link_keys(document: Document) -> list[str]:

@@ -13,7 +13,6 @@ from corpus.assemble import CorpusDocument
 from pipelines import corpus as job
 from tests.corpus_data import planted_documents, write_documents
 
-OUTPUTS = ("stats.json", "report.html")
 SHARD_MB = "0.5"  # the sample makes ~1.9 MB of text: several shards
 
 
@@ -116,7 +115,7 @@ def test_report_and_errors(local_run):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 7
     assert "All rights reserved." in page and stats["near_duplicate_clusters"][0]["kept"] in page
-    errors = [json.loads(line) for path in (out / "errors").glob("part-*.jsonl") for line in path.open()]
+    errors = [json.loads(line) for path in (out / "errors").glob("corpus-*.jsonl") for line in path.open()]
     assert len(errors) == 4 and all(e["origin"].endswith("docs-damaged.jsonl.gz") and e["reason"] for e in errors)
     assert "abstract is not a list" in {e["reason"] for e in errors}
     assert not list(out.glob("**/*.tmp-*")) and not (out / "_aggregates.json").exists()

@@ -18,7 +18,11 @@ from corpus.pubmed import iter_pubmed
 from corpus.report import render_report
 from corpus.sentences import SentenceSplitter
 from corpus.stats import build_stats, empty_histograms
-from pipelines import corpus as job
+from corpus.dedup import NearDuplicateConfig
+from corpus.filters import FilterConfig
+from pipelines import corpus_steps as steps
+from pipelines.corpus_write import WriteCorpus
+from pipelines.near_duplicates import DropNearDuplicates
 from pipelines.common import LOCAL_RUNNER
 from tests.corpus_data import REPO, by_id, genia_abstracts, planted_documents, sample_documents
 
@@ -208,7 +212,7 @@ def test_cross_source_transform():
     chosen = [index[i] for i in (plants["cross_by_pmid"], plants["cross_by_pmcid"], "pmc:PMC2994229",
                                  "pmc:PMC3574550", plants["exact_original"])]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept = (pipeline | beam.Create(chosen) | job.DropCrossSourceDuplicates() | beam.Map(lambda d: d.id))
+        kept = (pipeline | beam.Create(chosen) | steps.DropCrossSourceDuplicates() | beam.Map(lambda d: d.id))
         assert_that(kept, equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]))
 
 
@@ -219,8 +223,8 @@ def test_exact_and_near_duplicate_transforms():
     chosen = [corpus_document(index[plants[name]]) for name in names] + [genia_document(i, f"g:{i}")
                                                                           for i in range(6)]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, groups = pipeline | beam.Create(chosen) | job.DropExactDuplicates()
-        kept, clusters = kept | job.DropNearDuplicates(job.NearDuplicateConfig())
+        kept, groups = pipeline | beam.Create(chosen) | steps.DropExactDuplicates()
+        kept, clusters = kept | DropNearDuplicates(NearDuplicateConfig())
         assert_that(kept | beam.Map(lambda d: d.id),
                     equal_to([plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)]))
         assert_that(groups | "ExactIds" >> beam.Map(lambda g: (g["kept"], g["removed"])),
@@ -236,8 +240,8 @@ def test_boilerplate_transform_keeps_one_copy():
     documents += [genia_document(4 + i, f"h:{i}", ("Supported by the Foo Foundation.",)) for i in range(2)]
     winner = min((boilerplate.winner_order(5, d.id), d.id) for d in documents[:4])[1]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, lines = pipeline | beam.Create(documents) | job.RemoveBoilerplate(
-            5, 3, job.filters.FilterConfig())
+        kept, lines = pipeline | beam.Create(documents) | steps.RemoveBoilerplate(
+            5, 3, FilterConfig())
         holders = kept | beam.FlatMap(lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
         assert_that(holders, equal_to([winner]), label="winner")
         funding = kept | "Funding" >> beam.FlatMap(lambda d: [s for s in d.sentences() if "Foo" in s])
@@ -252,7 +256,7 @@ def test_write_corpus_shards_every_document_once(tmp_path):
     for seed in (1, 2):
         out = tmp_path / f"seed{seed}"
         with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-            _ = pipeline | beam.Create(documents) | job.WriteCorpus(str(out), seed, shard_size_bytes=4000)
+            _ = pipeline | beam.Create(documents) | WriteCorpus(str(out), seed, shard_size_bytes=4000)
         texts = sorted((out / "text").glob("part-*-of-*.txt"))
         assert len(texts) == shards.shard_count(sum(shards.text_bytes(d) for d in documents), 4000) > 1
         blocks = [block for path in texts for block in path.read_text().strip("\n").split("\n\n") if block]
