@@ -4,7 +4,7 @@
 
 Applies NLM's update rules across every input given (per PMID the latest (file, version) wins, a later
 `DeleteCitation` removes it) and keeps one copy of each PMC article (its highest version). Files and
-records that fail go to `PREFIX-errors-*.jsonl`; the counts go to `PREFIX-stats.json`.
+records that fail are dead letters in `PREFIX-errors-*.jsonl`; the counts go to `PREFIX-stats.json`.
 """
 from __future__ import annotations
 
@@ -16,17 +16,23 @@ from typing import Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus import pmc, pmc_bulk, pubmed
 from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
-from pipelines.common import (add_argument_once, counters, expand_globs, run_pipeline,
-                              use_local_runner_by_default, write_json)
+from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
+                              dead_letter, expand_globs, read_bytes, run_pipeline, use_local_runner_by_default,
+                              write_json)
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "documents"
-ERRORS = "errors"
+JOB = "documents"
+ERRORS = DEAD_LETTERS
+# Reported in PREFIX-stats.json even when zero.
+REPORTED = ("pubmed_files_read", "pubmed_records_read", "pubmed_deletions_read", "pubmed_record_errors",
+            "pubmed_file_errors", "pmc_articles_read", "pmc_article_errors", "pmc_file_errors",
+            "pubmed_documents_written", "pmc_documents_written", "superseded", "deleted", "deletions_without_record")
+_count = counter_inc_fn(NAMESPACE)
 
 
 class DocumentsOptions(PipelineOptions):
@@ -56,12 +62,8 @@ class Candidate(NamedTuple):
     document: Optional[dict]  # None for a deletion
 
 
-def _count(name: str, n: int = 1) -> None:
-    Metrics.counter(NAMESPACE, name).inc(n)
-
-
-def _error(kind: str, origin: str, reason: str, **extra) -> dict:
-    return {"kind": kind, "origin": origin, "reason": reason, **extra}
+def _error(kind: str, origin: str, reason: str, **detail) -> dict:
+    return dead_letter(JOB, kind, origin, reason, **detail)
 
 
 class ParsePubmedFile(beam.DoFn):
@@ -82,7 +84,10 @@ class ParsePubmedFile(beam.DoFn):
                         yield f"pubmed:{item.pmid}", Candidate((file_order, 1, 0, path), None)
                     elif isinstance(item, RecordError):
                         _count("pubmed_record_errors")
-                        yield beam.pvalue.TaggedOutput(ERRORS, item.to_dict())
+                        record = item.to_dict()
+                        yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                            "record", record["origin"], record["reason"], record=record["index"],
+                            offset=record["offset"], snippet=record["snippet"] or None))
         except pubmed.PubmedFileError as error:
             _count("pubmed_file_errors")
             yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, error.reason))
@@ -101,11 +106,6 @@ def _sidecar(path: str, old_suffix: str, new_suffix: str) -> Optional[str]:
         return None
     candidate = path[: -len(old_suffix)] + new_suffix
     return candidate if FileSystems.exists(candidate) else None
-
-
-def _read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return handle.read()
 
 
 class ParsePmcFile(beam.DoFn):
@@ -131,8 +131,8 @@ class ParsePmcFile(beam.DoFn):
         stem = path.rsplit(".", 1)[0]
         metadata = None
         if FileSystems.exists(stem + ".json"):
-            metadata = json.loads(_read_bytes(stem + ".json"))
-        yield from self._parse(_read_bytes(path), path, metadata)
+            metadata = json.loads(read_bytes(stem + ".json"))
+        yield from self._parse(read_bytes(path), path, metadata)
 
     def _archive(self, path: str) -> Iterator:
         filelist = _sidecar(path, ".tar.gz", ".filelist.csv")
@@ -209,7 +209,7 @@ def resolve(item) -> Iterator[str]:
 
 
 class ReadDocuments(beam.PTransform):
-    """PubMed and PMC files -> the latest version of each article as JSON lines, plus an errors output."""
+    """PubMed and PMC files -> the latest version of each article as JSON lines, plus the dead letters."""
 
     def __init__(self, pubmed_files: Iterable[str], pmc_files: Iterable[str], options: pmc.JatsOptions):
         super().__init__()
@@ -237,11 +237,7 @@ class ReadDocuments(beam.PTransform):
             | "LatestPerId" >> beam.CombinePerKey(LatestWins())
             | "Resolve" >> beam.FlatMap(resolve)
         )
-        error_lines = (
-            errors | "AllErrors" >> beam.Flatten()
-            | "ErrorsToJson" >> beam.Map(lambda e: json.dumps(e, ensure_ascii=False, sort_keys=True))
-        )
-        return documents, error_lines
+        return documents, errors | "AllErrors" >> beam.Flatten()
 
 
 def run(argv: Optional[list[str]] = None) -> dict:
@@ -270,13 +266,13 @@ def run(argv: Optional[list[str]] = None) -> dict:
     _ = documents | "WriteDocuments" >> beam.io.WriteToText(
         args.output, file_name_suffix=".jsonl.gz", num_shards=args.num_shards,
         shard_name_template="-SSSSS-of-NNNNN")
-    _ = errors | "WriteErrors" >> beam.io.WriteToText(
-        f"{args.output}-errors", file_name_suffix=".jsonl", num_shards=1,
-        shard_name_template="-SSSSS-of-NNNNN")
+    _ = errors | "WriteDeadLetters" >> WriteDeadLetters(f"{args.output}-errors")
     result = run_pipeline(pipeline)
     if result is None:
         return {}
-    stats = counters(result, NAMESPACE)
+    stats = {name: 0 for name in REPORTED}
+    stats.update(counters(result, NAMESPACE))
+    stats = dict(sorted(stats.items()))
     stats["inputs"] = {"pubmed_files": len(pubmed_files), "pmc_files": len(pmc_files)}
     write_json(f"{args.output}-stats.json", stats)
     errors_total = sum(v for k, v in stats.items() if k.endswith("_errors"))

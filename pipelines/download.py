@@ -3,15 +3,14 @@
 The driver lists the source (small next to the data) and writes the plan to DEST/_download_plan.jsonl; the
 plan is the pipeline's input, spread across workers, and each worker fetches, verifies and names its files
 through Beam's FileSystems. The rules each file follows are in sources/fetch.py. At the end the driver writes
-DEST/_download_summary.json from the job's metrics; DEST/_download_errors.jsonl lists every file that failed,
-with its reason. The exit status is 1 when any file failed (after everything else was fetched).
+DEST/_download_summary.json from the job's metrics; DEST/errors/download-*.jsonl lists every file that failed
+(dead letters, with the URL and the reason). The exit status is 1 when any file failed (after everything else was fetched).
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import datetime
-import json
 import logging
 import sys
 import threading
@@ -27,8 +26,9 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipelines.common import (LOCAL_RUNNER, counters, run_pipeline, use_local_runner_by_default,
-                              write_atomically, write_json)
+from pipelines.common import (DEAD_LETTERS, LOCAL_RUNNER, WriteDeadLetters, counter_inc_fn, counters, dead_letter,
+                              errors_prefix, run_pipeline, use_local_runner_by_default, write_atomically,
+                              write_json)
 from sources.fetch import (
     DOWNLOADED,
     FAILED,
@@ -48,9 +48,10 @@ log = logging.getLogger("pipelines.download")
 
 NAMESPACE = "download"
 PLAN_NAME = "_download_plan.jsonl"
-ERRORS_NAME = "_download_errors.jsonl"
 SUMMARY_NAME = "_download_summary.json"
-ERRORS_TAG = "errors"
+JOB = "download"
+_count = counter_inc_fn(NAMESPACE)
+ERRORS_TAG = DEAD_LETTERS
 # Outcome statuses and events that become counters (every decision is counted, also when zero).
 COUNTERS = (
     "listed", "downloaded", "skipped_existing", "failed", "retracted_skipped", "licence_skipped",
@@ -72,7 +73,7 @@ examples:
 
 Any Beam pipeline option (--runner, --project, --direct_num_workers, ...) may be added. On the local runner,
 files are fetched by --max-concurrency threads. Re-running the same command fetches only what is missing or
-changed; the exit status is 1 when any file failed (see DEST/_download_errors.jsonl).
+changed; the exit status is 1 when any file failed (see DEST/errors/download-*.jsonl).
 """
 
 
@@ -167,6 +168,9 @@ class BeamStorage:
     def delete(self, path: str) -> None:
         FileSystems.delete([path])
 
+    def write_atomically(self, path: str, data: bytes) -> None:
+        write_atomically(path, data)
+
     def local_path(self, path: str) -> Optional[str]:
         return path if isinstance(FileSystems.get_filesystem(path), LocalFileSystem) else None
 
@@ -212,30 +216,29 @@ class FetchFn(beam.DoFn):
         self._session.close()
 
     def process(self, item: RemoteFile):
-        Metrics.counter(NAMESPACE, "listed").inc()
+        _count("listed")
         outcome = self._fetcher.fetch(item)
-        self._count(outcome)
+        self._count_outcome(outcome)
         self._report_progress(outcome)
         if outcome.status == FAILED:
-            yield beam.pvalue.TaggedOutput(
-                ERRORS_TAG, {"file": item.path, "url": item.url, "reason": outcome.reason,
-                             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
-            )
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, dead_letter(
+                JOB, "file", item.url, outcome.reason, path=item.path,
+                time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
         elif outcome.status in (DOWNLOADED, SKIPPED_EXISTING):
             yield self._storage.join(item.path)
 
     @staticmethod
-    def _count(outcome: Outcome) -> None:
-        Metrics.counter(NAMESPACE, outcome.status).inc()
-        Metrics.counter(NAMESPACE, "bytes").inc(outcome.bytes)
+    def _count_outcome(outcome: Outcome) -> None:
+        _count(outcome.status)
+        _count("bytes", outcome.bytes)
         if outcome.status == DOWNLOADED:
-            Metrics.counter(NAMESPACE, f"verified_{outcome.verified}").inc()
+            _count(f"verified_{outcome.verified}")
             Metrics.distribution(NAMESPACE, "file_bytes").update(outcome.size)
         for event, count in outcome.events.items():
-            Metrics.counter(NAMESPACE, event).inc(count)
+            _count(event, count)
         retried = sum(outcome.events[e] for e in ("http_retries", "read_retries", "checksum_retries"))
         if retried:
-            Metrics.counter(NAMESPACE, "retried").inc(retried)
+            _count("retried", retried)
 
     def _report_progress(self, outcome: Outcome) -> None:
         with _progress_lock:
@@ -274,14 +277,7 @@ def build_pipeline(pipeline: beam.Pipeline, plan_path: str, settings: FetchSetti
         | "ParsePlan" >> beam.Map(RemoteFile.from_json)
         | "Download" >> DownloadFiles(settings)
     )
-    (
-        results[ERRORS_TAG]
-        | "ErrorLines" >> beam.Map(lambda error: json.dumps(error, sort_keys=True))
-        | "WriteErrors" >> beam.io.WriteToText(
-            FileSystems.join(settings.dest, ERRORS_NAME[: -len(".jsonl")]),
-            file_name_suffix=".jsonl", num_shards=1, shard_name_template="",
-        )
-    )
+    _ = results[ERRORS_TAG] | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(settings.dest, JOB))
 
 
 def make_summary(args, base_url: str, plan: Plan, counters: dict[str, int], seconds: float) -> dict:
@@ -310,7 +306,7 @@ def make_summary(args, base_url: str, plan: Plan, counters: dict[str, int], seco
         "megabytes_per_second": round(counters["bytes"] / seconds / 1e6, 3) if seconds > 0 else None,
         "counters": dict(sorted(counters.items())),
         "verification_notes": notes,
-        "errors_file": FileSystems.join(args.dest, ERRORS_NAME),
+        "errors_file": errors_prefix(args.dest, JOB) + "-00000-of-00001.jsonl",
     }
 
 
@@ -418,7 +414,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    # Each run rewrites DEST/_download_errors.jsonl by design; Beam would warn about replacing it.
+    # Each run rewrites DEST/errors/download-*.jsonl by design; Beam would warn about replacing it.
     logging.getLogger("apache_beam.io.filebasedsink").setLevel(logging.ERROR)
     sys.exit(run())
 

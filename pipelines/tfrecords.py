@@ -7,7 +7,7 @@ Input: one sentence per line, a blank line between documents, a document never s
 corpus job's output; .gz files are read too). Every file is streamed line by line by one worker, so document
 boundaries survive. Output: `PREFIX/pretrain_data.tfrecord-SSSSS-of-NNNNN` (the format of
 `pretraining_data.contract`, docs/tfrecords.md) and, last, `PREFIX/pretrain_data.json`; lines that are not
-valid UTF-8 and files that cannot be read go to `PREFIX/pretrain_data.errors.jsonl`.
+valid UTF-8 and files that cannot be read are dead letters in `PREFIX/errors/tfrecords-*.jsonl`.
 
 Tokenizing, packing, keys and encoding are `pretraining_data.examples` (plain Python); this module is the Beam
 glue: files spread over workers, examples grouped by shard, shards written under a temporary directory and
@@ -28,12 +28,12 @@ from typing import BinaryIO, Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.common import (add_argument_once, counters, expand_globs, read_vocabulary, run_pipeline,
+from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
+                              dead_letter, errors_prefix, expand_globs, read_vocabulary, run_pipeline,
                               use_local_runner_by_default, write_json)
-from pretraining_data.contract import ERRORS_FILE, METADATA_FILE, SHARD_STEM, build_metadata, shard_name
+from pretraining_data.contract import METADATA_FILE, SHARD_STEM, build_metadata, shard_name
 from pretraining_data.encoding import ExampleEncoder, frame_record
 from pretraining_data.examples import (COUNTS, FileExamples, choose_num_shards, file_labels, shard_of,
                                        sum_counts)
@@ -42,7 +42,9 @@ from vocab.tokenizer import Tokenizer
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "tfrecords"
-ERRORS = "errors"
+JOB = "tfrecords"
+ERRORS = DEAD_LETTERS
+inc = counter_inc_fn(NAMESPACE)
 STATS = "stats"
 BUCKET_SHIFT = 64 - 8  # 256 key ranges
 BUFFER_BYTES = 16 << 20  # examples a worker holds per file before sending them on
@@ -119,13 +121,12 @@ class TokenizeAndPack(beam.DoFn):
         if counts["num_failed_files"]:
             counts["num_incomplete_documents"] += examples.ended_inside_document
         # Text the fast tokenizer could get wrong goes through the exact one: worth watching for speed.
-        Metrics.counter(NAMESPACE, "tokenizer_chunks_via_reference").inc(
-            self._tokenizer.chunks_via_reference - exact_path_before)
+        inc("tokenizer_chunks_via_reference", self._tokenizer.chunks_via_reference - exact_path_before)
         for problem in problems:
             yield beam.pvalue.TaggedOutput(ERRORS, problem)
         for name in COUNTS:
             if counts[name]:
-                Metrics.counter(NAMESPACE, name).inc(counts[name])
+                inc(name, counts[name])
         yield beam.pvalue.TaggedOutput(STATS, {name: counts[name] for name in COUNTS})
 
 
@@ -143,16 +144,16 @@ def _decoded_lines(path: str, counts: Counter, problems: list[dict]) -> Iterator
                     text = raw.decode("utf-8", errors="replace")
                     counts["num_invalid_utf8_lines"] += 1
                     if counts["num_invalid_utf8_lines"] <= MAX_REPORTED_LINES:
-                        problems.append(_error(path, line_number, f"invalid UTF-8: {error}"))
+                        problems.append(_error("line", path, f"invalid UTF-8: {error}", line_number))
                 yield text
     except (zlib.error, EOFError, gzip.BadGzipFile) as error:
         counts["num_failed_files"] += 1
-        problems.append(_error(path, line_number, f"cannot read past line {line_number} "
-                                                  f"({type(error).__name__}: {error}); the text before it was kept"))
+        problems.append(_error("file", path, f"cannot read past line {line_number} ({type(error).__name__}: "
+                                             f"{error}); the text before it was kept", line_number))
     counts["num_text_bytes"] += text_bytes
     if counts["num_invalid_utf8_lines"] > MAX_REPORTED_LINES:
-        problems.append(_error(path, 0, f"{counts['num_invalid_utf8_lines'] - MAX_REPORTED_LINES} more lines "
-                                        f"of invalid UTF-8 not listed"))
+        problems.append(_error("file", path, f"{counts['num_invalid_utf8_lines'] - MAX_REPORTED_LINES} more "
+                                             f"lines of invalid UTF-8 not listed"))
 
 
 def split_by_shard(item: tuple[int, list[tuple[int, bytes]]], num_shards: int) -> Iterator:
@@ -170,8 +171,8 @@ def _open_text_file(path: str) -> BinaryIO:
     return gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
 
 
-def _error(path: str, line: int, reason: str) -> dict:
-    return {"file": path, "line": line, "reason": reason}
+def _error(kind: str, path: str, reason: str, line: Optional[int] = None) -> dict:
+    return dead_letter(JOB, kind, path, reason, line=line)
 
 
 class WriteShard(beam.DoFn):
@@ -189,7 +190,7 @@ class WriteShard(beam.DoFn):
                 framed = frame_record(record)
                 handle.write(framed)
                 size += len(framed)
-        Metrics.counter(NAMESPACE, "shards_written").inc()
+        inc("shards_written")
         yield shard, len(ordered), size
 
 
@@ -212,7 +213,7 @@ class Finalize(beam.DoFn):
         for index in range(num_shards):
             if index not in present:  # a shard no example fell into (tiny inputs): still a valid, empty file
                 FileSystems.create(join(self._temp_dir, names[index])).close()
-                Metrics.counter(NAMESPACE, "empty_shards").inc()
+                inc("empty_shards")
         metadata_path = join(self._output, METADATA_FILE)
         if self._overwrite:
             # The old metadata goes first, so no reader takes a mix of old and new shards as complete.
@@ -275,10 +276,7 @@ class WritePretrainingData(beam.PTransform):
                 Finalize(self._output, temp_dir, fields, self._overwrite),
                 beam.pvalue.AsSingleton(counts), num_shards_side, beam.pvalue.AsList(written))
         )
-        errors = packed[ERRORS] | "ErrorsToJson" >> beam.Map(
-            lambda e: json.dumps(e, ensure_ascii=False, sort_keys=True))
-        _ = errors | "WriteErrors" >> beam.io.WriteToText(
-            FileSystems.join(self._output, ERRORS_FILE), num_shards=1, shard_name_template="")
+        _ = packed[ERRORS] | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(self._output, JOB))
         return metadata
 
 
@@ -333,7 +331,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
              "%d invalid UTF-8 lines, %d unreadable files (see %s); %d text chunks took the exact tokenizer",
              metadata["num_documents"], metadata["num_examples"], metadata["num_shards"],
              metadata["num_tokens"], metadata["num_input_tokens"], metadata["num_truncated_tokens"],
-             stats.get("num_invalid_utf8_lines", 0), stats.get("num_failed_files", 0), ERRORS_FILE,
+             stats.get("num_invalid_utf8_lines", 0), stats.get("num_failed_files", 0), errors_prefix(output, JOB) + "-*.jsonl",
              stats.get("tokenizer_chunks_via_reference", 0))
     return metadata
 

@@ -10,7 +10,7 @@ documents (the corpus job's format). Output, each file written atomically:
   DIR/vocab_report.json      counts, caps, and quality on held-apart text versus --compare vocabularies
   DIR/counts/                words-*.tsv.gz ("word<TAB>count", count >= --min-count), alphabet.json,
                              histogram.json (distinct words per count)
-  DIR/errors/lines-*.jsonl   lines that are not UTF-8, with their file and the reason (empty when none)
+  DIR/errors/vocab-*.jsonl   dead letters: lines that are not UTF-8, with their file and the reason
 
 Counting runs on the workers (Dataflow or local): BERT's basic tokenization (what training will see),
 per-bundle counts combined per word across workers. Only the learner (SentencePiece BPE over the word counts)
@@ -28,12 +28,12 @@ from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.common import (add_argument_once, counters, expand_globs, read_json, read_vocabulary, run_pipeline,
-                              use_local_runner_by_default, write_atomically, write_vocabulary)
+from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
+                              dead_letter, errors_prefix, expand_globs, read_json, read_vocabulary, run_pipeline,
+                              snippet, use_local_runner_by_default, write_atomically, write_vocabulary)
 from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
                          learn_wordpiece)
 from vocab.pretokenize import WordSplitter
@@ -46,9 +46,8 @@ NAMESPACE = "vocab"
 REPORT_FILE = "vocab_report.json"
 
 
-def _count(name: str, n: int = 1) -> None:
-    if n:
-        Metrics.counter(NAMESPACE, name).inc(n)
+JOB = "vocab"
+_count = counter_inc_fn(NAMESPACE)
 
 
 class VocabOptions(PipelineOptions):
@@ -148,9 +147,9 @@ class _CountWordsInBundle(beam.DoFn):
 
 
 class DecodeLines(beam.DoFn):
-    """(file, raw line) -> text; lines that are not UTF-8 go to the errors output, counted, with their file."""
+    """(file, raw line) -> text; a line that is not UTF-8 is a dead letter, counted, with its file."""
 
-    ERRORS = "errors"
+    ERRORS = DEAD_LETTERS
 
     def process(self, item: tuple[str, bytes]) -> Iterator:
         path, raw = item
@@ -158,9 +157,8 @@ class DecodeLines(beam.DoFn):
             yield raw.decode("utf-8")
         except UnicodeDecodeError as err:
             _count("lines_not_utf8")
-            yield beam.pvalue.TaggedOutput(self.ERRORS, json.dumps(
-                {"file": path, "reason": f"not UTF-8: {err}", "snippet": raw[:200].decode("utf-8", "replace")},
-                ensure_ascii=False))
+            yield beam.pvalue.TaggedOutput(self.ERRORS, dead_letter(
+                JOB, "line", path, f"not UTF-8: {err}", snippet=snippet(raw)))
 
 
 class _CounterFn(beam.CombineFn):
@@ -228,9 +226,7 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output: str,
             | f"Write{name.title()}" >> beam.io.WriteToText(FileSystems.join(counts_dir, name), file_name_suffix=".json",
                                                             num_shards=1, shard_name_template="")
         )
-    _ = decoded[DecodeLines.ERRORS] | "WriteErrors" >> beam.io.WriteToText(
-        FileSystems.join(output, "errors/lines"), file_name_suffix=".jsonl", num_shards=1,
-        shard_name_template="-SSSSS-of-NNNNN")
+    _ = decoded[DecodeLines.ERRORS] | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(output, JOB))
 
 
 def _read_counts(counts_dir: str, threshold: int) -> Iterator[tuple[str, int]]:

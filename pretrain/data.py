@@ -22,15 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def resolve_files(patterns: str) -> list[str]:
-    """Expands comma-separated globs (local or gs://) into a sorted list of shards (the metadata and errors
-    files beside them are left out)."""
+    """Expands comma-separated globs (local or gs://) into a sorted list of shards (`pretrain_data.json` and
+    the job's `errors/` beside them are left out)."""
     files: list[str] = []
     for pattern in filter(None, (p.strip() for p in patterns.split(","))):
         matched = tf.io.gfile.glob(pattern)
         if not matched:
             raise FileNotFoundError(f"no file matches {pattern!r}")
-        files.extend(m for m in matched if is_shard(posixpath.basename(m))
-                     or not posixpath.basename(m).startswith("pretrain_data."))
+        files.extend(m for m in matched if is_shard(posixpath.basename(m)) or not (
+            posixpath.basename(m).startswith("pretrain_data.") or posixpath.basename(m) == "errors"))
     if not files:
         raise FileNotFoundError(f"no data shard matches {patterns!r}")
     return sorted(set(files))

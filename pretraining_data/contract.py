@@ -26,7 +26,6 @@ FORMAT = "electra-pretraining"
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 METADATA_FILE = "pretrain_data.json"
 SHARD_STEM = "pretrain_data.tfrecord"
-ERRORS_FILE = "pretrain_data.errors.jsonl"
 # The keys pretraining reads; the writer adds more (counts of what was read, truncated, skipped).
 METADATA_KEYS = (
     "format", "max_seq_length", "vocab_size", "vocab_sha256", "do_lower_case", "strip_accents",

@@ -43,7 +43,7 @@ def download(mirror_url: str, raw: Path) -> dict:
     for source, (path, dest) in sources.items():
         status = job.run(["--source", source, "--base-url", mirror_url + path, "--dest", str(dest)])
         if status != 0:
-            raise SystemExit(f"demo: download of {source} failed; see {dest}/_download_errors.jsonl")
+            raise SystemExit(f"demo: download of {source} failed; see {dest}/errors/download-00000-of-00001.jsonl")
     return {source: json.loads((dest / "_download_summary.json").read_text())
             for source, (_, dest) in sources.items()}
 

@@ -82,6 +82,8 @@ class Storage(Protocol):
     def create(self, path: str) -> BinaryIO: ...
     def rename(self, source: str, destination: str) -> None: ...
     def delete(self, path: str) -> None: ...
+    def write_atomically(self, path: str, data: bytes) -> None:
+        """Write a small file so that readers see the old one or the whole new one, never a part."""
     def local_path(self, path: str) -> Optional[str]:
         """The OS path when `path` is on a local disk (resumable), else None."""
 
@@ -209,13 +211,13 @@ class Fetcher:
             return problem
         self._save_metadata(item, metadata)  # the JSON lands first: a visible XML always has its metadata
         self.storage.rename(part, final)
-        self._write_atomic(final + RECORD_SUFFIX, format_md5_record(item.name, transfer.md5).encode())
+        self.storage.write_atomically(final + RECORD_SUFFIX, format_md5_record(item.name, transfer.md5).encode())
         outcome.status, outcome.size, outcome.verified = DOWNLOADED, transfer.size, item.verify
         return None
 
     def _save_metadata(self, item: RemoteFile, metadata: Optional[bytes]) -> None:
         if metadata is not None and item.metadata_path:
-            self._write_atomic(self.storage.join(item.metadata_path), metadata)
+            self.storage.write_atomically(self.storage.join(item.metadata_path), metadata)
 
     # -- PMC Cloud Service articles ------------------------------------------------------------------------------
 
@@ -246,7 +248,7 @@ class Fetcher:
             status = LICENCE_SKIPPED
         if status and not from_dest and self.storage.exists(self.storage.join(item.path)):
             # An earlier run saved this article; its JSON must now tell later stages about the retraction.
-            self._write_atomic(meta_dest, body)
+            self.storage.write_atomically(meta_dest, body)
             outcome.events["metadata_refreshed"] += 1
         return status, (None if from_dest else body)
 
@@ -297,7 +299,7 @@ class Fetcher:
                 for chunk in iter(lambda: stream.read(_CHUNK), b""):
                     digest.update(chunk)
             if digest.hexdigest() == expected:
-                self._write_atomic(record, format_md5_record(item.name, expected).encode())
+                self.storage.write_atomically(record, format_md5_record(item.name, expected).encode())
                 return True
         return False
 
@@ -399,10 +401,6 @@ class Fetcher:
         if self.storage.exists(path):
             self.storage.delete(path)
 
-    def _write_atomic(self, path: str, data: bytes) -> None:
-        with self.storage.create(path + PART_SUFFIX) as sink:
-            sink.write(data)
-        self.storage.rename(path + PART_SUFFIX, path)
 
 
 class _Restart(Exception):

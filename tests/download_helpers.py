@@ -111,7 +111,7 @@ def read_json(path: str) -> dict:
 
 
 def read_errors(dest: str) -> list[dict]:
-    with FileSystems.open(FileSystems.join(dest, "_download_errors.jsonl")) as handle:
+    with FileSystems.open(FileSystems.join(dest, "errors", "download-00000-of-00001.jsonl")) as handle:
         return [json.loads(line) for line in handle.read().decode().splitlines() if line.strip()]
 
 

@@ -135,7 +135,7 @@ def test_documents_job_graph(gcs_prefix, tmp_path):
                                      "--output", f"{gcs_prefix}/docs"], gcs_prefix, tmp_path)
     for step in ("ReadDocuments/SpreadPubMed", "ReadDocuments/ParsePubMed", "ReadDocuments/SpreadPMC",
                  "ReadDocuments/ParsePMC", "ReadDocuments/LatestPerId/GroupByKey", "ReadDocuments/Resolve",
-                 "WriteDocuments", "WriteErrors"):
+                 "WriteDocuments", "WriteDeadLetters"):
         assert step in names
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
     assert not global_combines(names)
@@ -197,7 +197,7 @@ def test_download_job_graph(gcs_prefix, tmp_path):
         job, names = dry_run(download, ["--source", "pmc-oa", "--base-url", mirror.url + "pmc-oa-opendata/",
                                         "--dest", f"{gcs_prefix}/raw"], gcs_prefix, tmp_path)
     # The file list is read from the plan the driver wrote, then spread over the workers before fetching.
-    for step in ("ReadPlan", "Download/Spread", "Download/Fetch", "WriteErrors"):
+    for step in ("ReadPlan", "Download/Spread", "Download/Fetch", "WriteDeadLetters"):
         assert step in names
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
     assert "workflow.tar.gz" in staged_packages(job)

@@ -134,7 +134,7 @@ def faulty_run(ncbi, tmp_path_factory):
     finally:
         other_host.stop()
         ncbi.clear()
-    errors = {error["file"]: error for error in read_errors(str(dest))}
+    errors = {error["path"]: error for error in read_errors(str(dest))}
     return {"code": code, "dest": dest, "summary": summary(str(dest)), "errors": errors, "requests": requests,
             "other_requests": other_requests}
 
@@ -146,7 +146,7 @@ def _name(number: int) -> str:
 def _assert_failed_cleanly(run_result: dict, number: int, reason: str) -> None:
     name = _name(number)
     assert reason in run_result["errors"][name]["reason"]
-    assert run_result["errors"][name]["url"].endswith("/faulty/" + name)
+    assert run_result["errors"][name]["origin"].endswith("/faulty/" + name)
     assert not (run_result["dest"] / name).exists()
     assert not (run_result["dest"] / f"{name}.md5").exists()
 
@@ -345,7 +345,7 @@ def test_pmc_oa_etag_mismatch_and_multipart_etag(pmc_cloud, tmp_path):
         pmc_cloud.clear()
     assert code == 1
     errors = read_errors(str(tmp_path))
-    assert [e["file"] for e in errors] == ["PMC1790863.1/PMC1790863.1.xml"]
+    assert [e["path"] for e in errors] == ["PMC1790863.1/PMC1790863.1.xml"]
     assert "MD5 mismatch" in errors[0]["reason"] and "ETag" in errors[0]["reason"]
     assert not (tmp_path / "PMC1790863.1" / "PMC1790863.1.xml").exists()
     assert not (tmp_path / "PMC1790863.1" / "PMC1790863.1.json").exists()  # no metadata without its article
@@ -421,7 +421,7 @@ def test_pmc_bulk_corrupt_archive_without_md5_fails_the_gzip_check(tmp_path):
                         "--licence", "comm")
     assert code == 1
     errors = read_errors(str(tmp_path / "dest"))
-    assert [e["file"] for e in errors] == [archives["comm"][1]]
+    assert [e["path"] for e in errors] == [archives["comm"][1]]
     assert "truncated gzip stream" in errors[0]["reason"]
     assert (tmp_path / "dest" / archives["comm"][0]).exists()
 
@@ -445,7 +445,7 @@ def test_gcs_destination_and_rerun(ncbi, gcs_prefix):
     bucket_name, _, prefix = gcs_prefix[len("gs://"):].partition("/")
     blobs = {b.name[len(prefix) + 1:]: b for b in storage_client().list_blobs(bucket_name, prefix=prefix + "/")}
     assert {"pubmed20n0001.xml.gz", "pubmed20n0001.xml.gz.md5", "pubmed20n0002.xml.gz",
-            "_download_summary.json", "_download_errors.jsonl"} <= set(blobs)
+            "_download_summary.json", "errors/download-00000-of-00001.jsonl"} <= set(blobs)
     assert not [name for name in blobs if name.endswith(".part")]
     assert hashlib.md5(blobs["pubmed20n0002.xml.gz"].download_as_bytes()).hexdigest() == SAMPLE_MD5
     assert summary(gcs_prefix)["downloaded"] == 2

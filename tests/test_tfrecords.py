@@ -69,15 +69,15 @@ def examples(built, tokenizer) -> list[tuple[list[int], list[int]]]:
 def test_output_files_and_metadata(built, tokenizer):
     output, metadata = built
     names = sorted(p.name for p in output.iterdir())
-    assert names == ["pretrain_data.errors.jsonl", "pretrain_data.json"] + [
-        f"pretrain_data.tfrecord-{i:05d}-of-00004" for i in range(4)]
+    assert names == ["errors", "pretrain_data.json"] + [f"pretrain_data.tfrecord-{i:05d}-of-00004" for i in range(4)]
     assert json.loads((output / "pretrain_data.json").read_text()) == metadata
     assert set(METADATA_KEYS) <= set(metadata)
     assert metadata["format"] == "electra-pretraining" and metadata["max_seq_length"] == MAX_LEN
     assert {k: metadata[k] for k in ("vocab_size", "vocab_sha256", "do_lower_case", "strip_accents")} \
         == tokenizer.settings()
     assert metadata["num_shards"] == 4 and metadata["num_documents"] == 148 and metadata["num_files"] == 3
-    assert (output / "pretrain_data.errors.jsonl").read_text() == ""
+    assert [p.name for p in (output / "errors").iterdir()] == ["tfrecords-00000-of-00001.jsonl"]
+    assert (output / "errors" / "tfrecords-00000-of-00001.jsonl").read_text() == ""
 
 
 def test_every_example_has_the_contract_layout(built, examples):
@@ -188,8 +188,9 @@ def test_same_input_and_seed_give_identical_bytes_and_overwrite_rules(built, wor
     output, metadata = built
     again = work / "again"
     assert run_job(text_dir, vocab_dir, again, "--num-shards", "4") == metadata
-    for path in output.iterdir():
-        assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+    for path in (p for p in output.rglob("*") if p.is_file()):
+        name = path.relative_to(output)
+        assert (again / name).read_bytes() == path.read_bytes(), name
 
     with pytest.raises(SystemExit, match="already holds"):
         run_job(text_dir, vocab_dir, again, "--num-shards", "3", "--seed", "7")
@@ -244,10 +245,13 @@ def test_bad_input_is_reported_and_nothing_else_is_lost(work, documents, vocab_d
     (text_dir / "part-00002.txt.gz").write_bytes(cut[: len(cut) // 2])
 
     metadata = run_job(text_dir, vocab_dir, work / "out_bad", "--num-shards", "2")
-    errors = [json.loads(line) for line in (work / "out_bad" / "pretrain_data.errors.jsonl").read_text().splitlines()]
-    by_file = {Path(e["file"]).name: e for e in errors}
+    errors = [json.loads(line) for path in (work / "out_bad" / "errors").glob("tfrecords-*.jsonl")
+              for line in path.read_text().splitlines()]
+    by_file = {Path(e["origin"]).name: e for e in errors}
     assert set(by_file) == {"part-00001.txt", "part-00002.txt.gz"}
+    assert all(e["job"] == "tfrecords" for e in errors)
     assert by_file["part-00001.txt"]["line"] == 1 and "invalid UTF-8" in by_file["part-00001.txt"]["reason"]
+    assert by_file["part-00001.txt"]["kind"] == "line" and by_file["part-00002.txt.gz"]["kind"] == "file"
     assert "cannot read past line" in by_file["part-00002.txt.gz"]["reason"]
     assert metadata["num_invalid_utf8_lines"] == 1 and metadata["num_failed_files"] == 1
     assert metadata["num_incomplete_documents"] == 1

@@ -42,10 +42,12 @@ def test_bucket_in_bucket_out_then_read_from_local_copies(local, gcs_prefix):
     copies.mkdir()
     names = []
     for blob in bucket.list_blobs(prefix=f"{prefix}/data/"):
-        name = blob.name.rsplit("/", 1)[-1]
+        name = blob.name[len(f"{prefix}/data/"):]
         names.append(name)
+        (copies / name).parent.mkdir(parents=True, exist_ok=True)
         blob.download_to_filename(str(copies / name))
-    assert sorted(names) == sorted(p.name for p in local["out"].iterdir())  # no temporary objects left
+    # No temporary objects left.
+    assert sorted(names) == sorted(str(p.relative_to(local["out"])) for p in local["out"].rglob("*") if p.is_file())
     for name in names:
         assert (copies / name).read_bytes() == (local["out"] / name).read_bytes(), name
 
@@ -58,8 +60,9 @@ def test_multi_process_direct_runner_writes_the_same_bytes(local):
     metadata = job(str(local["text"]), local["vocab"], str(output),
                    "--direct_running_mode=multi_processing", "--direct_num_workers=2")
     assert metadata == local["metadata"]
-    for path in local["out"].iterdir():
-        assert (output / path.name).read_bytes() == path.read_bytes(), path.name
+    for path in (p for p in local["out"].rglob("*") if p.is_file()):
+        name = path.relative_to(local["out"])
+        assert (output / name).read_bytes() == path.read_bytes(), name
     tokenizer = Tokenizer.from_vocabulary(read_vocabulary(local["vocab"]))
     for record in read_records(f"{output}/pretrain_data.tfrecord-*"):
         check_layout(record, 128, tokenizer.vocab_size, tokenizer.cls_id, tokenizer.sep_id)

@@ -121,8 +121,10 @@ def test_report_figures_and_counts(built, corpus):
            for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
     assert len(tsv) == learner["training_words"] == sum(n for c, n in histogram.items() if int(c) >= 2)
     assert sum(int(line.rpartition("\t")[2]) for line in tsv) == learner["training_word_occurrences"]
-    errors = [json.loads(line) for path in (output / "errors").iterdir() for line in path.read_text().splitlines()]
-    assert len(errors) == 1 and errors[0]["file"].endswith("part-2.txt.gz") and "not UTF-8" in errors[0]["reason"]
+    errors = [json.loads(line) for path in (output / "errors").glob("vocab-*.jsonl")
+              for line in path.read_text().splitlines()]
+    assert len(errors) == 1 and errors[0]["origin"].endswith("part-2.txt.gz") and "not UTF-8" in errors[0]["reason"]
+    assert (errors[0]["job"], errors[0]["kind"]) == ("vocab", "line")
 
 
 def test_same_vocabulary_whatever_the_sharding_and_workers(built, tmp_path):
@@ -196,7 +198,7 @@ def test_dataflow_job_graph_gathers_only_statistics(gcs_prefix, tmp_path, corpus
     steps = json.loads(Path(f"{job_file}.pipeline.json").read_text())["components"]["transforms"].values()
     names = {step["uniqueName"] for step in steps}
     assert {"CountWords/CountInBundles", "CountWords/SumPerWord", "KeepFrequent", "WriteCounts",
-            "WriteAlphabet", "WriteHistogram", "WriteErrors"} <= names
+            "WriteAlphabet", "WriteHistogram", "WriteDeadLetters"} <= names
     assert {name[: -len("/KeyWithVoid")] for name in names if name.endswith("/KeyWithVoid")} == {
         "Alphabet", "Histogram"}
     assert not [name for name in names if any(word in name for word in ("AsIter", "AsList", "ToList"))]
