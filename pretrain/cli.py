@@ -8,6 +8,7 @@ import logging
 import sys
 
 from pretrain import config as config_lib
+from pretrain import training
 from pretrain.errors import USER_ERRORS
 
 log = logging.getLogger("pretrain")
@@ -18,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m pretrain",
         description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.")
     commands = parser.add_subparsers(dest="command", required=True)
+    run = training.RunOptions(data="", output="")  # the defaults of how to run
 
     train = commands.add_parser(
         "train", help="train (or resume) a generator + discriminator",
@@ -40,13 +42,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="must match the data (default: read from pretrain_data.json)")
     train.add_argument("--seed", type=int, help="seed for initialisation, masking and data order")
     train.add_argument("--tpu", help="Cloud TPU name, or `local` on a TPU VM")
-    train.add_argument("--mixed-precision", default="none", choices=["none", "bf16", "fp16"],
+    train.add_argument("--mixed-precision", default=run.mixed_precision, choices=sorted(training.COMPUTE_DTYPES),
                        help="bf16 on TPU/Ampere+, fp16 with loss scaling on older GPUs")
-    train.add_argument("--steps-per-loop", type=int, default=100,
-                       help="training steps per host call")
-    train.add_argument("--log-every", type=int, default=100, help="steps between metric lines")
-    train.add_argument("--save-every", type=int, default=1000, help="steps between checkpoints")
-    train.add_argument("--keep-checkpoints", type=int, default=5)
+    train.add_argument("--steps-per-loop", type=int, default=run.steps_per_loop,
+                       help="training steps per host call (default: %(default)s)")
+    train.add_argument("--log-every", type=int, default=run.log_every,
+                       help="steps between metric lines (default: %(default)s)")
+    train.add_argument("--save-every", type=int, default=run.save_every,
+                       help="steps between checkpoints (default: %(default)s)")
+    train.add_argument("--keep-checkpoints", type=int, default=run.keep_checkpoints,
+                       help="checkpoints kept (default: %(default)s)")
     xla = train.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None,
                      help="compile the step with XLA (default on GPU/TPU)")
@@ -54,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--init-checkpoint",
                        help="start from these weights (our run directory or checkpoint prefix, "
                             "or an original ELECTRA TF1 checkpoint)")
-    train.add_argument("--shuffle-buffer", type=int, default=1000,
-                       help="examples in the shuffle buffer (saved in each checkpoint)")
+    train.add_argument("--shuffle-buffer", type=int, default=run.shuffle_buffer,
+                       help="examples in the shuffle buffer (saved in each checkpoint; default: %(default)s)")
     train.add_argument("--peak-tflops", type=float,
                        help="accelerator peak per replica, for MFU where it is not detected")
 
@@ -78,7 +83,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pretrain import training
     from pretrain.files import read_vocabulary
 
     overrides = config_lib.parse_overrides(args.set)
