@@ -89,6 +89,32 @@ def test_chain_resumes_at_the_first_unfinished_stage():
     assert [job.stage for job in ran] == ["documents", "corpus"]
 
 
+def test_one_dockerfile_serves_the_worker_and_the_launcher():
+    """Each base image brings its own ENTRYPOINT (one set here would break the other role), the package's build
+    finds every file its metadata reads, and the launcher's FLEX_TEMPLATE_* paths name files the image copies."""
+    lines = [line.split("#")[0].strip() for line in (REPO / "dataflow" / "Dockerfile").read_text().splitlines()]
+    instructions = [line.split(None, 1) for line in lines if line]
+    assert "ENTRYPOINT" not in {keyword for keyword, _ in instructions}
+    assert [rest for keyword, rest in instructions if keyword == "ARG"][0].startswith(
+        "BASE_IMAGE=apache/beam_python3.11_sdk:")
+    assert ("FROM", "${BASE_IMAGE}") in {(keyword, rest) for keyword, rest in instructions}
+    workdir, = [rest for keyword, rest in instructions if keyword == "WORKDIR"]
+    copied = {}  # path in the image -> path in the repository
+    for keyword, rest in instructions:
+        if keyword == "COPY":
+            *sources, target = rest.split()
+            for source in sources:
+                inside = f"{workdir}/{source}" if target in ("./", ".") else f"{workdir}/{target}"
+                copied[inside] = REPO / source
+    for name in ("pyproject.toml", "setup.py", "README.md", "requirements.txt", "requirements-test.txt"):
+        assert f"{workdir}/{name}" in copied, f"`pip install .` in the image reads {name}"
+    launcher = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ENV")
+    assert set(launcher) == {"FLEX_TEMPLATE_PYTHON_PY_FILE", "FLEX_TEMPLATE_PYTHON_SETUP_FILE"}
+    for path in launcher.values():
+        top = next(inside for inside in copied if path == inside or path.startswith(inside + "/"))
+        assert (copied[top] / path[len(top):].lstrip("/")).is_file(), path
+
+
 def test_a_download_with_failed_files_is_not_finished(gcs_prefix):
     config = parse_config(config_with(bucket=gcs_prefix))
     job = chain.stage_jobs(config, "download")[0]
