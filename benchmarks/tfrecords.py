@@ -12,7 +12,7 @@ Protocol:
   once started: the full run minus a run over the first file alone (which pays the same start-up).
   `original`: a faithful re-implementation of google-research/electra's build_pretraining_dataset.py (one of
   its processes): BERT's pure-Python FullTokenizer, the example builder, tf.train.Example protos written
-  round-robin with tf.io.TFRecordWriter (benchmarks/original_electra.py).
+  round-robin with tf.io.TFRecordWriter (tests/reference_electra.py).
   `tokenize-only` references, what the job could never beat: tensorflow_text FastBertTokenizer (ragged ids to
   numpy), HF `tokenizers` BertWordPieceTokenizer (one thread), and the project tokenizer
   (`vocab.tokenizer.Tokenizer.encode_batch`, ids as Python lists), in batches of 2048 sentences.
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     import tensorflow_text as tf_text
     from tokenizers import BertWordPieceTokenizer
 
-    from benchmarks import original_electra
+    from tests import reference_electra
     from pipelines import tfrecords
     from vocab.tokenizer import Tokenizer, write_vocab_dir
 
@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
         def original() -> int:
             out = work / "original"
             out.mkdir()
-            return original_electra.write_examples(paths, args.vocab_file, str(out), args.max_seq_length,
-                                                   args.shards)
+            return reference_electra.write_examples(paths, args.vocab_file, str(out), args.max_seq_length,
+                                                    args.shards)
 
         batches = [sentences[i: i + 2048] for i in range(0, len(sentences), 2048)]
         fast_bert = tf_text.FastBertTokenizer(vocab=tokens, token_out_type=tf.int64,

@@ -231,7 +231,7 @@ def tokenization_throughput(tokens: list[str], lines: list[str], batch: int, run
     ours = Tokenizer(tokens, do_lower_case=True, strip_accents=True)
     ours.encode_batch(lines[:10])  # the one-off character sweep is not throughput
     hf = BertWordPieceTokenizer({t: i for i, t in enumerate(tokens)}, lowercase=True)
-    from benchmarks.original_electra import FullTokenizer
+    from tests.reference_electra import FullTokenizer
 
     full = FullTokenizer({token: i for i, token in enumerate(tokens)})
     size = sum(len(line.encode("utf-8")) for line in lines)

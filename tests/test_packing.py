@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.original_electra import ExampleBuilder, FullTokenizer
+from tests.reference_electra import ExampleBuilder, FullTokenizer
 from corpus.packing import DocumentPacker, SegmentPair, draw_target_length, layout, pack_document
 
 DATA = Path(__file__).resolve().parent / "data"

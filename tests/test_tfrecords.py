@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.original_electra import ExampleBuilder, FullTokenizer
+from tests.reference_electra import ExampleBuilder, FullTokenizer
 from corpus.pretraining_data import DataMismatchError, METADATA_KEYS, read_examples
 from pipelines import tfrecords
 from tests.tfrecords_data import (

@@ -7,7 +7,7 @@ import random
 import pytest
 import tensorflow as tf
 
-from benchmarks.original_electra import FullTokenizer
+from tests.reference_electra import FullTokenizer
 from corpus.packing import SegmentPair, layout, pack_document
 from corpus.pretraining_data import (
     DataMismatchError, ExampleEncoder, METADATA_FILE, build_metadata, check_metadata, frame_record, read_examples,
