@@ -164,7 +164,11 @@ def test_trials_report_mean_and_std(tiny_run, blurb_slices, tmp_path):
     assert [t["seed"] for t in result["trials"]] == [3, 4]
     assert result["mean"] == pytest.approx(np.mean(result["scores"]))
     assert result["std"] == pytest.approx(np.std(result["scores"], ddof=1))
-    assert result["settings"]["layerwise_decay"] == 0.8
+    task = TASKS["BC5CDR-chem"]  # the flags given win; the task's defaults fill the rest
+    assert result["settings"] == {
+        "epochs": 1.0, "learning_rate": task.learning_rate, "batch_size": task.batch_size,
+        "max_seq_length": LENGTH, "layerwise_decay": 0.8, "warmup_fraction": 0.1, "weight_decay": 0.01,
+        "dropout": 0.1, "random_init": False}
 
 
 def test_missing_data_is_a_clear_error(tiny_run, tmp_path, caplog):
