@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tests.fixtures import BERT_VOCAB, SAMPLES, genia_documents
+
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # HF tokenizers: one thread, before it is imported
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_VOCAB = REPO / "tests/data/vocab/bert_base_uncased_vocab.txt"
 
 
 def sample_documents() -> list[list[str]]:
@@ -49,13 +48,12 @@ def sample_documents() -> list[list[str]]:
 
     splitter = SentenceSplitter()
     parsed: list[Document] = []
-    for path in sorted((REPO / "samples/mirror/pubmed").glob("*/*.xml.gz")):
+    for path in sorted((SAMPLES / "pubmed").glob("*/*.xml.gz")):
         parsed += [r for r in iter_pubmed(str(path)) if isinstance(r, Document)]
-    for path in sorted((REPO / "samples/mirror/pmc-oa-opendata").glob("*/*.xml")):
+    for path in sorted((SAMPLES / "pmc-oa-opendata").glob("*/*.xml")):
         parsed.append(pmc.parse_jats(path.read_bytes(), str(path)))
     documents = [list(assemble(d, splitter)[0].sentences()) for d in parsed]
-    for path in sorted((REPO / "tests/data/genia-dev/raw").glob("*.txt")):
-        documents.append([s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()])
+    documents += [list(document) for document in genia_documents()]
     return [d for d in documents if d]
 
 
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--files", type=int, default=8, help="text shards the input is written as (default 8)")
     parser.add_argument("--shards", type=int, default=8, help="output shards (default 8)")
     parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--vocab-file", default=str(DEFAULT_VOCAB),
+    parser.add_argument("--vocab-file", default=str(BERT_VOCAB),
                         help="vocab.txt to use (default: BERT base uncased)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="runs of ours and of the fast tokenizers, the best (least CPU) counts (default 3); "

@@ -9,7 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from dataflow import run as chain
 from dataflow.config import ConfigError, load_config, parse_config
-from tests.conftest import REPO, SAMPLES
+from tests.fixtures import BERT_VOCAB, REPO, SAMPLES
 
 VALID = {"gcp": {"project": "my-project-id", "region": "us-central1", "bucket": "gs://my-bucket/run"}}
 
@@ -183,7 +183,7 @@ def small_inputs(tmp_path_factory):
     (root / "docs-00000-of-00001.jsonl").write_text("".join(d.to_json() + "\n" for d in documents))
     (root / "part-00000-of-00001.txt").write_text(
         "".join(f"{d.title}\n{d.abstract[0]['text'] if d.abstract else d.title}\n\n" for d in documents))
-    tokens = (REPO / "tests" / "data" / "vocab" / "bert_base_uncased_vocab.txt").read_text().splitlines()
+    tokens = BERT_VOCAB.read_text().splitlines()
     write_vocab_dir(str(root / "vocab"), tokens, do_lower_case=True, strip_accents=True)
     return root
 

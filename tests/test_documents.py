@@ -11,7 +11,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import documents
-from tests.conftest import SAMPLES
+from tests.fixtures import SAMPLES
 
 BASELINE = SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"
 UPDATE = SAMPLES / "pubmed" / "updatefiles" / "pubmed20n1016.xml.gz"

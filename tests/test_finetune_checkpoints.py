@@ -23,7 +23,8 @@ from finetune.model import FineTuningModel, load_encoder, vocabulary_directory
 from finetune.tasks import TASKS, read_split
 from pretrain import cli as pretrain_cli
 from pretrain.errors import PretrainError
-from tests.pretrain_data import build_examples, genia_documents, write_shards, write_vocabulary
+from tests.fixtures import genia_documents
+from tests.pretrain_data import build_examples, write_shards, write_vocabulary
 
 BLURB = str(Path(__file__).parent / "data" / "blurb")
 LENGTH = 64

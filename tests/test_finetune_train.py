@@ -19,8 +19,8 @@ from finetune.model import FineTuningModel, LayerwiseAdamW, layer_depth, load_en
 from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
 from pretrain.optimization import warmup_then_decay
-from tests.conftest import REPO
-from tests.pretrain_data import build_examples, genia_documents, write_shards, write_vocabulary
+from tests.fixtures import REPO, genia_documents
+from tests.pretrain_data import build_examples, write_shards, write_vocabulary
 
 BLURB = Path(__file__).parent / "data" / "blurb"
 LENGTH = 64

@@ -12,7 +12,7 @@ import build.util
 import pytest
 from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.fixtures import REPO
 # What the build does not need (the packages, pyproject.toml, setup.py, README.md and the requirements are copied).
 NOT_NEEDED = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist", "out", "tests", "samples",
                                     "benchmarks", "docs", "scripts", "notes")

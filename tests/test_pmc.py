@@ -19,10 +19,10 @@ from corpus.pmc import (
     parse_jats,
     read_filelist,
 )
+from tests.fixtures import DATA, SAMPLES
 
-REPO = Path(__file__).resolve().parent.parent
-MIRROR = REPO / "samples" / "mirror" / "pmc-oa-opendata"
-ELIFE = Path(__file__).resolve().parent / "data" / "pmc" / "elife_jats"
+MIRROR = SAMPLES / "pmc-oa-opendata"
+ELIFE = DATA / "pmc" / "elife_jats"
 PMC_FILES = sorted(MIRROR.glob("PMC*/PMC*.xml"))
 ELIFE_FILES = sorted(ELIFE.glob("*.xml"))
 ALL_FILES = PMC_FILES + ELIFE_FILES

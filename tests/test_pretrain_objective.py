@@ -13,7 +13,8 @@ from pretrain import config as config_lib
 from pretrain import flops, objective
 from pretrain.optimization import NO_DECAY, AdamWeightDecay, DynamicLossScale, learning_rate
 from pretrain.vocabulary import load_vocabulary
-from tests.pretrain_data import build_examples, genia_documents, write_vocabulary
+from tests.fixtures import genia_documents
+from tests.pretrain_data import build_examples, write_vocabulary
 
 LENGTH = 64
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference_electra import ExampleBuilder, FullTokenizer
 from corpus.pretraining_data import DataMismatchError, METADATA_KEYS, read_examples
 from pipelines import tfrecords
-from tests.tfrecords_data import (
-    BERT_VOCAB, check_layout, genia_documents, read_records, write_text_shards, write_vocab,
-)
+from tests.fixtures import BERT_VOCAB, genia_documents
+from tests.reference_electra import ExampleBuilder, FullTokenizer
+from tests.tfrecords_data import check_layout, read_records, write_text_shards, write_vocab
 from vocab.tokenizer import Tokenizer
 
 MAX_LEN = 128
@@ -30,7 +29,7 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def documents() -> list[list[str]]:
+def documents() -> tuple[tuple[str, ...], ...]:
     return genia_documents()
 
 
@@ -143,7 +142,7 @@ def test_segment_statistics_match_the_original_builder(built, examples, document
     for seed in range(4):
         builder = ExampleBuilder(reference, MAX_LEN, random.Random(seed))
         for doc in documents:
-            original += [e for e in (builder.add_line(line) for line in doc + [""]) if e]
+            original += [e for e in (builder.add_line(line) for line in [*doc, ""]) if e]
 
     def stats(pairs):
         n = len(pairs)

@@ -7,7 +7,8 @@ import pytest
 from corpus.pretraining_data import read_examples
 from pipelines import tfrecords
 from tests.gcs import storage_client
-from tests.tfrecords_data import check_layout, genia_documents, read_records, write_text_shards, write_vocab
+from tests.fixtures import genia_documents
+from tests.tfrecords_data import check_layout, read_records, write_text_shards, write_vocab
 from vocab.tokenizer import Tokenizer
 
 

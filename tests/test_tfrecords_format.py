@@ -7,12 +7,12 @@ import random
 import pytest
 import tensorflow as tf
 
-from tests.reference_electra import FullTokenizer
 from corpus.packing import SegmentPair, layout, pack_document
 from corpus.pretraining_data import (
     DataMismatchError, ExampleEncoder, METADATA_FILE, build_metadata, check_metadata, frame_record, read_examples,
 )
-from tests.tfrecords_data import BERT_VOCAB, genia_documents
+from tests.fixtures import BERT_VOCAB, genia_documents
+from tests.reference_electra import FullTokenizer
 
 CLS, SEP = 101, 102
 

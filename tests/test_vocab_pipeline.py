@@ -9,8 +9,8 @@ import pytest
 
 from pipelines import vocab as job
 from tests.gcs import storage_client
-from tests.vocab_data import (BERT_VOCAB, GENIA_RAW, REPO, SCIVOCAB, genia_documents, pubmed_documents,
-                              write_corpus_shard)
+from tests.fixtures import BERT_VOCAB, GENIA_RAW, REPO, SCIVOCAB, genia_documents
+from tests.vocab_data import pubmed_documents, write_corpus_shard
 from vocab.learn import alphabet_forms
 from vocab.pretokenize import WordSplitter
 from vocab.tokenizer import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, Tokenizer

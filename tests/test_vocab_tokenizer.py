@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.vocab_data import BERT_VOCAB, SCIVOCAB, genia_documents, pubmed_documents
+from tests.fixtures import BERT_VOCAB, SCIVOCAB, genia_documents
+from tests.vocab_data import pubmed_documents
 from vocab import fast_path
 from vocab.tokenizer import (CONFIG_FILE, VOCAB_FILE, Tokenizer, VocabError, check_compatible, parse_vocab,
                              write_vocab_dir)
