@@ -2,9 +2,11 @@
 shuffling, determinism, bad input, and the reader's checks."""
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -253,7 +255,33 @@ def test_bad_input_is_reported_and_nothing_else_is_lost(work, documents, vocab_d
     assert len(read_records(f"{work}/out_bad/pretrain_data.tfrecord-*")) == metadata["num_examples"]
 
 
-def test_command_line_help():
+def test_command_line_help_and_errors(monkeypatch, capsys):
+    """`--help` exits 0 and lists every flag of the usage line in the job's docstring; each default a help line
+    states is the default the job's parser applies; a missing required flag exits 2 naming it."""
+    parsers = []
+    parse = argparse.ArgumentParser.parse_known_args
+
+    def spy(self, *args, **kwargs):  # the parser that run() builds
+        parsers.append(self)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", spy)
     with pytest.raises(SystemExit) as exit_info:
         tfrecords.run(["--help"])
     assert exit_info.value.code == 0
+    listed = set(re.findall(r"--[a-z][a-z-]*[a-z]", capsys.readouterr().out))
+    usage = tfrecords.__doc__.split("\n\n")[1]
+    assert "python -m pipelines.tfrecords" in usage
+    assert set(re.findall(r"--[a-z][a-z-]*[a-z]", usage)) <= listed
+
+    parser, = parsers
+    defaults = vars(parse(parser, [])[0])
+    stated = [(action.dest, float(match.group(1))) for action in parser._actions
+              if (match := re.search(r"\(default (\d+(?:\.\d+)?)", action.help or ""))]
+    assert stated and all(defaults[dest] == value for dest, value in stated), stated
+
+    for argv, missing in (([], "--input"), (["--input", "x"], "--vocab"),
+                          (["--input", "x", "--vocab", "v"], "--output")):
+        with pytest.raises(SystemExit) as exit_info:
+            tfrecords.run(argv)
+        assert exit_info.value.code == 2 and f"{missing} is required" in capsys.readouterr().err
