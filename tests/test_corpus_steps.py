@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -187,6 +188,7 @@ def test_shard_files_are_electra_format_and_traceable():
     assert shards.shard_count(0, 100) == 1 and shards.shard_count(250, 100) == 3
 
 
+@pytest.mark.slow
 def test_report_escapes_text_from_the_data():
     counters = {"read.in": 3, "read.out": 3, "written.documents": 1, "written.sentences": 2}
     aggregates = {"histograms": empty_histograms(), "shards": [],

@@ -153,6 +153,7 @@ def staged_packages(job: dict) -> list[str]:
     return [package["name"] for pool in job["environment"]["workerPools"] for package in pool.get("packages", [])]
 
 
+@pytest.mark.slow
 def test_documents_job_graph(gcs_prefix, tmp_path):
     from pipelines import documents
 
@@ -188,6 +189,7 @@ def small_inputs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
     from pipelines import corpus
 
@@ -203,6 +205,7 @@ def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
                                       "BuildCorpus/Write/TotalBytes", "BuildCorpus/Write/Summaries/Summaries"}
 
 
+@pytest.mark.slow
 def test_tfrecords_job_graph(gcs_prefix, tmp_path, small_inputs):
     from pipelines import tfrecords
 
@@ -215,6 +218,7 @@ def test_tfrecords_job_graph(gcs_prefix, tmp_path, small_inputs):
     assert global_combines(names) == {"WritePretrainingData/SumCounts"}  # the counts of pretrain_data.json
 
 
+@pytest.mark.slow
 def test_download_job_graph(gcs_prefix, tmp_path):
     from pipelines import download
     from sources.localmirror import MirrorServer

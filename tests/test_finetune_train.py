@@ -19,10 +19,12 @@ from finetune.model import FineTuningModel, LayerwiseAdamW, layer_depth, load_en
 from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
 from pretrain.optimization import warmup_then_decay
-from tests.fixtures import REPO, genia_documents
+from tests.fixtures import DATA, REPO, genia_documents
 from tests.pretrain_data import build_examples, write_shards, write_vocabulary
 
-BLURB = Path(__file__).parent / "data" / "blurb"
+pytestmark = pytest.mark.slow  # pretrains a tiny model, then fine-tunes every head type, also on two devices
+
+BLURB = DATA / "blurb"
 LENGTH = 64
 UNUSED = [f"[unused{i}]" for i in range(4)]
 

@@ -97,6 +97,7 @@ def test_same_examples_as_the_original_builder(token_documents, documents, token
     assert reordered <= 0.2 * total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_length", [128, 512])
 def test_segment_statistics_match_the_original(token_documents, documents, tokenizer, max_length):
     ours, original = [], []

@@ -160,7 +160,8 @@ def test_adam_weight_decay_matches_the_original_update():
 PUBLISHED_PARAMETERS = {"small": (14e6, 0.5e6), "base": (110e6, 5e6), "large": (335e6, 0.5e6)}
 
 
-@pytest.mark.parametrize("size", sorted(PUBLISHED_PARAMETERS))
+@pytest.mark.parametrize("size", ["small", pytest.param("base", marks=pytest.mark.slow),
+                                  pytest.param("large", marks=pytest.mark.slow)])
 def test_published_sizes_build_models_of_the_published_parameter_count(size):
     """Counted on the built model, so that a wrong width, depth, FFN, embedding or vocabulary size in the
     table (or in the model) shows; any one layer fewer or more is outside the precision."""

@@ -698,6 +698,7 @@ class RepeatedRecords(io.RawIOBase):
         return size
 
 
+@pytest.mark.slow
 def test_memory_is_flat_in_file_size(baseline_xml):
     peaks = {}
     for times in (1, 5):

@@ -464,6 +464,7 @@ def trained_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_model_path_uses_the_trained_senter(trained_model, real_texts):
     model_splitter = SentenceSplitter(model=str(trained_model), batch_size=8)
     reference = spacy.load(trained_model, exclude=["sentencizer"])

@@ -135,6 +135,7 @@ def test_examples_are_runs_of_one_document_and_every_token_is_accounted_for(buil
     assert metadata["num_sentences"] == sum(map(len, documents))
 
 
+@pytest.mark.slow
 def test_segment_statistics_match_the_original_builder(built, examples, documents):
     """Single-segment share, full-length share and mean length against the original builder on the same
     abstracts (pooled over seeds), and the short-target share (~5%) from the job's own count."""
@@ -183,6 +184,7 @@ def test_shuffled_across_and_within_shards(built, examples, documents, tokenizer
     assert adjacent < 5
 
 
+@pytest.mark.slow
 def test_same_input_and_seed_give_identical_bytes_and_overwrite_rules(built, work, text_dir, vocab_dir):
     output, metadata = built
     again = work / "again"

@@ -6,10 +6,12 @@ import pytest
 
 from corpus.pretraining_data import read_examples
 from pipelines import tfrecords
-from tests.gcs import storage_client
 from tests.fixtures import genia_documents
+from tests.gcs import storage_client
 from tests.tfrecords_data import check_layout, read_records, write_text_shards, write_vocab
 from vocab.tokenizer import Tokenizer
+
+pytestmark = pytest.mark.slow  # the job under a multi-process runner and into and out of a bucket
 
 
 def job(text: str, vocab: str, output: str, *flags: str) -> dict:

@@ -39,6 +39,7 @@ def test_encoder_writes_protobufs_deterministic_serialisation(pairs):
         assert encoders[length].encode(pair) == tf_example(pair, length).SerializeToString(deterministic=True)
 
 
+@pytest.mark.slow
 def test_encoder_covers_every_varint_width():
     encoder = ExampleEncoder(16, 3_000_000, CLS, SEP)
     pair = SegmentPair([0, 1, 127, 128, 16383, 16384], [2_097_151, 2_097_152, 2_999_999], 0, 16)

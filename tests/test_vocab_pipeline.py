@@ -123,6 +123,7 @@ def test_report_figures_and_counts(built, corpus):
     assert len(errors) == 1 and errors[0]["file"].endswith("part-2.txt.gz") and "not UTF-8" in errors[0]["reason"]
 
 
+@pytest.mark.slow
 def test_same_vocabulary_whatever_the_sharding_and_workers(built, tmp_path):
     output, _ = built
     resharded = tmp_path / "resharded"
@@ -135,6 +136,7 @@ def test_same_vocabulary_whatever_the_sharding_and_workers(built, tmp_path):
     assert (again / VOCAB_FILE).read_bytes() == (output / VOCAB_FILE).read_bytes()
 
 
+@pytest.mark.slow
 def test_cased_and_accent_options(tmp_path):
     small = tmp_path / "small.txt"
     write_corpus_shard(small, pubmed_documents()[:500])
@@ -153,6 +155,7 @@ def test_cased_and_accent_options(tmp_path):
     assert accented and not any(c.isupper() for t in tokenizer.tokens[5:] for c in t)
 
 
+@pytest.mark.slow
 def test_gcs_input_and_output(gcs_prefix, corpus):
     bucket_name, _, prefix = gcs_prefix[len("gs://"):].partition("/")
     bucket = storage_client().bucket(bucket_name)
@@ -167,6 +170,7 @@ def test_gcs_input_and_output(gcs_prefix, corpus):
     assert tokenizer.vocab_size == 3000 and tokenizer.tokens[0] == "[PAD]"
 
 
+@pytest.mark.slow
 def test_input_without_words_is_a_clear_error(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"\n\n" + BAD_LINE)
     with pytest.raises(Exception, match="holds no words"):
@@ -182,6 +186,7 @@ def test_help_and_bad_arguments(capsys):
         job.run(["--input", "/nonexistent/*.txt", "--output", "/tmp/never"])
 
 
+@pytest.mark.slow
 def test_dataflow_job_graph_gathers_only_statistics(gcs_prefix, tmp_path, corpus):
     """Built offline with --dry_run: counting is spread over workers; the only global combines are the
     alphabet and the count histogram, and nothing (no learner) runs."""
