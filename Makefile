@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo bench clean help
+.PHONY: venv test test-fast demo bench clean help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 venv: $(STAMP)  ## create .venv with the pinned requirements
 
@@ -22,6 +22,9 @@ $(STAMP): requirements.txt requirements-test.txt
 
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## run the suite without the tests marked slow (under a minute; every package still covered)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)  ## run the chain on the bundled sample into out/demo
 	$(PY) -m scripts.demo --output $(DEMO_OUT)

@@ -18,17 +18,14 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
 
 from corpus.documents import Document
 from corpus.langid import LanguageIdentifier
 from corpus.pubmed import iter_pubmed
+from tests.fixtures import DATA, PUBMED_SAMPLES, genia_documents
 
-REPO = Path(__file__).resolve().parents[1]
-PUBMED_FILES = sorted((REPO / "samples" / "mirror" / "pubmed").glob("*/*.xml.gz")) + \
-    sorted((REPO / "tests" / "data" / "pubmed").glob("*.xml.gz"))
-GENIA_RAW = REPO / "tests" / "data" / "genia-dev" / "raw"
+PUBMED_FILES = PUBMED_SAMPLES + sorted((DATA / "pubmed").glob("*.xml.gz"))
 ISO = {"eng": "en", "por": "pt", "chi": "zh", "spa": "es", "fre": "fr", "ger": "de", "jpn": "ja"}
 SOME_LANGUAGES = ["en", "de", "fr", "es", "pt", "it", "zh", "ja", "ru", "nl", "pl", "ko", "tr"]
 
@@ -54,8 +51,8 @@ def load_samples() -> list[Sample]:
                 language = ISO.get(other["language"] or "", other["language"] or "")
                 if language != "en":
                     samples.append(Sample("other abstract", language, other["text"]))
-    for path in sorted(GENIA_RAW.glob("*.txt")):
-        samples += [Sample("sentence", "en", line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    for document in genia_documents():
+        samples += [Sample("sentence", "en", sentence) for sentence in document]
     return samples
 
 

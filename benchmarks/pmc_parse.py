@@ -19,9 +19,9 @@ from pathlib import Path
 import pubmed_parser
 
 from corpus.pmc import JatsError, parse_jats
+from tests.fixtures import DATA, SAMPLES
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_GLOBS = [str(REPO / "samples/mirror/pmc-oa-opendata/*/*.xml"), str(REPO / "tests/data/pmc/elife_jats/*.xml")]
+DEFAULT_GLOBS = [str(SAMPLES / "pmc-oa-opendata" / "*" / "*.xml"), str(DATA / "pmc" / "elife_jats" / "*.xml")]
 BRACKET_CITATION = re.compile(r"(?<![\w\]])\[\d+(?:\s*[,\u2013-]\s*\d+)*\]")
 
 

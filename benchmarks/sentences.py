@@ -24,9 +24,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-Span = tuple[int, int]
 REPO = Path(__file__).resolve().parents[1]
-GENIA_RAW = REPO / "tests" / "data" / "genia-dev" / "raw"
+if os.fspath(REPO) not in sys.path:
+    sys.path.insert(0, os.fspath(REPO))  # also run as a script
+from tests.fixtures import GENIA_RAW, genia_documents, genia_files  # noqa: E402 (needs the line above)
+
+Span = tuple[int, int]
 
 log = logging.getLogger("benchmarks.sentences")
 
@@ -40,9 +43,7 @@ class Example(NamedTuple):
 def load_genia(raw_dir: Path = GENIA_RAW, with_title: bool = False) -> list[Example]:
     """GENIA abstracts as (id, text, gold spans) under the protocol above, in file-name order."""
     examples = []
-    for path in sorted(Path(raw_dir).glob("*.txt")):
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        lines = [line for line in lines if line]
+    for path, lines in zip(genia_files(raw_dir), genia_documents(Path(raw_dir))):
         sentences = lines if with_title else lines[1:]
         spans, offset = [], 0
         for sentence in sentences:
@@ -339,5 +340,4 @@ def _print_errors(examples: Sequence[Example], limit: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.fspath(REPO))
     sys.exit(main())

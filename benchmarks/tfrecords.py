@@ -12,7 +12,7 @@ Protocol:
   once started: the full run minus a run over the first file alone (which pays the same start-up).
   `original`: a faithful re-implementation of google-research/electra's build_pretraining_dataset.py (one of
   its processes): BERT's pure-Python FullTokenizer, the example builder, tf.train.Example protos written
-  round-robin with tf.io.TFRecordWriter (benchmarks/original_electra.py).
+  round-robin with tf.io.TFRecordWriter (tests/reference_electra.py).
   `tokenize-only` references, what the job could never beat: tensorflow_text FastBertTokenizer (ragged ids to
   numpy), HF `tokenizers` BertWordPieceTokenizer (one thread), and the project tokenizer
   (`vocab.tokenizer.Tokenizer.encode_batch`, ids as Python lists), in batches of 2048 sentences.
@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tests.fixtures import BERT_VOCAB, SAMPLES, genia_documents
+
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # HF tokenizers: one thread, before it is imported
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_VOCAB = REPO / "tests/data/vocab/bert_base_uncased_vocab.txt"
 
 
 def sample_documents() -> list[list[str]]:
@@ -49,13 +48,12 @@ def sample_documents() -> list[list[str]]:
 
     splitter = SentenceSplitter()
     parsed: list[Document] = []
-    for path in sorted((REPO / "samples/mirror/pubmed").glob("*/*.xml.gz")):
+    for path in sorted((SAMPLES / "pubmed").glob("*/*.xml.gz")):
         parsed += [r for r in iter_pubmed(str(path)) if isinstance(r, Document)]
-    for path in sorted((REPO / "samples/mirror/pmc-oa-opendata").glob("*/*.xml")):
+    for path in sorted((SAMPLES / "pmc-oa-opendata").glob("*/*.xml")):
         parsed.append(pmc.parse_jats(path.read_bytes(), str(path)))
     documents = [list(assemble(d, splitter)[0].sentences()) for d in parsed]
-    for path in sorted((REPO / "tests/data/genia-dev/raw").glob("*.txt")):
-        documents.append([s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()])
+    documents += [list(document) for document in genia_documents()]
     return [d for d in documents if d]
 
 
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--files", type=int, default=8, help="text shards the input is written as (default 8)")
     parser.add_argument("--shards", type=int, default=8, help="output shards (default 8)")
     parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--vocab-file", default=str(DEFAULT_VOCAB),
+    parser.add_argument("--vocab-file", default=str(BERT_VOCAB),
                         help="vocab.txt to use (default: BERT base uncased)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="runs of ours and of the fast tokenizers, the best (least CPU) counts (default 3); "
@@ -108,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     import tensorflow_text as tf_text
     from tokenizers import BertWordPieceTokenizer
 
-    from benchmarks import original_electra
+    from tests import reference_electra
     from pipelines import tfrecords
     from pipelines.common import read_vocabulary, write_vocabulary
     from vocab.tokenizer import Tokenizer
@@ -150,8 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
         def original() -> int:
             out = work / "original"
             out.mkdir()
-            return original_electra.write_examples(paths, args.vocab_file, str(out), args.max_seq_length,
-                                                   args.shards)
+            return reference_electra.write_examples(paths, args.vocab_file, str(out), args.max_seq_length,
+                                                    args.shards)
 
         batches = [sentences[i: i + 2048] for i in range(0, len(sentences), 2048)]
         fast_bert = tf_text.FastBertTokenizer(vocab=tokens, token_out_type=tf.int64,

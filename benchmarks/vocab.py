@@ -36,9 +36,10 @@ sys.path.insert(0, str(REPO))
 def corpus_lines() -> list[str]:
     from corpus.documents import Document
     from corpus.pubmed import iter_pubmed
+    from tests.fixtures import PUBMED_SAMPLES
 
     lines = []
-    for path in sorted((REPO / "samples" / "mirror" / "pubmed").glob("*/*.xml.gz")):
+    for path in PUBMED_SAMPLES:
         for record in iter_pubmed(str(path)):
             if isinstance(record, Document):
                 lines.extend(p for p in [record.title] + [a["text"] for a in record.abstract] if p)
@@ -47,8 +48,9 @@ def corpus_lines() -> list[str]:
 
 
 def heldout_lines() -> list[str]:
-    return [line for path in sorted((REPO / "tests" / "data" / "genia-dev" / "raw").glob("*.txt"))
-            for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    from tests.fixtures import genia_documents
+
+    return [line for document in genia_documents() for line in document]
 
 
 def _status_mb(field: str) -> float:
@@ -231,7 +233,7 @@ def tokenization_throughput(tokens: list[str], lines: list[str], batch: int, run
     ours = Tokenizer(tokens, do_lower_case=True, strip_accents=True)
     ours.encode_batch(lines[:10])  # the one-off character sweep is not throughput
     hf = BertWordPieceTokenizer({t: i for i, t in enumerate(tokens)}, lowercase=True)
-    from benchmarks.original_electra import FullTokenizer
+    from tests.reference_electra import FullTokenizer
 
     full = FullTokenizer({token: i for i, token in enumerate(tokens)})
     size = sum(len(line.encode("utf-8")) for line in lines)

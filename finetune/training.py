@@ -42,14 +42,23 @@ class Options:
     eval_split: str = "dev"  # or "test", where the data directory has the test files
 
 
-def resolved(task: Task, options: Options) -> dict:
-    return {"epochs": options.epochs or task.epochs,
-            "learning_rate": options.learning_rate or task.learning_rate,
-            "batch_size": options.batch_size or task.batch_size,
-            "max_seq_length": options.max_seq_length or task.max_seq_length,
-            "layerwise_decay": options.layerwise_decay, "warmup_fraction": options.warmup_fraction,
-            "weight_decay": options.weight_decay, "dropout": options.dropout,
-            "random_init": options.random_init}
+# Options recorded elsewhere in a task's results (train_examples, eval_examples, split) or not at all (xla).
+_NOT_IN_SETTINGS = ("max_train_examples", "max_eval_examples", "xla", "eval_split")
+
+
+def resolved(task: Task, options: Options) -> Options:
+    """`options` with the task's defaults filled in where they are None (or 0)."""
+    return dataclasses.replace(
+        options, epochs=options.epochs or task.epochs,
+        learning_rate=options.learning_rate or task.learning_rate,
+        batch_size=options.batch_size or task.batch_size,
+        max_seq_length=options.max_seq_length or task.max_seq_length)
+
+
+def settings_record(settings: Options) -> dict:
+    """The resolved hyperparameters as a task's results record them ("settings")."""
+    return {name: value for name, value in dataclasses.asdict(settings).items()
+            if name not in _NOT_IN_SETTINGS}
 
 
 def _label_space(task: Task, train: list[Example]) -> tuple[str, ...]:
@@ -107,21 +116,21 @@ def _replica_slice(tensors: tuple, replicas: int) -> tuple:
 class _Trial:
     """Model, optimiser and compiled steps of one trial under a distribution strategy."""
 
-    def __init__(self, task: Task, checkpoint: str, settings: dict, num_outputs: int, seed: int,
+    def __init__(self, task: Task, checkpoint: str, settings: Options, num_outputs: int, seed: int,
                  total_steps: int, strategy: tf.distribute.Strategy, xla: bool):
         self.task, self.seed = task, seed
         self.replicas = strategy.num_replicas_in_sync
         with strategy.scope():
-            encoder = load_encoder(checkpoint, seed if settings["random_init"] else None)
-            self.model = FineTuningModel(encoder, task.head, num_outputs, settings["dropout"],
+            encoder = load_encoder(checkpoint, seed if settings.random_init else None)
+            self.model = FineTuningModel(encoder, task.head, num_outputs, settings.dropout,
                                          seed)
             named = self.model.named_variables()
             self.optimizer = LayerwiseAdamW(named, self.model.num_layers,
-                                            settings["layerwise_decay"],
-                                            settings["weight_decay"])
+                                            settings.layerwise_decay,
+                                            settings.weight_decay)
         self.variables = [v for _, v in named]
-        self.peak, self.total = settings["learning_rate"], total_steps
-        self.warmup = int(settings["warmup_fraction"] * total_steps)
+        self.peak, self.total = settings.learning_rate, total_steps
+        self.warmup = int(settings.warmup_fraction * total_steps)
         single_device = self.replicas == 1 and not isinstance(strategy, tf.distribute.TPUStrategy)
         # merge_call (the optimiser under several replicas) cannot be compiled: then only the
         # forward and backward pass is (TPUs compile the whole step anyway).
@@ -198,14 +207,14 @@ def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Option
     training features, scored on the evaluation split. Returns the score and timings."""
     settings = resolved(task, options)
     strategy = strategy or tf.distribute.get_strategy()
-    batch = settings["batch_size"]
+    batch = settings.batch_size
     if batch % strategy.num_replicas_in_sync:
         raise ValueError(f"--batch-size {batch} is not divisible by the "
                          f"{strategy.num_replicas_in_sync} replicas")
     train = data.train
     num_train = len(train.input_ids)
-    total = max(1, int(round(settings["epochs"] * math.ceil(num_train / batch))))
-    xla = default_xla(strategy) if options.xla is None else options.xla
+    total = max(1, int(round(settings.epochs * math.ceil(num_train / batch))))
+    xla = default_xla(strategy) if settings.xla is None else settings.xla
     trial = _Trial(task, checkpoint, settings, 1 if task.head == "regression" else len(data.labels),
                    seed, total, strategy, xla)
     arrays = (train.input_ids, train.input_mask, train.segment_ids, train.labels)
@@ -232,14 +241,15 @@ def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trial
     """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
     train = read_split(task, data_dir, "train")[:options.max_train_examples]
     dev = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
-    data = featurize(task, train, dev, checkpoint, resolved(task, options)["max_seq_length"])
+    settings = resolved(task, options)
+    data = featurize(task, train, dev, checkpoint, settings.max_seq_length)
     runs = [train_and_score(task, data, checkpoint, options, seed + k, strategy)
             for k in range(trials)]
     scores = [r["score"] for r in runs]
     return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
             "checkpoint": checkpoint, "split": options.eval_split, "train_examples": len(train),
             "eval_examples": len(dev),
-            "settings": resolved(task, options), "mean": statistics.fmean(scores),
+            "settings": settings_record(settings), "mean": statistics.fmean(scores),
             "std": statistics.stdev(scores) if trials > 1 else 0.0,
             "scores": scores, "trials": runs}
 

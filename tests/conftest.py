@@ -1,15 +1,9 @@
 """Fixtures shared by the whole suite: real services on 127.0.0.1, never anything beyond."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.gcs import gcs_emulator
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples" / "mirror"
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,7 @@ from typing import Iterable
 
 from corpus import pmc, pubmed
 from corpus.documents import SOURCE_PUBMED, Document, pubmed_file_order
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples" / "mirror"
-GENIA_RAW = REPO / "tests" / "data" / "genia-dev" / "raw"
+from tests.fixtures import SAMPLES
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,8 +107,3 @@ def write_documents(path: Path, documents: Iterable[Document]) -> Path:
             handle.write(document.to_json() + "\n")
     return path
 
-
-def genia_abstracts() -> list[list[str]]:
-    """GENIA's gold sentences per abstract (line 1, the title, included)."""
-    return [[line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            for path in sorted(GENIA_RAW.glob("*.txt"))]

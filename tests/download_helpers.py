@@ -17,7 +17,7 @@ from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "mirror"
+from tests.fixtures import SAMPLES
 BASELINE_SAMPLE = SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"
 UPDATE_SAMPLE = SAMPLES / "pubmed" / "updatefiles" / "pubmed20n1016.xml.gz"
 PMC_SAMPLE = SAMPLES / "pmc-oa-opendata"

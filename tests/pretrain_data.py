@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pathlib
 import random
+from typing import Sequence
 
 import tensorflow as tf
 from tokenizers import BertWordPieceTokenizer
 
-GENIA_RAW = pathlib.Path(__file__).parent / "data" / "genia-dev" / "raw"
+from tests.fixtures import genia_documents
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def genia_documents() -> list[list[str]]:
-    """148 abstracts, one sentence per line (title first)."""
-    documents = []
-    for path in sorted(GENIA_RAW.glob("*.txt")):
-        sentences = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        documents.append([s for s in sentences if s])
-    return documents
-
-
-def write_vocabulary(directory: str, documents: list[list[str]], vocab_size: int = 2000,
+def write_vocabulary(directory: str, documents: Sequence[Sequence[str]], vocab_size: int = 2000,
                      lowercase: bool = True) -> str:
     """Trains a WordPiece vocabulary ([PAD] = 0) and writes vocab.txt + tokenizer_config.json."""
     tokenizer = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=lowercase)
@@ -47,7 +39,7 @@ def _tokenizer(vocab_dir: str, lowercase: bool) -> tuple[BertWordPieceTokenizer,
     return BertWordPieceTokenizer(vocab, lowercase=lowercase, strip_accents=lowercase), vocab
 
 
-def build_examples(documents: list[list[str]], vocab_dir: str, max_seq_length: int,
+def build_examples(documents: Sequence[Sequence[str]], vocab_dir: str, max_seq_length: int,
                    seed: int = 0, lowercase: bool = True) -> list[dict[str, list[int]]]:
     """ELECTRA's packing: sentences fill an example up to a target length (5% of the time a
     random one); 10% single-segment, else A takes about half; an example never spans documents."""

@@ -14,12 +14,13 @@ from corpus import filters
 from corpus.assemble import ABSTRACT, BODY, TITLE, CorpusDocument, Paragraph
 from corpus.sentences import SentenceSplitter
 from corpus.xmltext import collapse_spaces, localname, safe_parser
-from tests.corpus_data import REPO, genia_abstracts, sample_documents
+from tests.corpus_data import sample_documents
+from tests.fixtures import DATA, SAMPLES, genia_documents
 
 CONFIG = filters.FilterConfig()
 SPLITTER = SentenceSplitter()
-JATS_FILES = sorted((REPO / "samples" / "mirror" / "pmc-oa-opendata").glob("*/*.xml")) + \
-    sorted((REPO / "tests" / "data" / "pmc" / "elife_jats").glob("*.xml"))
+JATS_FILES = sorted((SAMPLES / "pmc-oa-opendata").glob("*/*.xml")) + \
+    sorted((DATA / "pmc" / "elife_jats").glob("*.xml"))
 
 
 def problems(sentences) -> list:
@@ -54,7 +55,7 @@ def jats_non_prose() -> dict[str, list[str]]:
 
 
 def test_prose_is_kept():
-    genia = [sentence for abstract in genia_abstracts() for sentence in abstract]
+    genia = [sentence for abstract in genia_documents() for sentence in abstract]
     assert problems(genia) == [None] * len(genia)
     english = [d for d in sample_documents() if d.source == "pubmed" and d.language == ["eng"]]
     sentences = [s for d in english for section in d.abstract for s in SPLITTER.split(section["text"])]
@@ -97,10 +98,10 @@ def test_short_non_prose_and_kept_numeric_prose():
 
 
 def test_documents_too_short_or_empty():
-    title_only = CorpusDocument("pubmed:1", "pubmed", paragraphs=[Paragraph(TITLE, None, [genia_abstracts()[0][0]])])
+    title_only = CorpusDocument("pubmed:1", "pubmed", paragraphs=[Paragraph(TITLE, None, [genia_documents()[0][0]])])
     assert filters.document_problem(title_only, CONFIG) == filters.TOO_SHORT
     assert filters.document_problem(CorpusDocument("pubmed:2", "pubmed"), CONFIG) == filters.EMPTY
-    abstract = genia_abstracts()[0]
+    abstract = list(genia_documents()[0])
     document = CorpusDocument("pubmed:3", "pubmed", paragraphs=[
         Paragraph(TITLE, None, abstract[:1]), Paragraph(ABSTRACT, None, abstract[1:]),
         Paragraph(BODY, "Table 1", ["0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0 1.1 1.2 1.3 1.4"])])

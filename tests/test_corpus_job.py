@@ -51,6 +51,7 @@ def read_document_shards(out: Path) -> list[dict]:
             for line in gzip.open(path, "rt", encoding="utf-8")]
 
 
+@pytest.mark.slow
 def test_planted_cases_are_removed_and_counted(local_run, job_input):
     out, stats = local_run
     _, plants = job_input
@@ -74,6 +75,7 @@ def test_planted_cases_are_removed_and_counted(local_run, job_input):
     assert "TEPT" not in all_text  # the Spanish paragraph went, its English article stayed
 
 
+@pytest.mark.slow
 def test_every_document_and_sentence_is_accounted_for(local_run):
     _, stats = local_run
     assert all(row["balanced"] for row in stats["steps"]), stats["steps"]
@@ -82,6 +84,7 @@ def test_every_document_and_sentence_is_accounted_for(local_run):
     assert stats["written"]["documents"] == stats["steps"][-1]["out"]
 
 
+@pytest.mark.slow
 def test_text_shards_are_electra_input_traceable_to_ids(local_run):
     out, stats = local_run
     texts = read_text_shards(out)
@@ -101,6 +104,7 @@ def test_text_shards_are_electra_input_traceable_to_ids(local_run):
     assert sum(len(t.encode()) for t in texts.values()) == stats["written"]["text_bytes"]
 
 
+@pytest.mark.slow
 def test_boilerplate_lines_are_kept_once(local_run):
     out, stats = local_run
     lines = [line for text in read_text_shards(out).values() for line in text.split("\n")]
@@ -110,6 +114,7 @@ def test_boilerplate_lines_are_kept_once(local_run):
     assert lines.count("This article is protected by copyright.") == 1
 
 
+@pytest.mark.slow
 def test_report_and_errors(local_run):
     out, stats = local_run
     page = (out / "report.html").read_text(encoding="utf-8")
@@ -122,6 +127,7 @@ def test_report_and_errors(local_run):
     assert not (out / "text" / "part-00003-of-00009.txt").exists()  # an earlier run's shard does not linger
 
 
+@pytest.mark.slow
 def test_multiprocess_run_into_gcs_gives_identical_bytes(local_run, job_input, gcs_prefix):
     out, _ = local_run
     folder, _ = job_input

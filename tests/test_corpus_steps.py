@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -24,7 +25,8 @@ from pipelines import corpus_steps as steps
 from pipelines.corpus_write import WriteCorpus
 from pipelines.near_duplicates import DropNearDuplicates
 from pipelines.common import LOCAL_RUNNER
-from tests.corpus_data import REPO, by_id, genia_abstracts, planted_documents, sample_documents
+from tests.corpus_data import by_id, planted_documents, sample_documents
+from tests.fixtures import DATA, REPO, genia_documents
 
 SPLITTER = SentenceSplitter()
 
@@ -34,7 +36,7 @@ def corpus_document(document: Document) -> CorpusDocument:
 
 
 def genia_document(index: int, doc_id: str, extra: tuple[str, ...] = ()) -> CorpusDocument:
-    sentences = genia_abstracts()[index]
+    sentences = list(genia_documents()[index])
     return CorpusDocument(id=doc_id, source="pubmed", paragraphs=[
         Paragraph(TITLE, None, sentences[:1]), Paragraph(ABSTRACT, None, sentences[1:] + list(extra))])
 
@@ -56,7 +58,7 @@ def test_assembly_keeps_labels_as_structure_and_sentences_exact():
 
 
 def test_assembly_keeps_english_summaries_and_skips_translations():
-    records = [item for item in iter_pubmed(REPO / "tests/data/pubmed/update_pubmed26n1335_sample.xml.gz")
+    records = [item for item in iter_pubmed(DATA / "pubmed" / "update_pubmed26n1335_sample.xml.gz")
                if isinstance(item, Document)]
     with_summary = next(d for d in records if d.id == "pubmed:41568766")
     document, _ = assemble(with_summary, SPLITTER)
@@ -90,7 +92,7 @@ def test_exact_key_ignores_case_spacing_and_punctuation_only():
 
 
 def test_minhash_estimates_jaccard_and_is_the_same_in_another_process():
-    words = normalised_words(" ".join(genia_abstracts()[3]))
+    words = normalised_words(" ".join(genia_documents()[3]))
     edited = words[:40] + words[55:]  # 15 words cut out of a real abstract
     hasher = MinHasher(256, seed=1)
     first, second = (hasher.signature(shingle_hashes(w, 5)) for w in (words, edited))
@@ -98,10 +100,10 @@ def test_minhash_estimates_jaccard_and_is_the_same_in_another_process():
     true = len(shingles[0] & shingles[1]) / len(shingles[0] | shingles[1])
     assert abs(jaccard_estimate(first, second) - true) < 0.1
     assert jaccard_estimate(first, hasher.signature(shingle_hashes(normalised_words(
-        " ".join(genia_abstracts()[4])), 5))) < 0.1
+        " ".join(genia_documents()[4])), 5))) < 0.1
     code = ("import sys; from corpus.minhash import *; w = normalised_words(sys.stdin.read()); "
             "print(MinHasher(256, seed=1).signature(shingle_hashes(w, 5)).tolist())")
-    other = subprocess.run([sys.executable, "-c", code], input=" ".join(genia_abstracts()[3]), text=True,
+    other = subprocess.run([sys.executable, "-c", code], input=" ".join(genia_documents()[3]), text=True,
                            capture_output=True, check=True, cwd=REPO, env={"PYTHONHASHSEED": "123"})
     assert json.loads(other.stdout) == first.tolist()
 
@@ -148,10 +150,10 @@ def test_language_of_real_text():
     expected = {"por": "pt", "spa": "es", "fre": "fr", "chi": "zh"}
     for code, language in expected.items():
         assert [identifier.detect(text).language for text in others[code]] == [language] * len(others[code])
-    genia = [identifier.detect(" ".join(sentences)).language for sentences in genia_abstracts()]
+    genia = [identifier.detect(" ".join(sentences)).language for sentences in genia_documents()]
     assert genia == ["en"] * len(genia)
     # CLD2 raises on control characters and lone surrogates; they are blanked, not fatal.
-    damaged = " ".join(genia_abstracts()[0]).replace(" ", "\x00 ", 3).replace(".", ".\ud800", 1)
+    damaged = " ".join(genia_documents()[0]).replace(" ", "\x00 ", 3).replace(".", ".\ud800", 1)
     assert identifier.detect(damaged).language == "en"
     assert identifier.detect("").language == langid.UNDETERMINED
 
@@ -190,6 +192,7 @@ def test_shard_files_are_electra_format_and_traceable():
     assert shards.shard_count(0, 100) == 1 and shards.shard_count(250, 100) == 3
 
 
+@pytest.mark.slow
 def test_report_escapes_text_from_the_data():
     counters = {"read.in": 3, "read.out": 3, "written.documents": 1, "written.sentences": 2}
     aggregates = {"histograms": empty_histograms(), "shards": [],

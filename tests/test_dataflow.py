@@ -9,7 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from dataflow import run as chain
 from dataflow.config import ConfigError, load_config, parse_config
-from tests.conftest import REPO, SAMPLES
+from tests.fixtures import BERT_VOCAB, REPO, SAMPLES
 
 VALID = {"gcp": {"project": "my-project-id", "region": "us-central1", "bucket": "gs://my-bucket/run"}}
 
@@ -89,6 +89,32 @@ def test_chain_resumes_at_the_first_unfinished_stage():
     assert [job.stage for job in ran] == ["documents", "corpus"]
 
 
+def test_one_dockerfile_serves_the_worker_and_the_launcher():
+    """Each base image brings its own ENTRYPOINT (one set here would break the other role), the package's build
+    finds every file its metadata reads, and the launcher's FLEX_TEMPLATE_* paths name files the image copies."""
+    lines = [line.split("#")[0].strip() for line in (REPO / "dataflow" / "Dockerfile").read_text().splitlines()]
+    instructions = [line.split(None, 1) for line in lines if line]
+    assert "ENTRYPOINT" not in {keyword for keyword, _ in instructions}
+    assert [rest for keyword, rest in instructions if keyword == "ARG"][0].startswith(
+        "BASE_IMAGE=apache/beam_python3.11_sdk:")
+    assert ("FROM", "${BASE_IMAGE}") in {(keyword, rest) for keyword, rest in instructions}
+    workdir, = [rest for keyword, rest in instructions if keyword == "WORKDIR"]
+    copied = {}  # path in the image -> path in the repository
+    for keyword, rest in instructions:
+        if keyword == "COPY":
+            *sources, target = rest.split()
+            for source in sources:
+                inside = f"{workdir}/{source}" if target in ("./", ".") else f"{workdir}/{target}"
+                copied[inside] = REPO / source
+    for name in ("pyproject.toml", "setup.py", "README.md", "requirements.txt", "requirements-test.txt"):
+        assert f"{workdir}/{name}" in copied, f"`pip install .` in the image reads {name}"
+    launcher = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ENV")
+    assert set(launcher) == {"FLEX_TEMPLATE_PYTHON_PY_FILE", "FLEX_TEMPLATE_PYTHON_SETUP_FILE"}
+    for path in launcher.values():
+        top = next(inside for inside in copied if path == inside or path.startswith(inside + "/"))
+        assert (copied[top] / path[len(top):].lstrip("/")).is_file(), path
+
+
 def test_a_download_with_failed_files_is_not_finished(gcs_prefix):
     config = parse_config(config_with(bucket=gcs_prefix))
     job = chain.stage_jobs(config, "download")[0]
@@ -127,6 +153,7 @@ def staged_packages(job: dict) -> list[str]:
     return [package["name"] for pool in job["environment"]["workerPools"] for package in pool.get("packages", [])]
 
 
+@pytest.mark.slow
 def test_documents_job_graph(gcs_prefix, tmp_path):
     from pipelines import documents
 
@@ -157,11 +184,12 @@ def small_inputs(tmp_path_factory):
     (root / "docs-00000-of-00001.jsonl").write_text("".join(d.to_json() + "\n" for d in documents))
     (root / "part-00000-of-00001.txt").write_text(
         "".join(f"{d.title}\n{d.abstract[0]['text'] if d.abstract else d.title}\n\n" for d in documents))
-    tokens = (REPO / "tests" / "data" / "vocab" / "bert_base_uncased_vocab.txt").read_text().splitlines()
+    tokens = BERT_VOCAB.read_text().splitlines()
     write_vocabulary(str(root / "vocab"), tokens, do_lower_case=True, strip_accents=True)
     return root
 
 
+@pytest.mark.slow
 def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
     from pipelines import corpus
 
@@ -177,6 +205,7 @@ def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
                                       "BuildCorpus/Write/TotalBytes", "BuildCorpus/Write/Summaries/Summaries"}
 
 
+@pytest.mark.slow
 def test_tfrecords_job_graph(gcs_prefix, tmp_path, small_inputs):
     from pipelines import tfrecords
 
@@ -189,6 +218,7 @@ def test_tfrecords_job_graph(gcs_prefix, tmp_path, small_inputs):
     assert global_combines(names) == {"WritePretrainingData/SumCounts"}  # the counts of pretrain_data.json
 
 
+@pytest.mark.slow
 def test_download_job_graph(gcs_prefix, tmp_path):
     from pipelines import download
     from sources.localmirror import MirrorServer

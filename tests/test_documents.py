@@ -11,7 +11,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import documents
-from tests.conftest import SAMPLES
+from tests.fixtures import SAMPLES
 
 BASELINE = SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"
 UPDATE = SAMPLES / "pubmed" / "updatefiles" / "pubmed20n1016.xml.gz"
@@ -100,6 +100,7 @@ def test_later_deletion_removes_the_record(tmp_path):
     assert len(rows) == len({p for _, p in pmids_with_versions(BASELINE)}) - 1
 
 
+@pytest.mark.slow
 def test_bad_files_and_records_go_to_dead_letters(tmp_path):
     raw = gzip.open(BASELINE).read()
     truncated = tmp_path / "pubmed20n1001.xml.gz"
@@ -136,6 +137,7 @@ def test_bad_files_and_records_go_to_dead_letters(tmp_path):
     assert stats["pmc_documents_written"] == 1
 
 
+@pytest.mark.slow
 def test_multiprocess_runner_into_gcs(gcs_prefix):
     stats = documents.run([
         "--pubmed", str(UPDATE), "--pmc", PMC_GLOB, "--output", f"{gcs_prefix}/docs",

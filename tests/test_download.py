@@ -76,6 +76,7 @@ def test_pubmed_baseline_end_to_end_then_rerun_fetches_nothing(ncbi, tmp_path):
     assert {f"/pubmed/baseline/{n}.md5" for n in names} <= fetched
 
 
+@pytest.mark.slow
 def test_a_file_changed_upstream_is_fetched_again(ncbi, tmp_path):
     dest = tmp_path / "baseline"
     dest.mkdir()
@@ -89,6 +90,7 @@ def test_a_file_changed_upstream_is_fetched_again(ncbi, tmp_path):
     assert summary(str(dest))["downloaded"] == 1
 
 
+@pytest.mark.slow
 def test_pubmed_updates_source(ncbi, tmp_path):
     dest = str(tmp_path / "updates")
     assert download("--source", "pubmed-updates", "--base-url", ncbi.url + "pubmed/updatefiles/", "--dest", dest) == 0
@@ -97,6 +99,7 @@ def test_pubmed_updates_source(ncbi, tmp_path):
         assert b"<DeleteCitation>" in handle.read()
 
 
+@pytest.mark.slow
 def test_include_and_limit(ncbi, tmp_path):
     dest = str(tmp_path / "some")
     code = download("--source", "pubmed-baseline", "--base-url", ncbi.url + "faulty/", "--dest", dest,
@@ -239,6 +242,7 @@ def test_resume_of_a_partial_file(ncbi, tmp_path):
     assert s["counters"]["resumed"] == 1
 
 
+@pytest.mark.slow
 def test_resume_when_the_server_ignores_range(ncbi, tmp_path):
     name = "pubmed20n0001.xml.gz"
     (tmp_path / f"{name}.part").write_bytes(BASELINE_SAMPLE.read_bytes()[:300_000])
@@ -255,6 +259,7 @@ def test_resume_when_the_server_ignores_range(ncbi, tmp_path):
     assert s["bytes"] == BASELINE_SAMPLE.stat().st_size
 
 
+@pytest.mark.slow
 def test_a_corrupt_partial_file_is_discarded_after_the_checksum_fails(ncbi, tmp_path):
     name = "pubmed20n0001.xml.gz"
     (tmp_path / f"{name}.part").write_bytes(gzip.compress(b"not the start of this file"))
@@ -323,6 +328,7 @@ def test_pmc_oa_end_to_end_with_pagination_metadata_and_skips(pmc_cloud, tmp_pat
     assert fetched == {f"{RETRACTED}.json", f"{NOT_OPEN_ACCESS}.json"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("licence", ["comm", "noncomm,other"])
 def test_pmc_oa_licence_filter(pmc_cloud, tmp_path, licence):
     assert download("--source", "pmc-oa", "--base-url", pmc_cloud.url + "pmc-oa-opendata/", "--dest",
@@ -334,6 +340,7 @@ def test_pmc_oa_licence_filter(pmc_cloud, tmp_path, licence):
     assert s["counters"]["licence_skipped"] == sum(len(v) for v in groups.values()) - len(chosen)
 
 
+@pytest.mark.slow
 def test_pmc_oa_etag_mismatch_and_multipart_etag(pmc_cloud, tmp_path):
     pmc_cloud.clear()
     pmc_cloud.add_fault("/pmc-oa-opendata/PMC1790863.1/PMC1790863.1.xml", "wrong_md5")
@@ -355,6 +362,7 @@ def test_pmc_oa_etag_mismatch_and_multipart_etag(pmc_cloud, tmp_path):
     assert any("multipart ETag" in note for note in s["verification_notes"])
 
 
+@pytest.mark.slow
 def test_pmc_oa_retraction_after_download_updates_the_saved_metadata(tmp_path):
     root = tmp_path / "aws"
     folder = "PMC6398430.1"
@@ -384,6 +392,7 @@ def bulk(tmp_path_factory):
         yield server, root / "pub" / "pmc" / "oa_bulk", archives
 
 
+@pytest.mark.slow
 def test_pmc_bulk_all_licences(bulk, tmp_path):
     server, tree, archives = bulk
     assert download("--source", "pmc-bulk", "--base-url", server.url + "pub/pmc/oa_bulk/", "--dest",
@@ -402,6 +411,7 @@ def test_pmc_bulk_all_licences(bulk, tmp_path):
     assert any("gzip stream" in note for note in s["verification_notes"])
 
 
+@pytest.mark.slow
 def test_pmc_bulk_licence_selects_directories(bulk, tmp_path):
     server, _, archives = bulk
     server.clear()
@@ -411,6 +421,7 @@ def test_pmc_bulk_licence_selects_directories(bulk, tmp_path):
     assert {r.path for r in server.requests if r.path.endswith("/")} == {"/pub/pmc/oa_bulk/oa_comm/xml/"}
 
 
+@pytest.mark.slow
 def test_pmc_bulk_corrupt_archive_without_md5_fails_the_gzip_check(tmp_path):
     root = tmp_path / "mirror"
     archives = build_bulk_tree(root)
@@ -429,6 +440,7 @@ def test_pmc_bulk_corrupt_archive_without_md5_fails_the_gzip_check(tmp_path):
 # -- gs:// destination, command line ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_gcs_destination_and_rerun(ncbi, gcs_prefix):
     from tests.gcs import storage_client
 
@@ -454,6 +466,7 @@ def test_gcs_destination_and_rerun(ncbi, gcs_prefix):
     assert (summary(gcs_prefix)["downloaded"], summary(gcs_prefix)["skipped_existing"]) == (0, 2)
 
 
+@pytest.mark.slow
 def test_pmc_oa_into_gcs(pmc_cloud, gcs_prefix):
     assert download("--source", "pmc-oa", "--base-url", pmc_cloud.url + "pmc-oa-opendata/", "--dest", gcs_prefix,
                     "--limit", "2") == 0
@@ -479,6 +492,7 @@ def test_help_and_usage_errors(capsys):
         assert exit_info.value.code == 2
 
 
+@pytest.mark.slow
 def test_a_listing_that_fails_exits_non_zero(ncbi, tmp_path):
     assert download("--source", "pubmed-baseline", "--base-url", ncbi.url + "no/such/dir/", "--dest",
                     str(tmp_path)) == 1

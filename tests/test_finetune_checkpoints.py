@@ -23,9 +23,12 @@ from finetune.model import FineTuningModel, load_encoder, vocabulary_directory
 from finetune.tasks import TASKS, read_split
 from pretrain import cli as pretrain_cli
 from pretrain.errors import PretrainError
-from tests.pretrain_data import build_examples, genia_documents, write_shards, write_vocabulary
+from tests.fixtures import DATA, genia_documents
+from tests.pretrain_data import build_examples, write_shards, write_vocabulary
 
-BLURB = str(Path(__file__).parent / "data" / "blurb")
+pytestmark = pytest.mark.slow  # pretrains and exports a tiny model, loads it in TF, PyTorch and transformers
+
+BLURB = str(DATA / "blurb")
 LENGTH = 64
 UNUSED = [f"[unused{i}]" for i in range(4)]
 

@@ -1,31 +1,26 @@
-"""corpus.packing against a faithful re-implementation of ELECTRA's example builder, on real GENIA abstracts."""
+"""pretraining_data.packing against a faithful re-implementation of ELECTRA's example builder, on real GENIA abstracts."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
-from benchmarks.original_electra import ExampleBuilder, FullTokenizer
 from pretraining_data.packing import DocumentPacker, SegmentPair, draw_target_length, layout, pack_document
+from tests.fixtures import BERT_VOCAB, genia_documents
+from tests.reference_electra import ExampleBuilder, FullTokenizer
 
-DATA = Path(__file__).resolve().parent / "data"
-VOCAB = DATA / "vocab" / "bert_base_uncased_vocab.txt"
 CLS, SEP = 101, 102  # in bert_base_uncased_vocab.txt
 
 
 @pytest.fixture(scope="module")
 def tokenizer() -> FullTokenizer:
-    return FullTokenizer(str(VOCAB))
+    return FullTokenizer(str(BERT_VOCAB))
 
 
 @pytest.fixture(scope="module")
-def documents() -> list[list[str]]:
+def documents() -> tuple[tuple[str, ...], ...]:
     """148 real abstracts, one sentence per line; the title (line 1) is kept as the first sentence."""
-    return [
-        [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        for path in sorted((DATA / "genia-dev" / "raw").glob("*.txt"))
-    ]
+    return genia_documents()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,7 @@ def original_examples(documents, tokenizer, max_length: int, seed: int) -> list[
         builder.target_length = rng.randint(5, max_length)
     grouped = []
     for doc in documents:
-        examples = [builder.add_line(line) for line in doc + [""]]
+        examples = [builder.add_line(line) for line in [*doc, ""]]
         grouped.append([e for e in examples if e])
     return grouped
 
@@ -102,6 +97,7 @@ def test_same_examples_as_the_original_builder(token_documents, documents, token
     assert reordered <= 0.2 * total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_length", [128, 512])
 def test_segment_statistics_match_the_original(token_documents, documents, tokenizer, max_length):
     ours, original = [], []

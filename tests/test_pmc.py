@@ -14,10 +14,10 @@ import pytest
 from corpus.licences import licence_from_metadata
 from corpus.pmc import JatsError, JatsOptions, SkippedMember, parse_jats
 from corpus.pmc_bulk import iter_bulk_archive, read_filelist
+from tests.fixtures import DATA, SAMPLES
 
-REPO = Path(__file__).resolve().parent.parent
-MIRROR = REPO / "samples" / "mirror" / "pmc-oa-opendata"
-ELIFE = Path(__file__).resolve().parent / "data" / "pmc" / "elife_jats"
+MIRROR = SAMPLES / "pmc-oa-opendata"
+ELIFE = DATA / "pmc" / "elife_jats"
 PMC_FILES = sorted(MIRROR.glob("PMC*/PMC*.xml"))
 ELIFE_FILES = sorted(ELIFE.glob("*.xml"))
 ALL_FILES = PMC_FILES + ELIFE_FILES
@@ -46,8 +46,21 @@ def all_texts(document) -> list[str]:
     return texts + [paragraph["text"] for paragraph in document.body]
 
 
-def test_fixtures_are_all_there():
-    assert len(PMC_FILES) == 12 and len(ELIFE_FILES) == 5
+@pytest.mark.parametrize("path", PMC_FILES, ids=lambda path: path.name)
+def test_identifiers_from_the_xml_agree_with_the_mirror_metadata(path):
+    """PMCID and PMID are read from the article's XML; the mirror's JSON record (NCBI's inventory) names them
+    independently, the PMID as null where PMC has none."""
+    metadata = json.loads(path.with_suffix(".json").read_text())
+    doc = parse(path)
+    assert (doc.id, doc.pmcid) == (f"pmc:{metadata['pmcid']}", metadata["pmcid"])
+    assert doc.pmid == (str(metadata["pmid"]) if metadata["pmid"] else None)
+    assert doc.title and doc.body
+
+
+@pytest.mark.parametrize("path", ELIFE_FILES, ids=lambda path: path.name)
+def test_articles_without_pmcid_are_named_by_their_doi(path):
+    doc = parse(path)
+    assert doc.pmcid is None and doc.doi.startswith("10.7554/eLife.") and doc.id == f"pmc:doi:{doc.doi}"
 
 
 # --- identifiers, title, abstracts --------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ def _held_out_batch(ram_run) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in batch.items()}
 
 
+@pytest.mark.slow
 def test_every_file_went_through_gfile(ram_run):
     run, export = ram_run["run"], ram_run["export"]
     assert tf.train.latest_checkpoint(run) == f"{run}/ckpt-20"
@@ -67,6 +68,7 @@ def test_every_file_went_through_gfile(ram_run):
     assert 0 < metrics["generator_loss"] < 9 and 0 < metrics["discriminator_loss"] < 2
 
 
+@pytest.mark.slow
 def test_transformers_loads_the_export_with_the_same_logits(ram_run, tmp_path):
     config, model, _ = checkpoints.load_model(ram_run["run"])
     batch = _held_out_batch(ram_run)
@@ -137,6 +139,7 @@ def original_variables(config: config_lib.PretrainConfig) -> dict[str, list[int]
     return names
 
 
+@pytest.mark.slow
 def test_tf1_checkpoint_has_exactly_the_original_names_and_shapes(ram_run):
     config = config_lib.load(ram_run["run"])
     reader = checkpoints.reader(f"{ram_run['export']}/tf1/model.ckpt")
@@ -157,6 +160,7 @@ def test_tf1_names_for_published_electra_small():
     assert ours["generator_predictions/dense/kernel"] == [64, 128]
 
 
+@pytest.mark.slow
 def test_load_discriminator_and_init_from_the_tf1_export(ram_run):
     config, model, _ = checkpoints.load_model(ram_run["run"])
     batch = _held_out_batch(ram_run)

@@ -20,10 +20,11 @@ import tensorflow as tf
 from pretrain import cli
 from pretrain.data import DataMismatchError, check_data
 from pretrain.files import read_vocabulary
-from tests.pretrain_data import (build_examples, genia_documents, read_scalars, write_shards,
-                                 write_vocabulary)
+from tests.fixtures import REPO, genia_documents
+from tests.pretrain_data import build_examples, read_scalars, write_shards, write_vocabulary
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # real training runs, a killed and resumed one, two devices: about 2 minutes
+
 LENGTH = 64
 # The tiny size: a 2-layer, 64-wide discriminator with a 32-wide generator, batch 16.
 TINY = ["--model-size", "tiny", "--max-seq-length", str(LENGTH)]

@@ -9,18 +9,16 @@ import os
 import re
 import threading
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
 from corpus import pubmed, xmlrecords
 from corpus.documents import Deletion, Document, RecordError
 from corpus.pubmed import PubmedFileError, iter_pubmed
+from tests.fixtures import DATA, SAMPLES, genia_documents, genia_files
 
-REPO = Path(__file__).resolve().parent.parent
-BASELINE = REPO / "samples" / "mirror" / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"
-UPDATE = REPO / "samples" / "mirror" / "pubmed" / "updatefiles" / "pubmed20n1016.xml.gz"
-DATA = REPO / "tests" / "data"
+BASELINE = SAMPLES / "pubmed" / "baseline" / "pubmed20n1015.xml.gz"
+UPDATE = SAMPLES / "pubmed" / "updatefiles" / "pubmed20n1016.xml.gz"
 PUBMED = DATA / "pubmed"
 GENIA = DATA / "genia-dev"
 
@@ -92,12 +90,13 @@ def test_genia_efetch_records_match_genias_own_text():
     The few differences are GENIA's edits (e.g. "Léger" -> "Leger", a dropped "are highlighted"), not ours.
     """
     titles = abstracts = 0
+    gold_by_pmid = dict(zip((path.stem for path in genia_files()), genia_documents()))
     paths = sorted((GENIA / "efetch").glob("*.xml"))
     assert len(paths) == 148
     for path in paths:
         (doc,) = parse(path)
         assert doc.pmid == path.stem.lstrip("0") and doc.id == f"pubmed:{doc.pmid}"
-        gold = [line.strip() for line in (GENIA / "raw" / f"{doc.pmid}.txt").read_text().splitlines() if line.strip()]
+        gold = gold_by_pmid[doc.pmid]
         titles += gold[0] == doc.title
         unlabelled = " ".join(s["text"] for s in doc.abstract)
         labelled = " ".join(f"{s['label']}: {s['text']}" if s["label"] else s["text"] for s in doc.abstract)
@@ -699,6 +698,7 @@ class RepeatedRecords(io.RawIOBase):
         return size
 
 
+@pytest.mark.slow
 def test_memory_is_flat_in_file_size(baseline_xml):
     peaks = {}
     for times in (1, 5):

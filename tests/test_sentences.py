@@ -9,13 +9,13 @@ import spacy
 from spacy.training import Example
 from spacy.util import minibatch
 
-from benchmarks.sentences import GENIA_RAW, load_genia, score
+from benchmarks.sentences import load_genia, score
 from corpus.documents import Document
 from corpus.pmc import JatsOptions, parse_jats
 from corpus.pubmed import iter_pubmed
 from corpus.sentences import SentenceSplitter, find_boundaries, spans_from_boundaries
+from tests.fixtures import DATA, PUBMED_SAMPLES, SAMPLES, genia_files
 
-REPO = Path(__file__).resolve().parents[1]
 
 # Measured on GENIA dev (benchmarks/sentences.py): 0.9988 without titles, 0.9912 with them. The floors sit a
 # little below so that a real regression fails and nothing else does.
@@ -342,21 +342,20 @@ def _real_texts() -> list[str]:
     """Every title, abstract section, other-language abstract and body paragraph of the bundled real records,
     and each GENIA file as it is (one sentence per line)."""
     texts = []
-    pubmed_files = sorted((REPO / "samples" / "mirror" / "pubmed").glob("*/*.xml.gz"))
-    pubmed_files += sorted((REPO / "tests" / "data" / "pubmed").glob("*.xml*"))
+    pubmed_files = PUBMED_SAMPLES + sorted((DATA / "pubmed").glob("*.xml*"))
     for path in pubmed_files:
         for record in iter_pubmed(path):
             if isinstance(record, Document):
                 texts.append(record.title)
                 texts.extend(section["text"] for section in record.abstract + record.other_abstracts)
-    jats_files = sorted((REPO / "samples" / "mirror" / "pmc-oa-opendata").glob("*/*.xml"))
-    jats_files += sorted((REPO / "tests" / "data" / "pmc").glob("*/*.xml"))
+    jats_files = sorted((SAMPLES / "pmc-oa-opendata").glob("*/*.xml"))
+    jats_files += sorted((DATA / "pmc").glob("*/*.xml"))
     for path in jats_files:
         document = parse_jats(path.read_bytes(), str(path), JatsOptions(include_captions=True))
         texts.append(document.title)
         texts.extend(section["text"] for section in document.abstract)
         texts.extend(paragraph["text"] for paragraph in document.body)
-    texts.extend(path.read_text(encoding="utf-8") for path in sorted(GENIA_RAW.glob("*.txt")))
+    texts.extend(path.read_text(encoding="utf-8") for path in genia_files())  # whole files, newlines and all
     return [text for text in texts if text]
 
 
@@ -465,6 +464,7 @@ def trained_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_model_path_uses_the_trained_senter(trained_model, real_texts):
     model_splitter = SentenceSplitter(model=str(trained_model), batch_size=8)
     reference = spacy.load(trained_model, exclude=["sentencizer"])

@@ -220,6 +220,7 @@ def test_fault_times(mirror):
     assert statuses == [503, 503, 200]
 
 
+@pytest.mark.slow
 def test_client_retries_503_and_honours_retry_after(mirror):
     client = client_for(mirror.url)
     path = "/pubmed/baseline/pubmed20n0001.xml.gz.md5"

@@ -2,21 +2,22 @@
 shuffling, determinism, bad input, and the reader's checks."""
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
 
-from benchmarks.original_electra import ExampleBuilder, FullTokenizer
 from pipelines import tfrecords
 from pipelines.common import read_vocabulary
 from pretrain.data import read_examples
 from pretraining_data.contract import METADATA_KEYS, DataMismatchError
-from tests.tfrecords_data import (
-    BERT_VOCAB, check_layout, genia_documents, read_records, write_text_shards, write_vocab,
-)
+from tests.fixtures import BERT_VOCAB, genia_documents
+from tests.reference_electra import ExampleBuilder, FullTokenizer
+from tests.tfrecords_data import check_layout, read_records, write_text_shards, write_vocab
 from vocab.tokenizer import Tokenizer
 
 MAX_LEN = 128
@@ -32,7 +33,7 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def documents() -> list[list[str]]:
+def documents() -> tuple[tuple[str, ...], ...]:
     return genia_documents()
 
 
@@ -136,6 +137,7 @@ def test_examples_are_runs_of_one_document_and_every_token_is_accounted_for(buil
     assert metadata["num_sentences"] == sum(map(len, documents))
 
 
+@pytest.mark.slow
 def test_segment_statistics_match_the_original_builder(built, examples, documents):
     """Single-segment share, full-length share and mean length against the original builder on the same
     abstracts (pooled over seeds), and the short-target share (~5%) from the job's own count."""
@@ -145,7 +147,7 @@ def test_segment_statistics_match_the_original_builder(built, examples, document
     for seed in range(4):
         builder = ExampleBuilder(reference, MAX_LEN, random.Random(seed))
         for doc in documents:
-            original += [e for e in (builder.add_line(line) for line in doc + [""]) if e]
+            original += [e for e in (builder.add_line(line) for line in [*doc, ""]) if e]
 
     def stats(pairs):
         n = len(pairs)
@@ -184,6 +186,7 @@ def test_shuffled_across_and_within_shards(built, examples, documents, tokenizer
     assert adjacent < 5
 
 
+@pytest.mark.slow
 def test_same_input_and_seed_give_identical_bytes_and_overwrite_rules(built, work, text_dir, vocab_dir):
     output, metadata = built
     again = work / "again"
@@ -260,7 +263,33 @@ def test_bad_input_is_reported_and_nothing_else_is_lost(work, documents, vocab_d
     assert len(read_records(f"{work}/out_bad/pretrain_data.tfrecord-*")) == metadata["num_examples"]
 
 
-def test_command_line_help():
+def test_command_line_help_and_errors(monkeypatch, capsys):
+    """`--help` exits 0 and lists every flag of the usage line in the job's docstring; each default a help line
+    states is the default the job's parser applies; a missing required flag exits 2 naming it."""
+    parsers = []
+    parse = argparse.ArgumentParser.parse_known_args
+
+    def spy(self, *args, **kwargs):  # the parser that run() builds
+        parsers.append(self)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", spy)
     with pytest.raises(SystemExit) as exit_info:
         tfrecords.run(["--help"])
     assert exit_info.value.code == 0
+    listed = set(re.findall(r"--[a-z][a-z-]*[a-z]", capsys.readouterr().out))
+    usage = tfrecords.__doc__.split("\n\n")[1]
+    assert "python -m pipelines.tfrecords" in usage
+    assert set(re.findall(r"--[a-z][a-z-]*[a-z]", usage)) <= listed
+
+    parser, = parsers
+    defaults = vars(parse(parser, [])[0])
+    stated = [(action.dest, float(match.group(1))) for action in parser._actions
+              if (match := re.search(r"\(default (\d+(?:\.\d+)?)", action.help or ""))]
+    assert stated and all(defaults[dest] == value for dest, value in stated), stated
+
+    for argv, missing in (([], "--input"), (["--input", "x"], "--vocab"),
+                          (["--input", "x", "--vocab", "v"], "--output")):
+        with pytest.raises(SystemExit) as exit_info:
+            tfrecords.run(argv)
+        assert exit_info.value.code == 2 and f"{missing} is required" in capsys.readouterr().err

@@ -7,9 +7,12 @@ import pytest
 from pipelines import tfrecords
 from pipelines.common import read_vocabulary
 from pretrain.data import read_examples
+from tests.fixtures import genia_documents
 from tests.gcs import storage_client
-from tests.tfrecords_data import check_layout, genia_documents, read_records, write_text_shards, write_vocab
+from tests.tfrecords_data import check_layout, read_records, write_text_shards, write_vocab
 from vocab.tokenizer import Tokenizer
+
+pytestmark = pytest.mark.slow  # the job under a multi-process runner and into and out of a bucket
 
 
 def job(text: str, vocab: str, output: str, *flags: str) -> dict:

@@ -7,12 +7,12 @@ import random
 import pytest
 import tensorflow as tf
 
-from benchmarks.original_electra import FullTokenizer
 from pretrain.data import read_examples
 from pretraining_data.contract import METADATA_FILE, DataMismatchError, build_metadata, check_metadata
 from pretraining_data.encoding import ExampleEncoder, frame_record
 from pretraining_data.packing import SegmentPair, layout, pack_document
-from tests.tfrecords_data import BERT_VOCAB, genia_documents
+from tests.fixtures import BERT_VOCAB, genia_documents
+from tests.reference_electra import FullTokenizer
 
 CLS, SEP = 101, 102
 
@@ -39,6 +39,7 @@ def test_encoder_writes_protobufs_deterministic_serialisation(pairs):
         assert encoders[length].encode(pair) == tf_example(pair, length).SerializeToString(deterministic=True)
 
 
+@pytest.mark.slow
 def test_encoder_covers_every_varint_width():
     encoder = ExampleEncoder(16, 3_000_000, CLS, SEP)
     pair = SegmentPair([0, 1, 127, 128, 16383, 16384], [2_097_151, 2_097_152, 2_999_999], 0, 16)

@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 from tokenizers import normalizers, pre_tokenizers
 
-from tests.vocab_data import genia_documents, pubmed_documents
+from tests.fixtures import genia_documents
+from tests.vocab_data import pubmed_documents
 from vocab.learn import WORD_BOUNDARY, alphabet_forms, count_threshold, learn_wordpiece
 from vocab.pretokenize import WordSplitter, count_words
 from vocab.report import overlap, split_quality

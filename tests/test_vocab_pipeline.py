@@ -9,8 +9,8 @@ import pytest
 
 from pipelines import vocab as job
 from tests.gcs import storage_client
-from tests.vocab_data import (BERT_VOCAB, GENIA_RAW, REPO, SCIVOCAB, genia_documents, pubmed_documents,
-                              write_corpus_shard)
+from tests.fixtures import BERT_VOCAB, GENIA_RAW, REPO, SCIVOCAB, genia_documents
+from tests.vocab_data import pubmed_documents, write_corpus_shard
 from vocab.learn import alphabet_forms
 from vocab.pretokenize import WordSplitter
 from pipelines.common import read_vocabulary
@@ -127,6 +127,7 @@ def test_report_figures_and_counts(built, corpus):
     assert (errors[0]["job"], errors[0]["kind"]) == ("vocab", "line")
 
 
+@pytest.mark.slow
 def test_same_vocabulary_whatever_the_sharding_and_workers(built, tmp_path):
     output, _ = built
     resharded = tmp_path / "resharded"
@@ -139,6 +140,7 @@ def test_same_vocabulary_whatever_the_sharding_and_workers(built, tmp_path):
     assert (again / VOCAB_FILE).read_bytes() == (output / VOCAB_FILE).read_bytes()
 
 
+@pytest.mark.slow
 def test_cased_and_accent_options(tmp_path):
     small = tmp_path / "small.txt"
     write_corpus_shard(small, pubmed_documents()[:500])
@@ -157,6 +159,7 @@ def test_cased_and_accent_options(tmp_path):
     assert accented and not any(c.isupper() for t in tokenizer.tokens[5:] for c in t)
 
 
+@pytest.mark.slow
 def test_gcs_input_and_output(gcs_prefix, corpus):
     bucket_name, _, prefix = gcs_prefix[len("gs://"):].partition("/")
     bucket = storage_client().bucket(bucket_name)
@@ -171,6 +174,7 @@ def test_gcs_input_and_output(gcs_prefix, corpus):
     assert tokenizer.vocab_size == 3000 and tokenizer.tokens[0] == "[PAD]"
 
 
+@pytest.mark.slow
 def test_input_without_words_is_a_clear_error(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"\n\n" + BAD_LINE)
     with pytest.raises(Exception, match="holds no words"):
@@ -186,6 +190,7 @@ def test_help_and_bad_arguments(capsys):
         job.run(["--input", "/nonexistent/*.txt", "--output", "/tmp/never"])
 
 
+@pytest.mark.slow
 def test_dataflow_job_graph_gathers_only_statistics(gcs_prefix, tmp_path, corpus):
     """Built offline with --dry_run: counting is spread over workers; the only global combines are the
     alphabet and the count histogram, and nothing (no learner) runs."""

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.vocab_data import BERT_VOCAB, SCIVOCAB, genia_documents, pubmed_documents
+from tests.fixtures import BERT_VOCAB, SCIVOCAB, genia_documents
+from tests.vocab_data import pubmed_documents
 from vocab import fast_path
 from pipelines.common import read_vocabulary, write_atomically, write_vocabulary
 from vocab.tokenizer import Tokenizer
@@ -36,6 +37,7 @@ def reference_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [encoding.ids for encoding in reference.encode_batch(texts, add_special_tokens=False)]
 
 
+@pytest.mark.slow
 def test_uncased_ids_equal_reference_on_real_text(uncased):
     texts = real_texts()
     assert uncased.encode_batch(texts) == reference_ids(uncased, texts)
@@ -57,6 +59,7 @@ def test_fast_tokenizer_alone_differs_where_ours_does_not(uncased):
     assert uncased.encode_batch([texts[i] for i in differing]) == [expected[i] for i in differing]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lower, strip", [(False, False), (True, False), (False, True)])
 def test_other_settings_equal_reference(scivocab, lower, strip):
     tokenizer = Tokenizer(scivocab, do_lower_case=lower, strip_accents=strip)

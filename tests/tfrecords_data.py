@@ -3,25 +3,16 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Sequence
 
 import tensorflow as tf
 
 from pipelines.common import write_vocabulary
 from pretraining_data.contract import FEATURES
-
-DATA = Path(__file__).resolve().parent / "data"
-BERT_VOCAB = DATA / "vocab" / "bert_base_uncased_vocab.txt"
+from tests.fixtures import BERT_VOCAB
 
 
-def genia_documents() -> list[list[str]]:
-    """148 real abstracts, one gold sentence per line; the title (line 1) is kept as the first sentence."""
-    return [
-        [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        for path in sorted((DATA / "genia-dev" / "raw").glob("*.txt"))
-    ]
-
-
-def write_text_shards(directory: Path, documents: list[list[str]], num_files: int = 3) -> list[Path]:
+def write_text_shards(directory: Path, documents: Sequence[Sequence[str]], num_files: int = 3) -> list[Path]:
     """The corpus job's format: a blank line between documents; the last file gzipped."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -1,4 +1,4 @@
-"""Real text for the vocabulary tests: GENIA dev abstracts and the PubMed sample's titles and abstracts."""
+"""Real text for the vocabulary tests: the PubMed sample's titles and abstracts (GENIA: tests.fixtures)."""
 from __future__ import annotations
 
 import functools
@@ -6,21 +6,7 @@ from pathlib import Path
 
 from corpus.documents import Document
 from corpus.pubmed import iter_pubmed
-
-REPO = Path(__file__).resolve().parent.parent
-GENIA_RAW = REPO / "tests" / "data" / "genia-dev" / "raw"
-PUBMED_SAMPLES = sorted((REPO / "samples" / "mirror" / "pubmed").glob("*/*.xml.gz"))
-SCIVOCAB = REPO / "tests" / "data" / "vocab" / "scibert_scivocab_uncased_vocab.txt"
-BERT_VOCAB = REPO / "tests" / "data" / "vocab" / "bert_base_uncased_vocab.txt"
-
-
-@functools.lru_cache(maxsize=1)
-def genia_documents() -> tuple[tuple[str, ...], ...]:
-    """148 GENIA abstracts, each a tuple of gold sentences (the title first)."""
-    return tuple(
-        tuple(line for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
-        for path in sorted(GENIA_RAW.glob("*.txt"))
-    )
+from tests.fixtures import PUBMED_SAMPLES
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,8 +4,9 @@ What a user of google-research/electra runs: `build_pretraining_dataset.py` (one
 pure-Python `FullTokenizer` (`model/tokenization.py`), one line of text at a time, writing `tf.train.Example`s
 with `tf.io.TFRecordWriter` round-robin into its output files. The algorithms here are the same, step for step
 and at the same cost (per-character Python loops, one `Example` proto per example), after the 2020-03-16 fix
-of the segment split; only the code is this project's. The benchmark times it; `tests/test_packing.py` uses it
-as the oracle for `corpus.packing`.
+of the segment split; only the code is this project's. The tests use it as the oracle for `pretraining_data.packing` and
+the TFRecords job (`tests/test_packing.py`, `tests/test_tfrecords.py`, `tests/test_tfrecords_format.py`);
+`benchmarks/tfrecords.py` and `benchmarks/vocab.py` time it.
 """
 from __future__ import annotations
 
