@@ -140,6 +140,22 @@ def is_done(job: Job) -> bool:
     return True
 
 
+def check_flags(jobs: list[Job]) -> None:
+    """Parse every job's flags with the job's own strict parser before anything runs, so that a typo in the
+    config file fails in seconds, not after hours of earlier stages (exit status 2, naming the stage)."""
+    import importlib
+
+    for job in jobs:
+        module = importlib.import_module(f"pipelines.{job.module}")
+        try:
+            module.parse_args(list(job.args))
+        except SystemExit as error:
+            if error.code:
+                raise SystemExit(f"dataflow.run: the {job.stage} stage's flags are not valid (see the line above; "
+                                 f"they come from the config's [{job.stage}] table); nothing was run") from None
+            raise
+
+
 def run_job(job: Job) -> None:
     import importlib
 
@@ -153,6 +169,7 @@ def run_chain(config: ChainConfig, first: str, last: str, force: tuple[str, ...]
               execute: Callable[[Job], None] = run_job, done: Callable[[Job], bool] = is_done) -> list[Job]:
     """Run the stages from `first` to `last` in order, skipping finished jobs; returns the jobs that ran."""
     stages = STAGES[STAGES.index(first): STAGES.index(last) + 1]
+    check_flags([job for stage in stages for job in stage_jobs(config, stage)])
     ran = []
     for stage in stages:
         for job in stage_jobs(config, stage):
@@ -183,9 +200,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     if STAGES.index(args.first) > STAGES.index(args.last):
         parser.error(f"--from {args.first} comes after --to {args.last}")
     if args.show:
-        for stage in STAGES[STAGES.index(args.first): STAGES.index(args.last) + 1]:
-            for job in stage_jobs(config, stage):
-                print(f"# {stage} (done when {job.done_marker} exists)\n{job.command()}\n")
+        jobs = [job for stage in STAGES[STAGES.index(args.first): STAGES.index(args.last) + 1]
+                for job in stage_jobs(config, stage)]
+        for job in jobs:
+            print(f"# {job.stage} (done when {job.done_marker} exists)\n{job.command()}\n")
+        check_flags(jobs)
         return
     run_chain(config, args.first, args.last, tuple(args.force))
 

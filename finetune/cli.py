@@ -11,8 +11,9 @@ import tensorflow as tf
 from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task
-from pretrain.files import write_atomically, write_json
+from pretrain.cli import StrictParser
 from pretrain.errors import USER_ERRORS
+from pretrain.files import write_atomically, write_json
 from pretrain.training import make_strategy
 
 log = logging.getLogger("finetune")
@@ -50,7 +51,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = StrictParser(
         prog="python -m finetune",
         description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks and score them "
                     "with BLURB's metrics (the dev split, or --eval-split test).")

@@ -13,10 +13,13 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import json
 import logging
+import sys
 import uuid
-from typing import Any, Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -37,6 +40,63 @@ def add_argument_once(parser: argparse.ArgumentParser, *flags: str, **kwargs) ->
     """
     if not any(flag in parser._option_string_actions for flag in flags):  # noqa: SLF001 (argparse's registry)
         parser.add_argument(*flags, **kwargs)
+
+
+def job_parser(prog: str, description: str, options_class, **kwargs) -> argparse.ArgumentParser:
+    """The argument parser of a job: its own flags (from its `PipelineOptions` subclass), no abbreviations
+    (Beam takes none either, so `--shard` is never silently read as `--shard-size-mb`)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    options_class._add_argparse_args(parser)  # noqa: SLF001 (Beam's registration hook)
+    return parser
+
+
+@functools.lru_cache(maxsize=1)
+def _beam_parser() -> argparse.ArgumentParser:
+    """A parser of every option Beam itself defines (standard, Google Cloud, worker, setup, debug, the
+    runners'...): the `PipelineOptions` subclasses of Beam's own modules, not the project's job options."""
+    from apache_beam.options import pipeline_options
+
+    parser = pipeline_options._BeamArgumentParser(allow_abbrev=False)  # noqa: SLF001 (what Beam parses with)
+    seen = set()
+    pending = list(pipeline_options.PipelineOptions.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("apache_beam.") and cls not in seen:
+            seen.add(cls)
+            cls._add_argparse_args(parser)  # noqa: SLF001
+    return parser
+
+
+def _flags_of(parser: argparse.ArgumentParser) -> list[str]:
+    return [flag for action in parser._actions for flag in action.option_strings  # noqa: SLF001
+            if flag.startswith("--")]
+
+
+def parse_job_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """The job's flags from `argv`, where every other argument must be one of Beam's own options.
+
+    Beam's `PipelineOptions` discards what it does not know with one warning among hundreds of log lines, so a
+    mistyped flag (`--near-duplicate-threshhold`) would run a whole, perhaps paid, job with the default. Here it
+    is an error before anything runs: a one-line message naming the argument and the closest valid flag, exit
+    status 2. Beam's options (`--runner`, `--direct_num_workers`, `--project`, `--experiments=...`) pass.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser.parse_known_args(argv)
+    _, unknown = _beam_parser().parse_known_args(rest)
+    if unknown:
+        argument = unknown[0]
+        name = argument.split("=", 1)[0]
+        if name.startswith("--"):
+            close = difflib.get_close_matches(name, _flags_of(parser) + _flags_of(_beam_parser()), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else " (see --help)"
+            message = f"unrecognized argument {argument}{hint}"
+        else:
+            message = f"unexpected argument {argument!r}: every value belongs to a --flag (see --help)"
+        sys.stderr.write(f"{parser.prog}: error: {message}\n")
+        raise SystemExit(2)
+    return args
 
 
 def expand_globs(patterns: Iterable[str], what: str) -> list[str]:

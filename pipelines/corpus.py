@@ -29,8 +29,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from corpus import filters, langid
 from corpus.dedup import NearDuplicateConfig
 from corpus.stats import build_stats
-from pipelines.common import (WriteDeadLetters, add_argument_once, counters, errors_prefix, expand_globs, read_json,
-                              run_pipeline, use_local_runner_by_default, write_atomically, write_json)
+from pipelines.common import (WriteDeadLetters, add_argument_once, counters, errors_prefix, expand_globs, job_parser,
+                              parse_job_args, read_json, run_pipeline, use_local_runner_by_default, write_atomically,
+                              write_json)
 from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, DropCrossSourceDuplicates, DropExactDuplicates,
                                     FilterDocuments, IdentifyLanguage, ReadCorpusInput, RemoveBoilerplate)
 from pipelines.corpus_write import LengthHistograms, WriteCorpus, remove_stale_shards
@@ -174,12 +175,10 @@ class BuildCorpus(beam.PTransform):
         )
 
 
-def run(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.corpus", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    CorpusOptions._add_argparse_args(parser)
-    args, _ = parser.parse_known_args(argv)
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    """The job's flags, checked (an unknown flag or a bad value is exit status 2); nothing is read yet."""
+    parser = job_parser("python -m pipelines.corpus", __doc__, CorpusOptions)
+    args = parse_job_args(parser, argv)
     if not args.output or not args.input:
         parser.error("--input and --output are required")
     if not 0.0 < args.near_duplicate_threshold < 1.0:
@@ -188,6 +187,11 @@ def run(argv: Optional[list[str]] = None) -> dict:
         parser.error("--shingle-size must be in 1..8 and --num-perm at least 2")
     if args.shard_size_mb <= 0 or args.boilerplate_min_documents < 2:
         parser.error("--shard-size-mb must be positive and --boilerplate-min-documents at least 2")
+    return args
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    args = parse_args(argv)
     config = CorpusConfig.from_args(args)
     output = args.output.rstrip("/")
     files = expand_globs(args.input, "input")

@@ -21,8 +21,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from corpus import pmc, pmc_bulk, pubmed
 from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
 from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
-                              dead_letter, expand_globs, read_bytes, run_pipeline, use_local_runner_by_default,
-                              write_json)
+                              dead_letter, expand_globs, job_parser, parse_job_args, read_bytes, run_pipeline,
+                              use_local_runner_by_default, write_json)
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "documents"
@@ -240,16 +240,19 @@ class ReadDocuments(beam.PTransform):
         return documents, errors | "AllErrors" >> beam.Flatten()
 
 
-def run(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.documents", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    DocumentsOptions._add_argparse_args(parser)
-    args, _ = parser.parse_known_args(argv)
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    """The job's flags, checked (an unknown flag or a bad value is exit status 2); nothing is read yet."""
+    parser = job_parser("python -m pipelines.documents", __doc__, DocumentsOptions)
+    args = parse_job_args(parser, argv)
     if not args.output:
         parser.error("--output is required")
     if not args.pubmed and not args.pmc:
         parser.error("give at least one --pubmed or --pmc glob")
+    return args
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    args = parse_args(argv)
     # All flags go to Beam too, so that runners and templates see the job's own options.
     options = PipelineOptions(argv)
     use_local_runner_by_default(options)

@@ -27,8 +27,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines.common import (DEAD_LETTERS, LOCAL_RUNNER, WriteDeadLetters, counter_inc_fn, counters, dead_letter,
-                              errors_prefix, run_pipeline, use_local_runner_by_default, write_atomically,
-                              write_json)
+                              errors_prefix, job_parser, parse_job_args, run_pipeline, use_local_runner_by_default,
+                              write_atomically, write_json)
 from sources.fetch import (
     DOWNLOADED,
     FAILED,
@@ -325,16 +325,23 @@ def summary_line(summary: dict) -> str:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.download",
-        description=__doc__.split("\n\n")[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,  # a Beam option such as --time must never be taken for --timeout
-    )
-    DownloadOptions._add_argparse_args(parser)
-    return parser
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """The job's flags, checked (an unknown flag or a bad value is exit status 2); nothing is fetched yet.
+    Also sets `args.licences` and `args.source_layout`, parsed from --licence and --source/--layout."""
+    parser = job_parser("python -m pipelines.download", __doc__.split("\n\n")[0], DownloadOptions,
+                        epilog=EXAMPLES)
+    args = parse_job_args(parser, argv)
+    if not args.source or not args.dest:
+        parser.error("--source and --dest are required")
+    for name in ("limit", "max_concurrency", "checksum_attempts"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        args.licences = parse_licences(args.licence)
+        args.source_layout = get_layout(args.source, args.layout)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
 
 
 def _use_threads_locally(options: PipelineOptions, argv: Sequence[str], threads: int) -> None:
@@ -351,18 +358,8 @@ def _use_threads_locally(options: PipelineOptions, argv: Sequence[str], threads:
 def run(argv: Optional[Sequence[str]] = None) -> int:
     """Run the download; returns the process exit status (0 all fetched, 1 some file or the listing failed)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    args, _ = parser.parse_known_args(argv)
-    if not args.source or not args.dest:
-        parser.error("--source and --dest are required")
-    for name in ("limit", "max_concurrency", "checksum_attempts"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    try:
-        licences = parse_licences(args.licence)
-        layout = get_layout(args.source, args.layout)
-    except ValueError as exc:
-        parser.error(str(exc))
+    args = parse_args(argv)
+    licences, layout = args.licences, args.source_layout
     if args.prefix is not None:
         layout = layout.with_overrides({"prefix": args.prefix})
     base_url = args.base_url or layout.base_url
@@ -375,7 +372,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     options = PipelineOptions(argv)
     if not use_local_runner_by_default(options) and "://" not in args.dest:
         runner = options.view_as(StandardOptions).runner
-        parser.error(f"--dest must be a gs:// (or other remote) path for {runner}: its workers cannot see {args.dest}")
+        sys.stderr.write(f"python -m pipelines.download: error: --dest must be a gs:// (or other remote) path for "
+                         f"{runner}: its workers cannot see {args.dest}\n")
+        raise SystemExit(2)
 
     started = time.monotonic()
     try:

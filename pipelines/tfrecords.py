@@ -31,8 +31,8 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
-                              dead_letter, errors_prefix, expand_globs, read_vocabulary, run_pipeline,
-                              use_local_runner_by_default, write_json)
+                              dead_letter, errors_prefix, expand_globs, job_parser, parse_job_args, read_vocabulary,
+                              run_pipeline, use_local_runner_by_default, write_json)
 from pretraining_data.contract import METADATA_FILE, SHARD_STEM, build_metadata, shard_name
 from pretraining_data.encoding import ExampleEncoder, frame_record
 from pretraining_data.examples import (COUNTS, FileExamples, choose_num_shards, file_labels, shard_of,
@@ -285,13 +285,10 @@ def _existing_outputs(output: str) -> list[str]:
     return [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
 
 
-def run(argv: Optional[list[str]] = None) -> dict:
-    """Run the job; returns the written pretrain_data.json contents."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.tfrecords", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    TfrecordsOptions._add_argparse_args(parser)
-    args, _ = parser.parse_known_args(argv)
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    """The job's flags, checked (an unknown flag or a bad value is exit status 2); nothing is read yet."""
+    parser = job_parser("python -m pipelines.tfrecords", __doc__, TfrecordsOptions)
+    args = parse_job_args(parser, argv)
     for flag in ("input", "vocab", "output"):
         if not getattr(args, flag):
             parser.error(f"--{flag} is required")
@@ -299,6 +296,12 @@ def run(argv: Optional[list[str]] = None) -> dict:
         parser.error(f"--max-seq-length must be at least {MIN_TARGET_LENGTH}, got {args.max_seq_length}")
     if args.num_shards < 0 or args.target_shard_mb <= 0 or args.tokenize_batch < 1:
         parser.error("--num-shards must be >= 0, --target-shard-mb and --tokenize-batch positive")
+    return args
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    """Run the job; returns the written pretrain_data.json contents."""
+    args = parse_args(argv)
     output = args.output.rstrip("/")
     existing = _existing_outputs(output)
     if existing and not args.overwrite:

@@ -32,8 +32,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
-                              dead_letter, errors_prefix, expand_globs, read_json, read_vocabulary, run_pipeline,
-                              snippet, use_local_runner_by_default, write_atomically, write_vocabulary)
+                              dead_letter, errors_prefix, expand_globs, job_parser, parse_job_args, read_json,
+                              read_vocabulary, run_pipeline, snippet, use_local_runner_by_default, write_atomically,
+                              write_vocabulary)
 from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
                          learn_wordpiece)
 from vocab.pretokenize import WordSplitter
@@ -280,15 +281,19 @@ def _comparison(spec: str) -> tuple[str, Tokenizer]:
     return name, Tokenizer.from_vocabulary(read_vocabulary(path))
 
 
-def run(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.vocab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    VocabOptions._add_argparse_args(parser)
-    args, _ = parser.parse_known_args(argv)
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    """The job's flags, checked (an unknown flag or a bad value is exit status 2); nothing is read yet."""
+    parser = job_parser("python -m pipelines.vocab", __doc__, VocabOptions)
+    args = parse_job_args(parser, argv)
     if not args.output or not args.input:
         parser.error("--input and --output are required")
     if args.vocab_size < 6 or args.min_count < 1 or args.max_word_length < 1 or args.max_words < 1:
         parser.error("--vocab-size must be at least 6; --min-count, --max-word-length, --max-words at least 1")
+    return args
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    args = parse_args(argv)
     strip_accents = args.do_lower_case if args.strip_accents is None else args.strip_accents
     input_files = expand_globs(args.input, "input")
     comparisons = dict(_comparison(spec) for spec in args.compare)  # bad paths fail before the job

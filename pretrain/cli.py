@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import sys
@@ -14,8 +15,36 @@ from pretrain.errors import USER_ERRORS
 log = logging.getLogger("pretrain")
 
 
+class StrictParser(argparse.ArgumentParser):
+    """argparse without abbreviations (`--learning` is not `--learning-rate`), and an unknown flag names the
+    closest valid one, as the Beam jobs do; exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            name = unknown[0].split("=", 1)[0]
+            close = difflib.get_close_matches(name, self._all_flags(), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close and name.startswith("--") else " (see --help)"
+            self.error(f"unrecognized argument {unknown[0]}{hint}")
+        return parsed
+
+    def _all_flags(self) -> list[str]:
+        flags = []
+        for action in self._actions:
+            flags += [flag for flag in action.option_strings if flag.startswith("--")]
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                for sub in action.choices.values():
+                    flags += [flag for a in sub._actions for flag in a.option_strings  # noqa: SLF001
+                              if flag.startswith("--")]
+        return flags
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = StrictParser(
         prog="python -m pretrain",
         description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.")
     commands = parser.add_subparsers(dest="command", required=True)
