@@ -1,6 +1,6 @@
 """The text of a JATS article (NLM 2.x, JATS 1.x) as a reader reads it: titles, abstracts, body paragraphs.
 
-Decisions for pretraining text (REFERENCE §2); `corpus.pmc` documents them for users:
+Decisions for pretraining text (docs/pmc.md gives the reasons); `corpus.pmc` documents them for users:
 
 * Dropped with their content: references, tables, display formulas, figures (their captions are kept with
   `captions=True`), supplementary material, footnotes, glossaries and definition lists, `object-id`, and back

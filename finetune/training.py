@@ -1,5 +1,5 @@
-"""Fine-tune one task: trials with different seeds, each scored on the dev split with BLURB's
-metric; results as JSON per task and a markdown table."""
+"""Fine-tune one task: trials with different seeds, each scored with BLURB's metric on the evaluation
+split (dev by default, test with `Options.eval_split`); results as JSON per task and a markdown table."""
 
 from __future__ import annotations
 
@@ -184,21 +184,22 @@ class _Trial:
 
 @dataclasses.dataclass
 class TaskData:
-    """A task's examples as model inputs, built once and shared by all its trials."""
+    """A task's examples as model inputs, built once and shared by all its trials. `evaluation` is the
+    split that is scored: dev, or test under `--eval-split test`."""
 
     labels: tuple[str, ...]
     train: Features
-    dev: Features
-    dev_examples: list[Example]
+    evaluation: Features
+    evaluation_examples: list[Example]
 
 
-def featurize(task: Task, train: list[Example], dev: list[Example], checkpoint: str,
+def featurize(task: Task, train: list[Example], evaluation: list[Example], checkpoint: str,
               max_seq_length: int) -> TaskData:
     featurizer = Featurizer(vocabulary_directory(checkpoint), task, max_seq_length)
     labels = _label_space(task, train)
     tag_ids = {tag: i for i, tag in enumerate(labels)}
     return TaskData(labels, featurizer.features(train, tag_ids, labels),
-                    featurizer.features(dev, tag_ids, labels), dev)
+                    featurizer.features(evaluation, tag_ids, labels), evaluation)
 
 
 def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Options, seed: int,
@@ -227,9 +228,9 @@ def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Option
     losses = [float(loss) for loss in losses]
     train_seconds = time.perf_counter() - started
 
-    predicted = _decode(task, trial.predict(data.dev), data.dev, data.labels)
-    dev = data.dev_examples
-    value = scoring.score(task, [e.label for e in dev], predicted, [e.guid for e in dev])
+    predicted = _decode(task, trial.predict(data.evaluation), data.evaluation, data.labels)
+    scored = data.evaluation_examples
+    value = scoring.score(task, [e.label for e in scored], predicted, [e.guid for e in scored])
     log.info("%s seed %d: %.4f after %d steps (%.1f s; loss %.3f -> %.3f)", task.name, seed,
              value, total, train_seconds, losses[0], statistics.fmean(losses[-10:]))
     return {"seed": seed, "score": value, "steps": total, "train_seconds": train_seconds,
@@ -240,15 +241,15 @@ def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trial
              seed: int = 0, strategy: tf.distribute.Strategy | None = None) -> dict:
     """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
     train = read_split(task, data_dir, "train")[:options.max_train_examples]
-    dev = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
+    evaluation = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
     settings = resolved(task, options)
-    data = featurize(task, train, dev, checkpoint, settings.max_seq_length)
+    data = featurize(task, train, evaluation, checkpoint, settings.max_seq_length)
     runs = [train_and_score(task, data, checkpoint, options, seed + k, strategy)
             for k in range(trials)]
     scores = [r["score"] for r in runs]
     return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
             "checkpoint": checkpoint, "split": options.eval_split, "train_examples": len(train),
-            "eval_examples": len(dev),
+            "eval_examples": len(evaluation),
             "settings": settings_record(settings), "mean": statistics.fmean(scores),
             "std": statistics.stdev(scores) if trials > 1 else 0.0,
             "scores": scores, "trials": runs}

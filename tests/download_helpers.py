@@ -2,7 +2,7 @@
 
 Only names and layout are made up here (NCBI's naming and directory structure); every byte of data served is
 from samples/mirror: the real PubMed files (copied under several NCBI-style names), the real PMC articles, and
-bulk tarballs packed from those articles with a filelist.csv in the documented columns (REFERENCE §2).
+bulk tarballs packed from those articles with a filelist.csv in NCBI's documented columns.
 """
 from __future__ import annotations
 

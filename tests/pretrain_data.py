@@ -1,5 +1,5 @@
 """Tiny, real pretraining data for the pretrain tests: GENIA abstracts (tests/data/genia-dev/raw),
-a WordPiece vocabulary trained on them, and shards packed exactly as REFERENCE §3 describes
+a WordPiece vocabulary trained on them, and shards packed exactly as docs/tfrecords.md describes
 (google-research/electra's ExampleBuilder), written through tf.io so `ram://` works too."""
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ for step in (1, 2):
     batch = tuple(tf.constant(a[rows]) for a in
                   (train.input_ids, train.input_mask, train.segment_ids, train.labels))
     trial.train_step(tf.constant(step, tf.int64), batch)
-dev = prepared.dev
+dev = prepared.evaluation
 predicted = trial.predict(dev, batch=4)
 direct = trial.model(*(tf.constant(a) for a in (dev.input_ids, dev.input_mask,
                                                 dev.segment_ids))).numpy()

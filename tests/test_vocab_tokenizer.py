@@ -47,7 +47,7 @@ def test_uncased_ids_equal_reference_on_real_text(uncased):
 
 
 def test_fast_tokenizer_alone_differs_where_ours_does_not(uncased):
-    """The REFERENCE §6 finding, reproduced: FastBertTokenizer by itself tokenizes these real documents
+    """The known divergence, reproduced: FastBertTokenizer by itself tokenizes these real documents
     differently from BERT (compatibility normalisation), our tokenizer does not."""
     texts = ["\n".join(doc) for doc in pubmed_documents()]
     ragged = uncased._fast.tokenize(texts)

@@ -46,7 +46,8 @@ def read_records(pattern: str) -> list[bytes]:
 
 def check_layout(record: bytes, max_seq_length: int, vocab_size: int, cls_id: int, sep_id: int
                  ) -> tuple[list[int], list[int]]:
-    """Assert the REFERENCE §3 contract on one serialised example; return its segments A and B."""
+    """Assert the feature contract (pretraining_data.contract) on one serialised example; return its segments
+    A and B."""
     example = tf.train.Example.FromString(record)
     features = example.features.feature
     assert sorted(features) == sorted(FEATURES)
