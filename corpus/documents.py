@@ -13,6 +13,29 @@ from typing import Any, Optional
 
 SOURCE_PUBMED = "pubmed"
 SOURCE_PMC = "pmc"
+# A lone UTF-16 surrogate: valid in a JSON string (`"\\ud800"`) and in a Python str, but not text; it cannot be
+# encoded as UTF-8, so it would crash whichever later step first writes or hashes the text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unencodable_text(value: Any, path: str = "") -> Optional[str]:
+    """Where a JSON-like value holds a string that is not valid Unicode text (a lone surrogate), as a path such
+    as `body[3].text`; None when every string can be written as UTF-8. Strings are checked where they enter a
+    job (a JSON line, a metadata file), so that bad text is a dead letter there, not a crash three steps later."""
+    if isinstance(value, str):
+        return path or "value" if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unencodable_text(key, f"{path}.{key}" if path else str(key)) if isinstance(key, str) else None
+            found = found or unencodable_text(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = unencodable_text(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 @dataclass

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
+import gzip
 import json
 import logging
 import sys
 import uuid
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
+import zlib
+from typing import Any, BinaryIO, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -132,6 +134,55 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
+def open_binary(path: str) -> BinaryIO:
+    """A file's bytes as a stream, gunzipped when its name ends with .gz. Python's gzip reader is used because
+    it raises on a truncated or corrupt stream (`READ_ERRORS`), where Beam's decompressing reader stops quietly
+    at the cut."""
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
+
+
+# What reading a damaged file raises (a truncated or corrupt gzip stream); other OSErrors (a transient storage
+# failure) are left to fail the bundle, so that the runner retries it.
+READ_ERRORS = (zlib.error, EOFError, gzip.BadGzipFile)
+_READ_CHUNK = 1 << 20
+# --max-line-mb of the jobs that read the corpus's text shards (vocab, tfrecords): its lines are sentences of a
+# few hundred bytes, so a line over 1 MB is not a sentence, and no worker should hold one.
+DEFAULT_MAX_LINE_BYTES = 1_000_000
+
+
+class Line(NamedTuple):
+    """One line of a file: its number (from 1), its bytes without the line break (`\\n` or `\\r\\n`), or None
+    when it is longer than the cap (then it was skipped while it was read, never held whole), and its length in
+    the file, line break included."""
+
+    number: int
+    data: Optional[bytes]
+    length: int
+
+
+def bounded_lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[Line]:
+    """The lines of a binary stream ("\\n"-separated; a final line without one counts), none held longer than
+    `max_line_bytes`: memory stays bounded by the cap whatever one line holds."""
+    number = 0
+    while True:
+        data = stream.readline(max_line_bytes + 1)
+        if not data:
+            return
+        number += 1
+        length = len(data)
+        if data.endswith(b"\n") or length <= max_line_bytes:
+            data = data[:-1] if data.endswith(b"\n") else data
+            yield Line(number, data[:-1] if data.endswith(b"\r") else data, length)
+            continue
+        while not data.endswith(b"\n"):  # skip the rest of the over-long line, a chunk at a time
+            data = stream.readline(_READ_CHUNK)
+            if not data:
+                break
+            length += len(data)
+        yield Line(number, None, length)
+
+
 def read_json(path: str) -> dict:
     return json.loads(read_bytes(path).decode("utf-8"))
 
@@ -208,6 +259,36 @@ class WriteDeadLetters(beam.PTransform):
         )
 
 
+class ReadLines(beam.DoFn):
+    """A text file (local or gs://, .gz read as gzip) -> (file, `Line`) for every line, an over-long one with
+    `data` None (its consumer turns it into a dead letter); a damaged file is a dead letter after the lines
+    before the damage, counted as `files_damaged`. No line longer than `max_line_bytes` is ever held."""
+
+    def __init__(self, job: str, namespace: str, max_line_bytes: int):
+        self._job = job
+        self._max = max_line_bytes
+        self._inc = counter_inc_fn(namespace)
+
+    def process(self, path: str) -> Iterator:
+        line = None
+        try:
+            with open_binary(path) as stream:
+                for line in bounded_lines(stream, self._max):
+                    yield path, line
+        except READ_ERRORS as error:
+            self._inc("files_damaged")
+            read = line.number if line else 0
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter(
+                self._job, "file", path, f"cannot read past line {read} ({type(error).__name__}: {error}); "
+                f"the lines before it were kept", line=read))
+
+
+def too_long(job: str, origin: str, line: Line, max_bytes: int, flag: str) -> dict:
+    """The dead letter of a line over a job's cap."""
+    return dead_letter(job, "line", origin, f"line of {line.length:,} bytes is longer than {flag} "
+                       f"({max_bytes:,} bytes); skipped", line=line.number)
+
+
 class Removed(NamedTuple):
     """What `CountedStep.apply` returns for an element that leaves the step: why, and optionally a dead letter."""
 
@@ -224,13 +305,28 @@ class CountedStep(beam.DoFn):
     what leaves with the element (e.g. its sentences), `self.inc` counts anything else, `self.side(tag, value)`
     sends a value to a tagged output, and a `Removed` with a dead letter goes to the `DEAD_LETTERS` output.
     Per-worker set-up goes in `setup`, as for any DoFn.
+
+    An element on which the decision itself fails (an exception: a bug, or data no check foresaw) does not fail
+    the job: it leaves as `<step>.removed.error` with a dead letter naming it (`origin_of`) and the exception,
+    logged with its traceback. Apply the step with `apply_step`, which collects the dead letters.
     """
+
+    kind = "document"  # what the elements are, for dead letters
 
     def __init__(self, namespace: str, step: str):
         self.namespace = namespace
         self.step = step
         self.inc = counter_inc_fn(namespace)
         self._side: list = []
+
+    def origin_of(self, element) -> str:
+        """Names an element in a dead letter: its id, else its origin, else the start of its repr."""
+        for item in (element, *(element if isinstance(element, tuple) else ())):
+            for attribute in ("id", "origin"):
+                value = getattr(item, attribute, None)
+                if isinstance(value, str):
+                    return value
+        return repr(element)[:SNIPPET_CHARS]
 
     def judge(self, element) -> Optional[str]:
         return None
@@ -248,7 +344,13 @@ class CountedStep(beam.DoFn):
     def process(self, element) -> Iterator:
         self._side = []
         self.inc(f"{self.step}.in")
-        outcome = self.apply(element)
+        try:
+            outcome = self.apply(element)
+        except Exception as error:  # noqa: BLE001 - one element must not fail a day-long job
+            LOG.exception("%s.%s failed on %s", self.namespace, self.step, self.origin_of(element))
+            self._side = []
+            outcome = Removed("error", dead_letter(self.namespace, self.kind, self.origin_of(element),
+                                                   f"{self.step} failed: {type(error).__name__}: {error}"[:500]))
         yield from self._side
         if isinstance(outcome, Removed):
             self.inc(f"{self.step}.removed.{outcome.reason}")
@@ -258,6 +360,15 @@ class CountedStep(beam.DoFn):
             return
         self.inc(f"{self.step}.out")
         yield outcome
+
+
+def apply_step(documents, label: str, step: CountedStep, *side_outputs: str, dead_letters: Optional[list] = None):
+    """`documents | label >> ParDo(step)` with its dead letters appended to `dead_letters` (when given) and
+    its side outputs; returns the main output, or the whole result when there are side outputs."""
+    result = documents | label >> beam.ParDo(step).with_outputs(DEAD_LETTERS, *side_outputs, main="main")
+    if dead_letters is not None:
+        dead_letters.append(result[DEAD_LETTERS])
+    return result if side_outputs else result.main
 
 
 def counters(result, namespace: str) -> dict[str, int]:

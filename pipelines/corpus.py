@@ -46,6 +46,9 @@ class CorpusConfig:
 
     seed: int = 0  # of the shuffle and the boilerplate winner
     shard_size_bytes: int = 100_000_000
+    # A document (one JSON line) longer than this is a dead letter, skipped while it is read: the largest PMC
+    # articles are a few MB of JSON; 16 MB leaves room and bounds what one worker ever holds for one document.
+    max_document_bytes: int = 16_000_000
     splitter_model: Optional[str] = None
     filters: filters.FilterConfig = filters.FilterConfig()
     language: langid.LanguageConfig = langid.LanguageConfig()
@@ -58,6 +61,7 @@ class CorpusConfig:
         return cls(
             seed=args.seed,
             shard_size_bytes=int(args.shard_size_mb * 1_000_000),
+            max_document_bytes=int(args.max_document_mb * 1_000_000),
             splitter_model=args.splitter_model,
             filters=filters.FilterConfig(
                 min_letter_token_fraction=args.min_letter_token_fraction, max_symbol_run=args.max_symbol_run,
@@ -89,6 +93,9 @@ class CorpusOptions(PipelineOptions):
                           help="seed of the shuffle and the boilerplate winner (default: %(default)s)")
         parser.add_argument("--shard-size-mb", type=float, default=config.shard_size_bytes / 1e6,
                             help="target size of a text shard in MB (default: %(default)s)")
+        parser.add_argument("--max-document-mb", type=float, default=config.max_document_bytes / 1e6,
+                            help="a document (JSON line) longer than this is a dead letter, skipped while it is "
+                                 "read, so no worker ever holds it (default: %(default)s)")
         parser.add_argument("--splitter-model", default=config.splitter_model, metavar="PATH_OR_NAME",
                             help="a trained spaCy pipeline for sentence boundaries (default: built-in rules)")
         parser.add_argument("--languages", action="append", default=[], metavar="CODES",
@@ -134,26 +141,33 @@ def _merge_aggregates(parts) -> dict:
 
 
 class BuildCorpus(beam.PTransform):
-    """The whole job after reading: every step in order, the shards written; returns the aggregates for the report."""
+    """The whole job after reading: every step in order, the shards written; returns the aggregates for the
+    report. After it is applied, `dead_letters` lists its steps' dead-letter PCollections."""
 
     def __init__(self, output: str, config: CorpusConfig):
         super().__init__()
         self._output = output
         self._config = config
+        self.dead_letters: list = []
 
     def expand(self, documents):
         config = self._config
+        steps = [DropCrossSourceDuplicates(), AssembleText(config.splitter_model),
+                 FilterDocuments(config.filters), IdentifyLanguage(config.language)]
         kept = (
             documents
-            | "CrossSource" >> DropCrossSourceDuplicates()
-            | "AssembleText" >> AssembleText(config.splitter_model)
-            | "Filters" >> FilterDocuments(config.filters)
-            | "Language" >> IdentifyLanguage(config.language)
+            | "CrossSource" >> steps[0]
+            | "AssembleText" >> steps[1]
+            | "Filters" >> steps[2]
+            | "Language" >> steps[3]
         )
         kept, exact_groups = kept | "ExactDuplicates" >> DropExactDuplicates()
-        kept, clusters = kept | "NearDuplicates" >> DropNearDuplicates(config.near, config.report_top)
-        kept, lines = kept | "Boilerplate" >> RemoveBoilerplate(
-            config.seed, config.boilerplate_min_documents, config.filters, config.report_top)
+        steps.append(DropNearDuplicates(config.near, config.report_top))
+        kept, clusters = kept | "NearDuplicates" >> steps[-1]
+        steps.append(RemoveBoilerplate(config.seed, config.boilerplate_min_documents, config.filters,
+                                       config.report_top))
+        kept, lines = kept | "Boilerplate" >> steps[-1]
+        self.dead_letters = [letters for step in steps for letters in step.dead_letters]
         shard_rows = kept | "Write" >> WriteCorpus(self._output, config.seed, config.shard_size_bytes)
         histograms = kept | "Histograms" >> beam.CombineGlobally(LengthHistograms())
         top_exact = (
@@ -185,8 +199,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         parser.error("--near-duplicate-threshold must be between 0 and 1")
     if not 1 <= args.shingle_size <= 8 or args.num_perm < 2:
         parser.error("--shingle-size must be in 1..8 and --num-perm at least 2")
-    if args.shard_size_mb <= 0 or args.boilerplate_min_documents < 2:
-        parser.error("--shard-size-mb must be positive and --boilerplate-min-documents at least 2")
+    if args.shard_size_mb <= 0 or args.boilerplate_min_documents < 2 or args.max_document_mb <= 0:
+        parser.error("--shard-size-mb and --max-document-mb must be positive and --boilerplate-min-documents "
+                     "at least 2")
     return args
 
 
@@ -201,10 +216,12 @@ def run(argv: Optional[list[str]] = None) -> dict:
     options = PipelineOptions(argv)
     use_local_runner_by_default(options)
     pipeline = beam.Pipeline(options=options)
-    documents, errors = pipeline | "Read" >> ReadCorpusInput(files)
-    aggregates = documents | "BuildCorpus" >> BuildCorpus(output, config)
+    documents, errors = pipeline | "Read" >> ReadCorpusInput(files, config.max_document_bytes)
+    build = BuildCorpus(output, config)
+    aggregates = documents | "BuildCorpus" >> build
     _ = aggregates | "WriteAggregates" >> beam.Map(lambda data: write_json(aggregates_path, data))
-    _ = errors | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(output, JOB))
+    _ = ([errors, *build.dead_letters] | "AllDeadLetters" >> beam.Flatten()
+         | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(output, JOB)))
     result = run_pipeline(pipeline)
     if result is None:  # a Dataflow dry run: the job was written, nothing ran
         return {}

@@ -5,6 +5,8 @@ Counters (namespace `corpus`) follow one scheme, which `corpus.stats` turns into
 `<step>.in`, `<step>.out`, `<step>.removed.<reason>` count documents (per-document steps are `CountedStep`s, so
 they balance by construction); `sentences.in`, `sentences.removed.<reason>` and `sentences.dropped_with_document`
 count sentences. Near duplicates are `pipelines.near_duplicates`; writing the shards is `pipelines.corpus_write`.
+Each step transform keeps the dead letters of its steps in `dead_letters` (a list of PCollections), which the
+job writes with the others.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import apache_beam as beam
 
 from corpus import boilerplate, dedup, filters, langid
 from corpus.assemble import CorpusDocument, assemble, schema_problem
-from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
-from pipelines.common import DEAD_LETTERS, CountedStep, Removed, counter_inc_fn, dead_letter, snippet
+from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document, unencodable_text
+from pipelines.common import (DEAD_LETTERS, CountedStep, Line, ReadLines, Removed, apply_step, counter_inc_fn,
+                              dead_letter, snippet, too_long)
 
 NAMESPACE = "corpus"
 JOB = "corpus"
@@ -37,11 +40,15 @@ class CorpusStep(CountedStep):
 
 # --- Read ---------------------------------------------------------------------------------------------------------
 
-def parse_document(line: str) -> Document:
-    """One documents-job JSON line -> Document; ValueError or TypeError saying why it is not one."""
-    data = json.loads(line)
+def parse_document(line: bytes | str) -> Document:
+    """One documents-job JSON line -> Document; ValueError or TypeError saying why it is not one (not UTF-8,
+    not JSON, not an object, a field of the wrong type, text that is not valid Unicode)."""
+    data = json.loads(line)  # bytes: UTF-8 is checked here (UnicodeDecodeError is a ValueError)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
+    where = unencodable_text(data)
+    if where:
+        raise ValueError(f"{where} holds a lone UTF-16 surrogate: not valid Unicode text")
     document = Document.from_dict(data)
     if not isinstance(document.id, str) or not document.id or document.source not in SOURCES:
         raise ValueError(f"needs an id and a source in {SOURCES}")
@@ -52,37 +59,52 @@ def parse_document(line: str) -> Document:
 
 
 class ParseDocumentLine(CorpusStep):
-    """(file, JSON line) -> Document; a line that is not a valid document is a dead letter."""
+    """(file, `Line`) -> Document; a line that is not a valid document, or longer than the cap, is a dead
+    letter (`read.removed.invalid`, `read.removed.too_long`)."""
 
-    def __init__(self):
+    def __init__(self, max_document_bytes: int):
         super().__init__("read")
+        self._max = max_document_bytes
 
-    def apply(self, item: tuple[str, str]):
+    def apply(self, item: tuple[str, Line]):
         origin, line = item
+        if line.data is None:
+            return Removed("too_long", too_long(JOB, origin, line, self._max, "--max-document-mb"))
         try:
-            document = parse_document(line)
-        except (ValueError, TypeError) as error:
-            return Removed("invalid", dead_letter(JOB, "line", origin, str(error)[:300], snippet=snippet(line)))
+            document = parse_document(line.data)
+        except (ValueError, TypeError, RecursionError) as error:
+            return Removed("invalid", dead_letter(JOB, "line", origin, str(error)[:300], line=line.number,
+                                                  snippet=snippet(line.data)))
         self.inc(f"read.documents.{document.source}")
         return document
 
 
 class ReadCorpusInput(beam.PTransform):
-    """Documents-job JSON lines -> Document objects, plus the dead letters of unreadable lines."""
+    """Documents-job JSON lines -> Document objects, plus the dead letters of what is not one: a line over
+    `max_document_bytes` (skipped while it is read, never held), a damaged file (its lines before the damage
+    are kept), a line that is not a valid document."""
 
-    def __init__(self, files: list[str]):
+    def __init__(self, files: list[str], max_document_bytes: int):
         super().__init__()
         self._files = files
+        self._max = max_document_bytes
 
     def expand(self, pipeline):
-        parsed = (
+        lines = (
             pipeline
             | "ListFiles" >> beam.Create(self._files)
-            | "ReadLines" >> beam.io.ReadAllFromText(with_filename=True)
-            | "SkipBlankLines" >> beam.Filter(lambda item: bool(item[1].strip()))
-            | "Parse" >> beam.ParDo(ParseDocumentLine()).with_outputs(DEAD_LETTERS, main="documents")
+            # Without this, a runner may fuse the file list with reading and one worker would read every file.
+            | "Spread" >> beam.Reshuffle()
+            | "ReadLines" >> beam.ParDo(ReadLines(JOB, NAMESPACE, self._max)).with_outputs(
+                DEAD_LETTERS, main="lines")
         )
-        return parsed.documents, parsed[DEAD_LETTERS]
+        parsed = (
+            lines.lines
+            | "SkipBlankLines" >> beam.Filter(lambda item: item[1].data is None or bool(item[1].data.strip()))
+            | "Parse" >> beam.ParDo(ParseDocumentLine(self._max)).with_outputs(DEAD_LETTERS, main="documents")
+        )
+        dead = (lines[DEAD_LETTERS], parsed[DEAD_LETTERS]) | "AllDeadLetters" >> beam.Flatten()
+        return parsed.documents, dead
 
 
 # --- Cross-source deduplication -----------------------------------------------------------------------------------
@@ -108,7 +130,15 @@ class KeepUnlessSuperseded(CorpusStep):
         return Removed("pubmed_in_pmc") if superseded else document
 
 
-class DropCrossSourceDuplicates(beam.PTransform):
+class StepTransform(beam.PTransform):
+    """A transform of the corpus job whose steps' dead letters are collected in `dead_letters`."""
+
+    def __init__(self):
+        super().__init__()
+        self.dead_letters: list = []
+
+
+class DropCrossSourceDuplicates(StepTransform):
     """Drop PubMed records whose PMC article (linked by PMID or PMCID) is in the input: full text wins."""
 
     def expand(self, documents):
@@ -119,12 +149,12 @@ class DropCrossSourceDuplicates(beam.PTransform):
             | "Verdicts" >> beam.FlatMap(_cross_source_verdicts)
         )
         keyed = documents | "KeyById" >> beam.Map(lambda d: (d.id, d))
-        return (
+        joined = (
             {"document": keyed, "winner": links}
             | "JoinVerdicts" >> beam.CoGroupByKey()
             | "WithVerdict" >> beam.FlatMap(_with_verdict)
-            | "KeepUnlessSuperseded" >> beam.ParDo(KeepUnlessSuperseded())
         )
+        return apply_step(joined, "KeepUnlessSuperseded", KeepUnlessSuperseded(), dead_letters=self.dead_letters)
 
 
 # --- Assembly, filters, language ----------------------------------------------------------------------------------
@@ -152,13 +182,13 @@ class AssembleDoFn(CorpusStep):
         return corpus_document
 
 
-class AssembleText(beam.PTransform):
+class AssembleText(StepTransform):
     def __init__(self, splitter_model: Optional[str] = None):
         super().__init__()
         self._model = splitter_model
 
     def expand(self, documents):
-        return documents | "Assemble" >> beam.ParDo(AssembleDoFn(self._model))
+        return apply_step(documents, "Assemble", AssembleDoFn(self._model), dead_letters=self.dead_letters)
 
 
 class FilterDoFn(CorpusStep):
@@ -172,7 +202,7 @@ class FilterDoFn(CorpusStep):
         return filters.document_problem(document, self._config)
 
 
-class FilterDocuments(beam.PTransform):
+class FilterDocuments(StepTransform):
     """Drop non-prose sentences, then documents left empty or too short."""
 
     def __init__(self, config: filters.FilterConfig):
@@ -180,7 +210,7 @@ class FilterDocuments(beam.PTransform):
         self._config = config
 
     def expand(self, documents):
-        return documents | "Filter" >> beam.ParDo(FilterDoFn(self._config))
+        return apply_step(documents, "Filter", FilterDoFn(self._config), dead_letters=self.dead_letters)
 
 
 class LanguageDoFn(CorpusStep):
@@ -201,7 +231,7 @@ class LanguageDoFn(CorpusStep):
         return None if keep else document.language
 
 
-class IdentifyLanguage(beam.PTransform):
+class IdentifyLanguage(StepTransform):
     """Keep documents in the configured languages (CLD2 on the text); drop other-language paragraphs."""
 
     def __init__(self, config: langid.LanguageConfig):
@@ -209,7 +239,7 @@ class IdentifyLanguage(beam.PTransform):
         self._config = config
 
     def expand(self, documents):
-        return documents | "Language" >> beam.ParDo(LanguageDoFn(self._config))
+        return apply_step(documents, "Language", LanguageDoFn(self._config), dead_letters=self.dead_letters)
 
 
 # --- Exact duplicates ---------------------------------------------------------------------------------------------
@@ -353,7 +383,7 @@ class LineExample(beam.CombineFn):
         return accumulator
 
 
-class RemoveBoilerplate(beam.PTransform):
+class RemoveBoilerplate(StepTransform):
     """Sentences found in >= min_documents documents are kept in one (seeded winner) and removed from the rest.
 
     Then documents left too short are dropped. Returns (documents, top removed lines as one list).
@@ -374,12 +404,13 @@ class RemoveBoilerplate(beam.PTransform):
             | "Losers" >> beam.FlatMap(_line_losers, min_documents=self._min_documents)
         )
         keyed = documents | "KeyById" >> beam.Map(lambda d: (d.id, d))
-        resolved = (
+        joined = (
             {"document": keyed, "key": removals}
             | "JoinRemovals" >> beam.CoGroupByKey()
             | "WithLines" >> beam.FlatMap(_with_lines)
-            | "RemoveLines" >> beam.ParDo(RemoveLinesDoFn(self._filters)).with_outputs("lines", main="documents")
         )
+        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters), "lines",
+                              dead_letters=self.dead_letters)
         lines = (
             resolved.lines
             | "PerLine" >> beam.CombinePerKey(LineExample())
@@ -387,4 +418,4 @@ class RemoveBoilerplate(beam.PTransform):
             | "TopLines" >> beam.combiners.Top.Of(self._top)
             | "Unwrap" >> beam.Map(lambda top: [{"documents": n, "key": key, "text": text} for n, key, text in top])
         )
-        return resolved.documents, lines
+        return resolved.main, lines

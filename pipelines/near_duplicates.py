@@ -9,6 +9,7 @@ The decisions themselves (signatures, band keys, bucket edges, the LSH parameter
 """
 from __future__ import annotations
 
+import logging
 from typing import Iterator
 
 import apache_beam as beam
@@ -18,9 +19,10 @@ from corpus import dedup
 from corpus.assemble import CorpusDocument
 from corpus.dedup import NearDuplicateConfig
 from corpus.minhash import MinHasher, jaccard_estimate, lsh_parameters
-from pipelines.common import Removed, counter_inc_fn
-from pipelines.corpus_steps import NAMESPACE, CorpusStep
+from pipelines.common import Removed, apply_step, counter_inc_fn
+from pipelines.corpus_steps import NAMESPACE, CorpusStep, StepTransform
 
+LOG = logging.getLogger(__name__)
 inc = counter_inc_fn(NAMESPACE)
 
 
@@ -35,7 +37,12 @@ class SignatureDoFn(beam.DoFn):
         self._hasher = MinHasher(self._config.num_perm, self._config.seed)
 
     def process(self, document: CorpusDocument) -> Iterator:
-        signature = dedup.minhash_signature(document, self._hasher, self._config.shingle_size)
+        try:
+            signature = dedup.minhash_signature(document, self._hasher, self._config.shingle_size)
+        except Exception:  # noqa: BLE001 - the document stays, undeduplicated, rather than failing the job
+            LOG.exception("no MinHash signature for %s", document.id)
+            inc("near.signature_errors")
+            return
         if signature is not None:
             yield document.id, (dedup.survivor_rank(document), signature.tobytes(), document.title())
 
@@ -111,7 +118,7 @@ def _cluster(item) -> Iterator[tuple]:
         "removed": [{k: v for k, v in member.items() if k != "kept_title"} for member in removed]}
 
 
-class DropNearDuplicates(beam.PTransform):
+class DropNearDuplicates(StepTransform):
     """MinHash LSH over word shingles: band keys -> buckets -> candidate pairs -> verified pairs -> removal.
 
     Only ids, ranks and signatures are shuffled; no step sees more than one bucket or one document's pairs.
@@ -150,9 +157,9 @@ class DropNearDuplicates(beam.PTransform):
             {"document": keyed, "match": matches}
             | "JoinMatches" >> beam.CoGroupByKey()
             | "WithMatches" >> beam.FlatMap(_with_matches)
-            | "KeepUnlessDuplicate" >> beam.ParDo(KeepUnlessNearDuplicate()).with_outputs(
-                "removed", "kept", main="documents")
         )
+        resolved = apply_step(resolved, "KeepUnlessDuplicate", KeepUnlessNearDuplicate(), "removed", "kept",
+                              dead_letters=self.dead_letters)
         clusters = (
             {"removed": resolved.removed, "kept": resolved.kept}
             | "GroupClusters" >> beam.CoGroupByKey()
@@ -160,4 +167,4 @@ class DropNearDuplicates(beam.PTransform):
             | "TopClusters" >> beam.combiners.Top.Of(self._top, key=lambda c: (c[0], c[1]))
             | "Unwrap" >> beam.Map(lambda top: [cluster for _, _, cluster in top])
         )
-        return resolved.documents, clusters
+        return resolved.main, clusters

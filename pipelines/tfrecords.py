@@ -16,23 +16,22 @@ renamed into place when all are done; the JSON comes last.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
 import posixpath
 import sys
 import uuid
-import zlib
 from collections import Counter
-from typing import BinaryIO, Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
-                              dead_letter, errors_prefix, expand_globs, job_parser, parse_job_args, read_vocabulary,
-                              run_pipeline, use_local_runner_by_default, write_json)
+from pipelines.common import (DEAD_LETTERS, DEFAULT_MAX_LINE_BYTES, READ_ERRORS, Line, WriteDeadLetters,
+                              add_argument_once, bounded_lines, counter_inc_fn, counters, dead_letter, errors_prefix,
+                              expand_globs, job_parser, open_binary, parse_job_args, read_vocabulary, run_pipeline,
+                              too_long, use_local_runner_by_default, write_json)
 from pretraining_data.contract import METADATA_FILE, SHARD_STEM, build_metadata, shard_name
 from pretraining_data.encoding import ExampleEncoder, frame_record
 from pretraining_data.examples import (COUNTS, FileExamples, choose_num_shards, file_labels, shard_of,
@@ -72,6 +71,9 @@ class TfrecordsOptions(PipelineOptions):
                           help="seed of packing and shuffling: the same input and seed give the same bytes")
         parser.add_argument("--tokenize-batch", type=int, default=2048,
                             help="sentences tokenized per call (default 2048)")
+        add_argument_once(parser, "--max-line-mb", type=float, default=DEFAULT_MAX_LINE_BYTES / 1e6,
+                            help="a longer input line is a dead letter, skipped while it is read, so no worker "
+                                 "holds it (default: %(default)s)")
         parser.add_argument("--overwrite", action="store_true",
                             help="replace pretrain_data.* already in PREFIX (otherwise that is an error)")
 
@@ -84,7 +86,9 @@ class TokenizeAndPack(beam.DoFn):
     instead of one per example; a bucket's examples fall into few, neighbouring shards.
     """
 
-    def __init__(self, vocab_dir: str, vocab_settings: dict, max_seq_length: int, seed: int, batch: int):
+    def __init__(self, vocab_dir: str, vocab_settings: dict, max_seq_length: int, seed: int, batch: int,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
+        self._max_line_bytes = max_line_bytes
         self._vocab_dir = vocab_dir
         self._vocab_settings = vocab_settings
         self._max_seq_length = max_seq_length
@@ -108,13 +112,21 @@ class TokenizeAndPack(beam.DoFn):
         buffered = 0
         record_bytes = 0
         exact_path_before = self._tokenizer.chunks_via_reference
-        for key, record in examples.examples(_decoded_lines(path, counts, problems)):
-            buckets.setdefault(key >> BUCKET_SHIFT, []).append((key, record))
-            buffered += len(record)
-            if buffered >= BUFFER_BYTES:  # memory stays flat whatever the file's size
-                yield from buckets.items()
-                record_bytes += buffered
-                buckets, buffered = {}, 0
+        try:
+            for key, record in examples.examples(_decoded_lines(path, counts, problems, self._max_line_bytes)):
+                buckets.setdefault(key >> BUCKET_SHIFT, []).append((key, record))
+                buffered += len(record)
+                if buffered >= BUFFER_BYTES:  # memory stays flat whatever the file's size
+                    yield from buckets.items()
+                    record_bytes += buffered
+                    buckets, buffered = {}, 0
+        except OSError:
+            raise  # a storage failure: the runner retries the bundle
+        except Exception as error:  # noqa: BLE001 - anything else must not fail a day-long job: the file stops
+            LOG.exception("packing %s failed", path)
+            counts["num_failed_files"] += 1
+            problems.append(_error("file", path, f"packing stopped ({type(error).__name__}: {error}); the "
+                                                 f"examples before it were kept"))
         yield from buckets.items()
         record_bytes += buffered
         counts["num_record_bytes"] += record_bytes + 16 * counts["num_examples"]  # + TFRecord framing
@@ -130,14 +142,20 @@ class TokenizeAndPack(beam.DoFn):
         yield beam.pvalue.TaggedOutput(STATS, {name: counts[name] for name in COUNTS})
 
 
-def _decoded_lines(path: str, counts: Counter, problems: list[dict]) -> Iterator[str]:
+def _decoded_lines(path: str, counts: Counter, problems: list[dict], max_line_bytes: int) -> Iterator[str]:
     """The file's lines as text. Invalid UTF-8 is replaced (the tokenizer then drops U+FFFD, as BERT does)
-    and reported; a corrupt or truncated gzip ends the file where it breaks (the text before is kept)."""
+    and reported; a line over `max_line_bytes` is skipped while it is read (never held) and reported; a corrupt
+    or truncated gzip ends the file where it breaks (the text before is kept)."""
     line_number = text_bytes = 0
     try:
-        with _open_text_file(path) as handle:
-            for line_number, raw in enumerate(handle, 1):
-                text_bytes += len(raw)
+        with open_binary(path) as handle:
+            for line_number, raw, length in bounded_lines(handle, max_line_bytes):
+                text_bytes += length
+                if raw is None:
+                    counts["num_lines_over_max_length"] += 1
+                    problems.append(too_long(JOB, path, Line(line_number, raw, length), max_line_bytes,
+                                             "--max-line-mb"))
+                    continue
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as error:
@@ -146,7 +164,7 @@ def _decoded_lines(path: str, counts: Counter, problems: list[dict]) -> Iterator
                     if counts["num_invalid_utf8_lines"] <= MAX_REPORTED_LINES:
                         problems.append(_error("line", path, f"invalid UTF-8: {error}", line_number))
                 yield text
-    except (zlib.error, EOFError, gzip.BadGzipFile) as error:
+    except READ_ERRORS as error:
         counts["num_failed_files"] += 1
         problems.append(_error("file", path, f"cannot read past line {line_number} ({type(error).__name__}: "
                                              f"{error}); the text before it was kept", line_number))
@@ -162,13 +180,6 @@ def split_by_shard(item: tuple[int, list[tuple[int, bytes]]], num_shards: int) -
     for example in examples:
         by_shard.setdefault(shard_of(example[0], num_shards), []).append(example)
     return iter(by_shard.items())
-
-
-def _open_text_file(path: str) -> BinaryIO:
-    """The file's bytes, gunzipped if it ends with .gz. Python's gzip reader is used because it raises on a
-    truncated stream, where Beam's decompressing reader stops quietly at the cut."""
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
 
 
 def _error(kind: str, path: str, reason: str, line: Optional[int] = None) -> dict:
@@ -237,7 +248,8 @@ class WritePretrainingData(beam.PTransform):
     """(label, path) of text files -> shards + pretrain_data.json in `output`; yields the metadata."""
 
     def __init__(self, output: str, vocab_dir: str, vocab_settings: dict, max_seq_length: int, seed: int,
-                 num_shards: int, target_shard_mb: float, tokenize_batch: int, overwrite: bool):
+                 num_shards: int, target_shard_mb: float, tokenize_batch: int, overwrite: bool,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
         super().__init__()
         self._output = output
         self._vocab_dir = vocab_dir
@@ -247,6 +259,7 @@ class WritePretrainingData(beam.PTransform):
         self._num_shards = num_shards
         self._target_shard_mb = target_shard_mb
         self._batch = tokenize_batch
+        self._max_line_bytes = max_line_bytes
         self._overwrite = overwrite
 
     def expand(self, files):
@@ -257,6 +270,7 @@ class WritePretrainingData(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "TokenizeAndPack" >> beam.ParDo(TokenizeAndPack(
                 self._vocab_dir, self._vocab_settings, self._max_seq_length, self._seed, self._batch,
+                self._max_line_bytes,
             )).with_outputs(ERRORS, STATS, main="examples")
         )
         counts = packed[STATS] | "SumCounts" >> beam.CombineGlobally(sum_counts)
@@ -294,8 +308,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
             parser.error(f"--{flag} is required")
     if args.max_seq_length < MIN_TARGET_LENGTH:
         parser.error(f"--max-seq-length must be at least {MIN_TARGET_LENGTH}, got {args.max_seq_length}")
-    if args.num_shards < 0 or args.target_shard_mb <= 0 or args.tokenize_batch < 1:
-        parser.error("--num-shards must be >= 0, --target-shard-mb and --tokenize-batch positive")
+    if args.num_shards < 0 or args.target_shard_mb <= 0 or args.tokenize_batch < 1 or args.max_line_mb <= 0:
+        parser.error("--num-shards must be >= 0; --target-shard-mb, --tokenize-batch and --max-line-mb positive")
     return args
 
 
@@ -322,7 +336,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
         | "ListFiles" >> beam.Create(files)
         | "WritePretrainingData" >> WritePretrainingData(
             output, args.vocab, settings, args.max_seq_length, args.seed, args.num_shards,
-            args.target_shard_mb, args.tokenize_batch, args.overwrite)
+            args.target_shard_mb, args.tokenize_batch, args.overwrite, int(args.max_line_mb * 1_000_000))
     )
     result = run_pipeline(pipeline)
     if result is None:  # a Dataflow dry run: the job was written, nothing ran

@@ -31,10 +31,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
-                              dead_letter, errors_prefix, expand_globs, job_parser, parse_job_args, read_json,
-                              read_vocabulary, run_pipeline, snippet, use_local_runner_by_default, write_atomically,
-                              write_vocabulary)
+from pipelines.common import (DEAD_LETTERS, DEFAULT_MAX_LINE_BYTES, Line, ReadLines, WriteDeadLetters,
+                              add_argument_once, counter_inc_fn, counters, dead_letter, errors_prefix, expand_globs,
+                              job_parser, parse_job_args, read_json, read_vocabulary, run_pipeline, snippet,
+                              too_long, use_local_runner_by_default, write_atomically, write_vocabulary)
 from vocab.learn import (DEFAULT_MAX_PIECE_LENGTH, alphabet_forms, count_threshold, default_max_alphabet,
                          learn_wordpiece)
 from vocab.pretokenize import WordSplitter
@@ -77,6 +77,10 @@ class VocabOptions(PipelineOptions):
         parser.add_argument("--max-alphabet", type=int, default=None,
                             help="most single characters kept, counting 'c' and '##c' apart "
                                  "(default: a tenth of --vocab-size); rarer ones become [UNK]")
+        add_argument_once(parser, "--max-line-mb", type=float, default=DEFAULT_MAX_LINE_BYTES / 1e6,
+                            help="a longer input line is a dead letter, skipped while it is read, so no worker "
+                                 "holds it (default: %(default)s; corpus lines are sentences of a few hundred "
+                                 "bytes)")
         parser.add_argument("--max-piece-length", type=int, default=DEFAULT_MAX_PIECE_LENGTH,
                             help=f"longest learned piece in characters (default {DEFAULT_MAX_PIECE_LENGTH})")
         parser.add_argument("--heldout", action="append", default=[], metavar="GLOB",
@@ -148,18 +152,26 @@ class _CountWordsInBundle(beam.DoFn):
 
 
 class DecodeLines(beam.DoFn):
-    """(file, raw line) -> text; a line that is not UTF-8 is a dead letter, counted, with its file."""
+    """(file, `Line`) -> text; a line that is not UTF-8, or longer than the cap, is a dead letter, counted
+    (`lines_not_utf8`, `lines_over_max_length`), with its file and line number."""
 
     ERRORS = DEAD_LETTERS
 
-    def process(self, item: tuple[str, bytes]) -> Iterator:
-        path, raw = item
+    def __init__(self, max_line_bytes: int):
+        self._max = max_line_bytes
+
+    def process(self, item: tuple[str, Line]) -> Iterator:
+        path, line = item
+        if line.data is None:
+            _count("lines_over_max_length")
+            yield beam.pvalue.TaggedOutput(self.ERRORS, too_long(JOB, path, line, self._max, "--max-line-mb"))
+            return
         try:
-            yield raw.decode("utf-8")
+            yield line.data.decode("utf-8")
         except UnicodeDecodeError as err:
             _count("lines_not_utf8")
             yield beam.pvalue.TaggedOutput(self.ERRORS, dead_letter(
-                JOB, "line", path, f"not UTF-8: {err}", snippet=snippet(raw)))
+                JOB, "line", path, f"not UTF-8: {err}", line=line.number, snippet=snippet(line.data)))
 
 
 class _CounterFn(beam.CombineFn):
@@ -200,16 +212,21 @@ COUNTS_DIR = "counts"
 
 
 def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output: str, do_lower_case: bool,
-                   strip_accents: bool, min_count: int, max_word_length: int) -> None:
+                   strip_accents: bool, min_count: int, max_word_length: int,
+                   max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
     """Counting, on the workers: DIR/counts/words-*.tsv.gz ("word<TAB>count" for words seen at least
     `min_count` times), DIR/counts/alphabet.json and DIR/counts/histogram.json (the only global combines:
     a few thousand numbers each), DIR/errors/."""
-    decoded = (
+    read = (
         pipeline
         | "InputFiles" >> beam.Create(input_files)
-        | "ReadLines" >> beam.io.ReadAllFromText(with_filename=True, coder=beam.coders.BytesCoder())
-        | "Decode" >> beam.ParDo(DecodeLines()).with_outputs(DecodeLines.ERRORS, main="lines")
+        # Without this, a runner may fuse the file list with reading and one worker would read every file.
+        | "Spread" >> beam.Reshuffle()
+        | "ReadLines" >> beam.ParDo(ReadLines(JOB, NAMESPACE, max_line_bytes)).with_outputs(DEAD_LETTERS,
+                                                                                             main="lines")
     )
+    decoded = read.lines | "Decode" >> beam.ParDo(DecodeLines(max_line_bytes)).with_outputs(
+        DecodeLines.ERRORS, main="lines")
     word_counts = decoded.lines | "CountWords" >> CountWords(do_lower_case, strip_accents, max_word_length)
     counts_dir = FileSystems.join(output, COUNTS_DIR)
     _ = (
@@ -227,7 +244,8 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output: str,
             | f"Write{name.title()}" >> beam.io.WriteToText(FileSystems.join(counts_dir, name), file_name_suffix=".json",
                                                             num_shards=1, shard_name_template="")
         )
-    _ = decoded[DecodeLines.ERRORS] | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(output, JOB))
+    _ = ((read[DEAD_LETTERS], decoded[DecodeLines.ERRORS]) | "AllDeadLetters" >> beam.Flatten()
+         | "WriteDeadLetters" >> WriteDeadLetters(errors_prefix(output, JOB)))
 
 
 def _read_counts(counts_dir: str, threshold: int) -> Iterator[tuple[str, int]]:
@@ -287,6 +305,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     args = parse_job_args(parser, argv)
     if not args.output or not args.input:
         parser.error("--input and --output are required")
+    if args.max_line_mb <= 0:
+        parser.error("--max-line-mb must be positive")
     if args.vocab_size < 6 or args.min_count < 1 or args.max_word_length < 1 or args.max_words < 1:
         parser.error("--vocab-size must be at least 6; --min-count, --max-word-length, --max-words at least 1")
     return args
@@ -306,7 +326,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
     use_local_runner_by_default(options)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, input_files, args.output, args.do_lower_case, strip_accents, args.min_count,
-                   args.max_word_length)
+                   args.max_word_length, int(args.max_line_mb * 1_000_000))
     result = run_pipeline(pipeline)
     if result is None:  # a Dataflow dry run: the job was written, nothing ran
         return {}

@@ -31,6 +31,7 @@ COUNTS = (
     "num_files", "num_failed_files", "num_documents", "num_incomplete_documents", "num_sentences",
     "num_invalid_utf8_lines", "num_input_tokens", "num_tokens", "num_truncated_tokens", "num_examples",
     "num_single_segment_examples", "num_short_target_examples", "num_text_bytes", "num_record_bytes",
+    "num_lines_over_max_length",
 )
 
 

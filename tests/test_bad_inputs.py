@@ -1,0 +1,279 @@
+"""The project's adversarial suite: hostile and damaged inputs for every stage, as tables.
+
+Each row is one bad input (a line, a file, a setting) and the outcome it must have: a dead letter naming its
+origin (and line) with a reason, a one-line error, or acceptance. For the Beam jobs every row of a stage goes
+into one run beside good data, and the run is compared with a "twin" run over the same files with the bad parts
+taken out (same file names under another root): the outputs must be identical, byte for byte, so nothing good
+was lost and nothing bad got in. `ROWS` is what the README's reliability section counts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+from pipelines import corpus as corpus_job
+from pipelines import tfrecords as tfrecords_job
+from pipelines import vocab as vocab_job
+from tests.corpus_data import sample_documents
+from tests.fixtures import genia_documents
+from tests.tfrecords_data import write_vocab
+
+pytestmark = pytest.mark.slow  # two runs of each job
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One hostile input: where it goes (file, and the line it becomes there), what it is, and the outcome:
+    `reason` is a substring of its dead letter's reason (`kind` its kind), or None when it is accepted."""
+
+    stage: str
+    name: str
+    what: str
+    file: str
+    bad: bytes  # the bytes that go into the hostile file (a line, or a whole file's content)
+    reason: Optional[str]
+    kind: str = "line"
+    clean: Optional[bytes] = None  # what the twin holds in its place: by default the same bytes when the row is
+    # accepted, nothing when it is refused; for a damaged file, its good part
+    whole_file: bool = False  # `bad` is the whole file, not one line among good ones
+
+    def twin(self) -> Optional[bytes]:
+        if self.clean is not None:
+            return self.clean
+        return self.bad if self.reason is None else None
+
+
+def _json(document: dict) -> bytes:
+    return json.dumps(document, ensure_ascii=True).encode()
+
+
+def _doc(index: int, **changes) -> dict:
+    """A real document of the bundled sample, changed."""
+    return {**sample_documents()[index].to_dict(), **changes}
+
+
+def _gzip_cut(lines: list[bytes]) -> tuple[bytes, bytes]:
+    """A gzip file of `lines` cut in its last quarter, and (gzipped whole) the lines a reader gets before it."""
+    whole = gzip.compress(b"".join(line + b"\n" for line in lines))
+    cut = whole[: len(whole) * 3 // 4]
+    readable = b""
+    try:
+        with gzip.GzipFile(fileobj=__import__("io").BytesIO(cut)) as stream:
+            while True:
+                line = stream.readline()
+                if not line or not line.endswith(b"\n"):
+                    break
+                readable += line
+    except (EOFError, OSError):
+        pass
+    return cut, gzip.compress(readable)
+
+
+# --- the corpus job -----------------------------------------------------------------------------------------------
+
+MAX_DOCUMENT_MB = "1"  # the sample's largest PMC article is well below 1 MB of JSON
+_NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def corpus_rows() -> list[Row]:
+    cut, readable = _gzip_cut([_json(_doc(i, id=f"pubmed:9{i:05d}")) for i in range(40, 60)])
+    return [
+        Row("corpus", "not-json", "a line that is not JSON", "hostile.jsonl", b"{not json", "Expecting"),
+        Row("corpus", "not-object", "a JSON array instead of an object", "hostile.jsonl", b"[1, 2]",
+            "not a JSON object"),
+        Row("corpus", "wrong-type", "a title that is a number", "hostile.jsonl", _json(_doc(1, title=3)),
+            "title is not a string"),
+        Row("corpus", "no-source", "a document without a known source", "hostile.jsonl",
+            _json(_doc(2, source="arxiv")), "needs an id and a source"),
+        Row("corpus", "lone-surrogate", "valid JSON holding a lone UTF-16 surrogate ('\\ud800')", "hostile.jsonl",
+            _json(_doc(3)).replace(b'"title": "', b'"title": "\\ud800', 1), "lone UTF-16 surrogate"),
+        Row("corpus", "not-utf8", "bytes that are not UTF-8", "hostile.jsonl",
+            _json(_doc(4)).replace(b'"title": "', b'"title": "\xff\xfe', 1), "utf-8"),
+        Row("corpus", "nested", "JSON nested 100,000 deep", "hostile.jsonl", _NESTED, "recursion"),
+        Row("corpus", "oversize", "a 2 MB document over --max-document-mb", "hostile.jsonl",
+            _json(_doc(5, title="x " * 1_000_000)), "longer than --max-document-mb"),
+        Row("corpus", "bom", "a UTF-8 byte-order mark before the JSON (read as UTF-8, as JSON allows)",
+            "hostile.jsonl", b"\xef\xbb\xbf" + _json(_doc(6)), None),
+        Row("corpus", "truncated-gzip", "a .jsonl.gz cut short (the documents before the cut are kept)",
+            "cut.jsonl.gz", cut, "cannot read past line", kind="file", clean=readable, whole_file=True),
+        Row("corpus", "empty-file", "an empty file", "empty.jsonl", b"", None, whole_file=True),
+        Row("corpus", "blank-lines", "blank and whitespace-only lines", "hostile.jsonl", b"  \t ", None),
+        Row("corpus", "duplicate", "a good document twice (one copy is removed as an exact duplicate)",
+            "hostile.jsonl", _json(_doc(0)), None),
+        Row("corpus", "crlf", "a document line ending in CRLF", "hostile.jsonl", _json(_doc(7)) + b"\r", None),
+    ]
+
+
+# --- the vocab and tfrecords jobs (text shards: one sentence per line, a blank line between documents) ------------
+
+def text_rows(stage: str) -> list[Row]:
+    sentences = [line.encode() for doc in genia_documents()[100:120] for line in (*doc, "")]
+    cut, readable = _gzip_cut(sentences)
+    return [
+        # The vocabulary leaves such a line out; the TFRecords job keeps it with the bytes dropped, as BERT
+        # drops U+FFFD: its twin holds the line without them.
+        Row(stage, "not-utf8", "a sentence with bytes that are not UTF-8", "part-00001.txt",
+            b"IL-2 \xff\xfe expression", "utf-8" if stage == "vocab" else "invalid UTF-8",
+            clean=None if stage == "vocab" else b"IL-2  expression"),
+        Row(stage, "surrogate-bytes", "CESU-8 surrogate bytes (not UTF-8)", "part-00001.txt",
+            b"alpha \xed\xa0\x80 beta", "utf-8" if stage == "vocab" else "invalid UTF-8",
+            clean=None if stage == "vocab" else b"alpha  beta"),
+        Row(stage, "oversize", "a 3 MB line over --max-line-mb", "part-00001.txt", b"x " * 1_500_000,
+            "longer than --max-line-mb"),
+        Row(stage, "truncated-gzip", "a .gz shard cut short (the text before the cut is kept)", "part-00002.txt.gz",
+            cut, "cannot read past line", kind="file", clean=readable, whole_file=True),
+        Row(stage, "empty-file", "an empty shard", "part-00003.txt", b"", None, whole_file=True),
+        Row(stage, "control-characters", "NUL and other control characters inside a sentence", "part-00001.txt",
+            b"T cells\x00 and \x07B cells\x1b.", None),
+        Row(stage, "crlf", "a sentence ending in CRLF", "part-00001.txt", b"Monocytes were isolated.\r", None),
+    ]
+
+
+ROWS = corpus_rows() + text_rows("vocab") + text_rows("tfrecords")
+
+
+def write_twins(root: Path, rows: list[Row], good: dict[str, list[bytes]]) -> tuple[Path, Path, dict]:
+    """`root/hostile` and `root/clean` with the same file names: good lines everywhere, each row's bad line (or
+    file) in the hostile copy only. Returns both directories and, per row name, the line number it got."""
+    hostile, clean = root / "hostile", root / "clean"
+    hostile.mkdir(parents=True)
+    clean.mkdir(parents=True)
+    files: dict[str, tuple[list[bytes], list[bytes]]] = {name: (list(lines), list(lines))
+                                                          for name, lines in good.items()}
+    whole: dict[str, tuple[bytes, bytes]] = {}
+    numbers = {}
+    for row in rows:
+        if row.whole_file:
+            whole[row.file] = (row.bad, row.clean)
+            continue
+        bad_lines, clean_lines = files.setdefault(row.file, ([], []))
+        bad_lines.append(row.bad)
+        numbers[row.name] = len(bad_lines)
+        if row.twin() is not None:
+            clean_lines.append(row.twin())
+        # Every good line of the hostile file is also in the clean one: the twin lacks only what was refused.
+        bad_lines.append(good_line_after(row, len(numbers)))
+        clean_lines.append(good_line_after(row, len(numbers)))
+    for name, (bad_lines, clean_lines) in files.items():
+        for directory, lines in ((hostile, bad_lines), (clean, clean_lines)):
+            (directory / name).write_bytes(b"".join(line + b"\n" for line in lines))
+    for name, (bad, good_part) in whole.items():
+        (hostile / name).write_bytes(bad)
+        (clean / name).write_bytes(good_part or b"")
+    return hostile, clean, numbers
+
+
+def good_line_after(row: Row, index: int) -> bytes:
+    """A good line after each bad one, so that a reader that lost its place would lose good data (and show)."""
+    if row.stage == "corpus":
+        return _json(sample_documents()[60 + index].to_dict())
+    return b"Activation of the CD28 surface receptor provides a major costimulatory signal."
+
+
+def dead_letters(directory: Path, job: str) -> list[dict]:
+    return [json.loads(line) for path in sorted((directory / "errors").glob(f"{job}-*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def check_row(row: Row, letters: list[dict], numbers: dict) -> None:
+    mine = [letter for letter in letters if Path(letter["origin"]).name == row.file
+            and (row.whole_file or letter.get("line") == numbers[row.name])]
+    if row.reason is None:
+        assert mine == [], f"{row.what}: accepted, but {mine}"
+        return
+    assert len(mine) == 1, f"{row.what}: expected one dead letter, got {mine}"
+    assert row.reason.lower() in mine[0]["reason"].lower(), mine[0]
+    assert mine[0]["kind"] == row.kind and mine[0]["job"] == row.stage
+
+
+def same_files(first: Path, second: Path, pattern: str) -> None:
+    names = sorted(p.relative_to(first) for p in first.glob(pattern))
+    assert names and names == sorted(p.relative_to(second) for p in second.glob(pattern))
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def corpus_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-corpus")
+    good = {"good.jsonl": [_json(d.to_dict()) for d in sample_documents()[:60] + sample_documents()[-4:]]}
+    assert len(sample_documents()) > 60 + len(corpus_rows()) + 4
+    hostile, clean, numbers = write_twins(root / "in", corpus_rows(), good)
+    outputs = {}
+    for name, directory in (("hostile", hostile), ("clean", clean)):
+        outputs[name] = root / f"out-{name}"
+        corpus_job.run(["--input", f"{directory}/*", "--output", str(outputs[name]), "--shard-size-mb", "0.1",
+                        "--max-document-mb", MAX_DOCUMENT_MB])
+    return outputs, numbers
+
+
+@pytest.mark.parametrize("row", corpus_rows(), ids=lambda row: row.name)
+def test_corpus_row(row, corpus_runs):
+    outputs, numbers = corpus_runs
+    check_row(row, dead_letters(outputs["hostile"], "corpus"), numbers)
+
+
+def test_corpus_keeps_every_good_document(corpus_runs):
+    outputs, _ = corpus_runs
+    same_files(outputs["hostile"], outputs["clean"], "text/*.txt")
+    assert dead_letters(outputs["clean"], "corpus") == []
+
+
+def _text_good() -> dict[str, list[bytes]]:
+    return {"part-00000.txt": [line.encode() for doc in genia_documents()[:60] for line in (*doc, "")],
+            "part-00001.txt": [line.encode() for doc in genia_documents()[60:100] for line in (*doc, "")]}
+
+
+@pytest.fixture(scope="module")
+def vocab_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-vocab")
+    hostile, clean, numbers = write_twins(root / "in", text_rows("vocab"), _text_good())
+    outputs = {}
+    for name, directory in (("hostile", hostile), ("clean", clean)):
+        outputs[name] = root / f"out-{name}"
+        vocab_job.run(["--input", f"{directory}/*", "--output", str(outputs[name]), "--vocab-size", "600",
+                       "--max-line-mb", "1"])
+    return outputs, numbers
+
+
+@pytest.mark.parametrize("row", text_rows("vocab"), ids=lambda row: row.name)
+def test_vocab_row(row, vocab_runs):
+    outputs, numbers = vocab_runs
+    check_row(row, dead_letters(outputs["hostile"], "vocab"), numbers)
+
+
+def test_vocab_learns_the_same_vocabulary_from_the_good_lines(vocab_runs):
+    outputs, _ = vocab_runs
+    same_files(outputs["hostile"], outputs["clean"], "vocab.txt")
+    counts = {name: sorted(gzip.decompress(p.read_bytes()).decode().splitlines() for p in
+                           (outputs[name] / "counts").glob("words-*.tsv.gz")) for name in outputs}
+    assert counts["hostile"] == counts["clean"]
+
+
+@pytest.fixture(scope="module")
+def tfrecords_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-tfrecords")
+    vocab = write_vocab(root / "vocab")
+    hostile, clean, numbers = write_twins(root / "in", text_rows("tfrecords"), _text_good())
+    outputs = {}
+    for name, directory in (("hostile", hostile), ("clean", clean)):
+        outputs[name] = root / f"out-{name}"
+        tfrecords_job.run(["--input", f"{directory}/*", "--vocab", vocab, "--output", str(outputs[name]),
+                           "--num-shards", "2", "--max-line-mb", "1"])
+    return outputs, numbers
+
+
+@pytest.mark.parametrize("row", text_rows("tfrecords"), ids=lambda row: row.name)
+def test_tfrecords_row(row, tfrecords_runs):
+    outputs, numbers = tfrecords_runs
+    check_row(row, dead_letters(outputs["hostile"], "tfrecords"), numbers)
+
+
+def test_tfrecords_writes_the_same_examples_from_the_good_lines(tfrecords_runs):
+    outputs, _ = tfrecords_runs
+    same_files(outputs["hostile"], outputs["clean"], "pretrain_data.tfrecord-*")
