@@ -188,7 +188,7 @@ def read_filelist(fileobj: Union[IO[bytes], IO[str]], delimiter: str = ",") -> I
             yield values
     except (csv.Error, UnicodeDecodeError) as error:
         raise JatsError(origin, f"line {reader.line_num}: {error} (cut inside a quoted field?)") from None
-    if lines.last is not None and not lines.last.endswith(("\n", "\r")):
+    if lines.last is not None and not lines.last.endswith("\n"):
         raise JatsError(origin, f"the last line ({reader.line_num}) does not end with a newline: the file was cut "
                                 f"({lines.last[-60:]!r})")
 
