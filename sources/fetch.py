@@ -245,16 +245,11 @@ class Fetcher:
         body, from_dest = None, False
         if item.metadata_md5 and self.storage.exists(meta_dest):
             local = self.storage.read(meta_dest)
-            if md5_hex(local) == item.metadata_md5:
+            if md5_hex(local) == item.metadata_md5 and _json_object_problem(local) is None:
                 body, from_dest = local, True
         if body is None:
-            body = self._fetch_small(item.metadata_url, item.metadata_md5, outcome)
-        try:
-            meta = json.loads(body)
-        except ValueError as exc:
-            raise DownloadError(f"metadata {item.metadata_url} is not JSON: {exc}") from None
-        if not isinstance(meta, dict):
-            raise DownloadError(f"metadata {item.metadata_url} is not a JSON object")
+            body = self._fetch_small(item.metadata_url, item.metadata_md5, outcome, _json_object_problem)
+        meta = json.loads(body)
         status = None
         if not _truthy(meta.get(self.layout.field_open_access, False)):
             status = NOT_OPEN_ACCESS_SKIPPED
@@ -268,15 +263,23 @@ class Fetcher:
             outcome.events["metadata_refreshed"] += 1
         return status, (None if from_dest else body)
 
-    def _fetch_small(self, url: str, md5: Optional[str], outcome: Outcome) -> bytes:
+    def _fetch_small(self, url: str, md5: Optional[str], outcome: Outcome, check) -> bytes:
+        """A small file, checked by its MD5 when the listing gives one and always parsed whole by `check` (which
+        says what is wrong, or None): a body sent without Content-Length may be cut without an error. A bad one
+        is fetched again, up to checksum_attempts times."""
         problem = ""
         for _ in range(self.checksum_attempts):
             body, retries = self.client.get_bytes(url)
             outcome.events["http_retries"] += retries
-            if not md5 or md5_hex(body) == md5:
+            if md5 and md5_hex(body) != md5:
+                outcome.events["checksum_failed"] += 1
+                problem = f"MD5 {md5_hex(body)} of {url} does not match its ETag {md5}"
+                continue
+            problem = check(body)
+            if problem is None:
                 return body
-            outcome.events["checksum_failed"] += 1
-            problem = f"MD5 {md5_hex(body)} of {url} does not match its ETag {md5}"
+            outcome.events["not_whole"] += 1
+            problem = f"metadata {url} is {problem}"
         raise DownloadError(problem)
 
     def _not_whole(self, item: RemoteFile, path: str, framed: bool) -> Optional[str]:
@@ -431,6 +434,14 @@ class Fetcher:
         if self.storage.exists(path):
             self.storage.delete(path)
 
+
+
+def _json_object_problem(body: bytes) -> Optional[str]:
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        return f"not JSON: {exc}"
+    return None if isinstance(value, dict) else "not a JSON object"
 
 
 class _Restart(Exception):

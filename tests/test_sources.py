@@ -458,3 +458,28 @@ def test_an_index_page_cut_short_is_fetched_again_then_refused(mirror):
             plan_files(client_for(base), SOURCES["pubmed-baseline"], base)
     finally:
         mirror.clear()
+
+
+def test_an_article_json_without_checksum_cut_in_transit_is_fetched_again_or_the_article_fails(mirror, tmp_path):
+    """The Cloud Service JSON decides about its article and is saved beside it: without an MD5 in the listing
+    (a multipart ETag) only parsing it shows it is whole; a cut one is fetched again, never saved."""
+    import dataclasses
+
+    from sources.fetch import DOWNLOADED, FAILED
+
+    base = mirror.url + "pmc-oa-opendata/"
+    (item,) = plan_files(client_for(base), SOURCES["pmc-oa"], base, include=["PMC1790863.1.xml"]).files
+    item = dataclasses.replace(item, metadata_md5=None)  # as when the JSON's ETag is a multipart one
+    json_path = "/pmc-oa-opendata/" + item.metadata_path
+    original = (mirror.root / json_path[1:]).read_bytes()
+    mirror.add_fault(json_path, "unframed_cut")
+    outcome = _fetcher(mirror, tmp_path / "always", SOURCES["pmc-oa"]).fetch(item)
+    mirror.clear()
+    assert outcome.status == FAILED and outcome.reason.startswith(f"metadata {mirror.url}pmc-oa-opendata/")
+    assert "is not JSON" in outcome.reason and outcome.events["not_whole"] == 2
+    assert not list((tmp_path / "always").rglob("*.json")) and not list((tmp_path / "always").rglob("*.xml"))
+    mirror.add_fault(json_path, "unframed_cut", times=1)
+    outcome = _fetcher(mirror, tmp_path / "once", SOURCES["pmc-oa"]).fetch(item)
+    mirror.clear()
+    assert outcome.status == DOWNLOADED and outcome.events["not_whole"] == 1
+    assert (tmp_path / "once" / item.metadata_path).read_bytes() == original
