@@ -38,7 +38,7 @@ class GunzipStream:
         self._raw = raw
         self._buf = head  # compressed bytes read but not yet consumed by a decompressor
         self._buf_offset = 0  # offset of _buf[0] in the compressed file
-        self._decompressor: Optional[zlib._Decompress] = None  # None: between members
+        self._decompressor = None  # the member's zlib.decompressobj; None: before or between members
         self._ended = False
         self._held = b""  # salvaged output beyond the size asked for
         self.members = 0  # complete members read
