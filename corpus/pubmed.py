@@ -56,24 +56,32 @@ Record = Union[Document, Deletion, RecordError]
 
 
 class PubmedFileError(Exception):
-    """The file as a whole cannot be read (not gzip/XML, truncated, unknown root); records before it were yielded."""
+    """The file as a whole cannot be read (not gzip/XML, truncated, unknown root); records before it were yielded.
 
-    def __init__(self, origin: str, reason: str):
+    `records`: how many records (documents, deletion blocks, record errors) were yielded before it; `offset`: the
+    byte of the decompressed XML where the file failed (None when not known).
+    """
+
+    def __init__(self, origin: str, reason: str, records: Optional[int] = None, offset: Optional[int] = None):
         super().__init__(f"{origin}: {reason}")
         self.origin = origin
         self.reason = reason
+        self.records = records
+        self.offset = offset
 
 
 class _InvalidRecord(Exception):
     """A well-formed record that lacks what every citation must have (PMID, MedlineCitation, ...)."""
 
 
-def iter_pubmed(source: Source, origin: Optional[str] = None) -> Iterator[Record]:
+def iter_pubmed(source: Source, origin: Optional[str] = None, notes: Optional[dict] = None) -> Iterator[Record]:
     """Parse one PubMed XML file, plain or gzipped (detected by its magic bytes, not its name).
 
     `source` is a path or a binary file object (which stays open); `origin` names the file in every output
     and error (default: the path, or the file object's `name`). Raises `PubmedFileError` for file-level
-    failures after yielding every record read before the failure.
+    failures after yielding every record read before the failure, the last complete one included. `notes`, a
+    dict, receives what is worth counting but no error once the file is read: `gzip_members` and
+    `trailing_zero_bytes` (zero padding after the gzip stream, skipped).
     """
     if isinstance(source, (str, os.PathLike)):
         origin = origin or os.fspath(source)
@@ -82,18 +90,18 @@ def iter_pubmed(source: Source, origin: Optional[str] = None) -> Iterator[Record
         except OSError as exc:
             raise PubmedFileError(origin, f"cannot open: {exc}") from exc
         with stream:
-            yield from _iter_stream(stream, origin)
+            yield from _iter_stream(stream, origin, notes)
     else:
         origin = origin or str(getattr(source, "name", "") or "<stream>")
-        yield from _iter_stream(source, origin)
+        yield from _iter_stream(source, origin, notes)
 
 
-def _iter_stream(raw: BinaryIO, origin: str) -> Iterator[Record]:
+def _iter_stream(raw: BinaryIO, origin: str, notes: Optional[dict]) -> Iterator[Record]:
     fmt = xmlrecords.RecordFormat(
         name="PubMed", record_tags=_RECORD_TAGS, max_record_bytes=MAX_RECORD_BYTES, too_large=_TOO_LARGE,
         error=PubmedFileError)
     parser = safe_parser()
-    for index, offset, segment, problem in xmlrecords.iter_records(raw, origin, fmt):
+    for index, offset, segment, problem in xmlrecords.iter_records(raw, origin, fmt, notes):
         yield from _parse_record(segment, problem, parser, origin, index, offset)
 
 

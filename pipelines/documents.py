@@ -30,7 +30,9 @@ JOB = "documents"
 ERRORS = DEAD_LETTERS
 # Reported in PREFIX-stats.json even when zero.
 REPORTED = ("pubmed_files_read", "pubmed_records_read", "pubmed_deletions_read", "pubmed_record_errors",
-            "pubmed_file_errors", "pmc_articles_read", "pmc_article_errors", "pmc_file_errors",
+            "pubmed_file_errors", "pubmed_records_kept_from_damaged_files", "pubmed_trailing_zero_bytes",
+            "pmc_articles_read", "pmc_article_errors", "pmc_file_errors", "pmc_articles_kept_from_damaged_archives",
+            "pmc_filelist_unreadable", "pmc_metadata_unreadable",
             "pubmed_documents_written", "pmc_documents_written", "superseded", "deleted", "deletions_without_record")
 _count = counter_inc_fn(NAMESPACE)
 
@@ -67,20 +69,30 @@ def _error(kind: str, origin: str, reason: str, **detail) -> dict:
 
 
 class ParsePubmedFile(beam.DoFn):
-    """A PubMed file -> (id, Candidate) for every record and deletion; failures to the errors output."""
+    """A PubMed file -> (id, Candidate) for every record and deletion; failures to the errors output.
+
+    A damaged file costs nothing before the damage: its records up to there are kept (counted as
+    `pubmed_records_kept_from_damaged_files`) and one file dead letter says where it broke and how many records
+    came before. Zero padding after the gzip stream is no error: counted (`pubmed_zero_padded_files`,
+    `pubmed_trailing_zero_bytes`).
+    """
 
     def process(self, path: str) -> Iterator:
         file_order = pubmed_file_order(path)
+        notes: dict = {}
+        kept = 0
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                for item in pubmed.iter_pubmed(handle, origin=path):
+                for item in pubmed.iter_pubmed(handle, origin=path, notes=notes):
                     if isinstance(item, Document):
                         _count("pubmed_records_read")
+                        kept += 1
                         # A deletion in the same file as a record wins over it (third element).
                         order = (file_order, 0, item.version or 1, path)
                         yield item.id, Candidate(order, item.to_dict())
                     elif isinstance(item, Deletion):
                         _count("pubmed_deletions_read")
+                        kept += 1
                         yield f"pubmed:{item.pmid}", Candidate((file_order, 1, 0, path), None)
                     elif isinstance(item, RecordError):
                         _count("pubmed_record_errors")
@@ -90,15 +102,30 @@ class ParsePubmedFile(beam.DoFn):
                             offset=record["offset"], snippet=record["snippet"] or None))
         except pubmed.PubmedFileError as error:
             _count("pubmed_file_errors")
-            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, error.reason))
+            _count("pubmed_records_kept_from_damaged_files", kept)
+            yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                "file", path, error.reason, records_read=error.records, offset=error.offset))
         except OSError as error:
             _count("pubmed_file_errors")
+            _count("pubmed_records_kept_from_damaged_files", kept)
             yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, f"cannot read: {error}"))
         except Exception as error:  # noqa: BLE001 - one unforeseen file must not fail a day-long job
             LOG.exception("unexpected failure parsing %s", path)
             _count("pubmed_file_errors")
+            _count("pubmed_records_kept_from_damaged_files", kept)
             yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, f"{type(error).__name__}: {error}"))
+        _count_gzip_notes("pubmed", path, notes)
         _count("pubmed_files_read")
+
+
+def _count_gzip_notes(source: str, path: str, notes: dict) -> None:
+    """Count what the gzip reader noted that is no error: zero padding after the stream, several members."""
+    if notes.get("trailing_zero_bytes"):
+        LOG.info("%s: %d zero bytes of padding after the gzip stream, skipped", path, notes["trailing_zero_bytes"])
+        _count(f"{source}_zero_padded_files")
+        _count(f"{source}_trailing_zero_bytes", notes["trailing_zero_bytes"])
+    if notes.get("gzip_members", 0) > 1:
+        _count(f"{source}_multi_member_gzip_files")
 
 
 def _sidecar(path: str, old_suffix: str, new_suffix: str) -> Optional[str]:
@@ -128,36 +155,73 @@ class ParsePmcFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, f"cannot read: {error}"))
 
     def _article(self, path: str) -> Iterator:
+        """One Cloud Service article (its .json beside it gives licence and retraction). An unreadable JSON does
+        not cost the article: it is read without metadata, the JSON is a dead letter. An article that is not
+        whole (cut mid-file) is a file dead letter."""
         stem = path.rsplit(".", 1)[0]
         metadata = None
         if FileSystems.exists(stem + ".json"):
-            metadata = json.loads(read_bytes(stem + ".json"))
-        yield from self._parse(read_bytes(path), path, metadata)
+            try:
+                metadata = json.loads(read_bytes(stem + ".json"))
+                if not isinstance(metadata, dict):
+                    raise ValueError(f"a JSON {type(metadata).__name__}, not an object")
+            except (OSError, ValueError) as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+                metadata = None
+                _count("pmc_metadata_unreadable")
+                yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                    "file", stem + ".json", f"unreadable metadata, the article is read without it: {error}",
+                    article=path))
+        yield from self._parse(read_bytes(path), path, metadata, kind="file")
 
     def _archive(self, path: str) -> Iterator:
+        """A bulk package with the .filelist.csv beside it. An unreadable filelist does not cost the package: it
+        is read without metadata and the filelist is a dead letter. A damaged package keeps every article before
+        the damage (`pmc_articles_kept_from_damaged_archives`) and is a file dead letter."""
         filelist = _sidecar(path, ".tar.gz", ".filelist.csv")
-        rows: dict[str, dict] = {}
+        rows: Optional[dict[str, dict]] = None
         if filelist:
-            with FileSystems.open(filelist, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                rows = {row["Article File"]: row for row in pmc_bulk.read_filelist(handle)}
+            try:
+                with FileSystems.open(filelist, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                    rows = {row["Article File"]: row for row in pmc_bulk.read_filelist(handle)}
+            except (pmc.JatsError, OSError, ValueError) as error:
+                _count("pmc_filelist_unreadable")
+                reason = error.reason if isinstance(error, pmc.JatsError) else f"cannot read: {error}"
+                yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                    "file", filelist, f"unreadable filelist, the package is read without it: {reason}",
+                    archive=path))
         else:
             _count("pmc_archives_without_filelist")
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for member, data in pmc_bulk.iter_bulk_archive(handle, origin=path):
-                yield from self._parse(data, f"{path}#{member}", rows.get(member))
+        notes: dict = {}
+        kept = 0
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                for member, data in pmc_bulk.iter_bulk_archive(handle, origin=path, notes=notes):
+                    if rows is not None and member not in rows and not isinstance(data, pmc.SkippedMember):
+                        _count("pmc_members_without_filelist_row")
+                    for output in self._parse(data, f"{path}#{member}", rows.get(member) if rows else None):
+                        if not isinstance(output, beam.pvalue.TaggedOutput):
+                            kept += 1
+                        yield output
+        except pmc.JatsError as error:
+            _count("pmc_file_errors")
+            _count("pmc_articles_kept_from_damaged_archives", kept)
+            yield beam.pvalue.TaggedOutput(ERRORS, _error("file", path, error.reason, articles_kept=kept))
+        _count_gzip_notes("pmc", path, notes)
         _count("pmc_archives_read")
 
-    def _parse(self, data: bytes, origin: str, metadata: Optional[dict]) -> Iterator:
+    def _parse(self, data: bytes, origin: str, metadata: Optional[dict], kind: str = "record") -> Iterator:
+        """One article; a failure is a dead letter of `kind` ("file" for an article that is a file of its own)."""
+        counter = "pmc_file_errors" if kind == "file" else "pmc_article_errors"
         try:
             document = pmc.parse_jats(data, origin, self._options, metadata)
         except pmc.JatsError as error:
-            _count("pmc_article_errors")
-            yield beam.pvalue.TaggedOutput(ERRORS, _error("record", origin, error.reason))
+            _count(counter)
+            yield beam.pvalue.TaggedOutput(ERRORS, _error(kind, origin, error.reason))
             return
         except Exception as error:  # noqa: BLE001 - one unforeseen article must not fail a day-long job
             LOG.exception("unexpected failure parsing %s", origin)
-            _count("pmc_article_errors")
-            yield beam.pvalue.TaggedOutput(ERRORS, _error("record", origin, f"{type(error).__name__}: {error}"))
+            _count(counter)
+            yield beam.pvalue.TaggedOutput(ERRORS, _error(kind, origin, f"{type(error).__name__}: {error}"))
             return
         _count("pmc_articles_read")
         yield document.id, Candidate((document.version or 1, origin), document.to_dict())

@@ -56,7 +56,8 @@ ERRORS_TAG = DEAD_LETTERS
 COUNTERS = (
     "listed", "downloaded", "skipped_existing", "failed", "retracted_skipped", "licence_skipped",
     "not_open_access_skipped", "bytes", "retried", "http_retries", "read_retries", "checksum_retries",
-    "checksum_failed", "bad_content", "resumed", "range_ignored", "foreign_host_refused", "metadata_refreshed",
+    "checksum_failed", "bad_content", "not_whole", "existing_not_whole", "gzip_zero_padded", "resumed",
+    "range_ignored", "foreign_host_refused", "metadata_refreshed",
     "verified_md5-sidecar", "verified_md5", "verified_gzip", "verified_size", "verified_none",
 )
 
@@ -290,7 +291,10 @@ def make_summary(args, base_url: str, plan: Plan, counters: dict[str, int], seco
                      "size only")
     if counters["verified_none"]:
         notes.append(f"{counters['verified_none']} companion file(s) (file lists) have no published checksum: "
-                     "checked complete and not an HTML page")
+                     "parsed to their end (every row with its columns, the last line ended) and not an HTML page")
+    if counters["gzip_zero_padded"]:
+        notes.append(f"{counters['gzip_zero_padded']} gzip file(s) end with zero padding after the gzip stream "
+                     "(skipped by every reader)")
     return {
         "source": args.source,
         "base_url": base_url,

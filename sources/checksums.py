@@ -1,9 +1,10 @@
 """Checksums and content checks: MD5 sidecars, S3 ETags, gzip integrity, "is this an HTML error page?"."""
 from __future__ import annotations
 
+import json
 import re
 import zlib
-from typing import Optional
+from typing import BinaryIO, Optional
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 # NCBI / openssl style: "MD5(pubmed25n0001.xml.gz)= 0123..." (also "MD5 (name) = ..." as BSD md5 writes it).
@@ -68,7 +69,9 @@ class GzipIntegrity:
     """Reads a gzip stream (all members) to its end as it arrives, without keeping the output.
 
     The fallback check when no MD5 is published: it catches truncation and corruption (each member carries a
-    CRC32 and length), not a deliberately altered file.
+    CRC32 and length), not a deliberately altered file. Zero bytes after a member (tape or block padding) are
+    skipped and counted in `zero_padding`, as the readers of the files skip them; other data after the last
+    member is a problem.
     """
 
     _MAX_OUTPUT = 1 << 20  # decompress in bounded slices so memory stays flat whatever the ratio
@@ -79,12 +82,33 @@ class GzipIntegrity:
         self._inside_member = False
         self._inflater_leftover = b""
         self._error: Optional[str] = None
+        self._offset = 0  # bytes of the file seen
+        self._between = False  # after a member: zeros are padding, anything else must be a new member
+        self._pending = b""  # the first byte after a member's padding, when the next read brings the second
+        self.zero_padding = 0
 
     def update(self, data: bytes) -> None:
         if self._error:
             return
+        self._offset += len(data)
         try:
             while data:
+                if self._between:  # after a member: zero padding, or the next member's magic number
+                    if not self._pending:
+                        stripped = data.lstrip(b"\0")
+                        self.zero_padding += len(data) - len(stripped)
+                        data = stripped
+                        if not data:
+                            return
+                    data, self._pending = self._pending + data, b""
+                    if len(data) < len(_GZIP_MAGIC):
+                        self._pending = data
+                        return
+                    if not data.startswith(_GZIP_MAGIC):
+                        at = self._offset - len(data)
+                        self._error = f"unexpected data after the end of the gzip stream at byte {at}"
+                        return
+                    self._between = False
                 self._inflater.decompress(data, self._MAX_OUTPUT)
                 if self._inflater.eof:
                     self._end_member()
@@ -98,11 +122,12 @@ class GzipIntegrity:
     def _end_member(self) -> None:
         self._members += 1
         self._inside_member = False
+        self._between = True
         self._inflater_leftover = self._inflater.unused_data
         self._inflater = zlib.decompressobj(wbits=31)
 
     def problem(self) -> Optional[str]:
-        """None when the stream ended exactly at the end of a complete gzip member."""
+        """None when the stream ended at the end of a complete gzip member (zero padding allowed after it)."""
         if self._error:
             return self._error
         try:
@@ -116,6 +141,44 @@ class GzipIntegrity:
             return f"corrupt gzip stream: {exc}"
         if self._inside_member:
             return "truncated gzip stream (the last member does not end)"
+        if self._pending:
+            return f"unexpected data after the end of the gzip stream at byte {self._offset - 1}"
         if self._members == 0:
             return "empty gzip stream"
         return None
+
+
+def whole_file_problem(name: str, stream: BinaryIO) -> tuple[bool, Optional[str]]:
+    """(checked, problem): parse a downloaded file to its end to see that it is whole, for the files whose
+    transfer may not show it (no checksum is published for them, and a body sent without Content-Length and
+    not chunked ends where the connection drops). `checked` is False when there is no parser for `name`'s type.
+
+    - `*.filelist.csv` / `*.filelist.txt` (PMC bulk): `corpus.pmc_bulk.read_filelist` to the end: the documented
+      columns, every row with all its fields, an AccessionID and an article file, quoted fields closed, the last
+      line ended by its newline;
+    - `*.json`: one JSON object;
+    - `*.md5`: an MD5 sidecar.
+    """
+    if name.endswith((".filelist.csv", ".filelist.txt")):
+        from corpus.pmc import JatsError  # the filelist's reader is the one the documents job uses
+        from corpus.pmc_bulk import read_filelist
+
+        try:
+            for _ in read_filelist(stream, delimiter="," if name.endswith(".csv") else "\t"):
+                pass
+        except JatsError as exc:
+            return True, f"not a whole filelist: {exc.reason}"
+        return True, None
+    if name.endswith(".json"):
+        try:
+            value = json.loads(stream.read())
+        except ValueError as exc:
+            return True, f"not whole JSON: {exc}"
+        return True, None if isinstance(value, dict) else f"JSON {type(value).__name__}, expected an object"
+    if name.endswith(".md5"):
+        try:
+            parse_md5_sidecar(stream.read().decode("utf-8", errors="replace"))
+        except ChecksumError as exc:
+            return True, str(exc)
+        return True, None
+    return False, None

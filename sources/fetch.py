@@ -2,7 +2,10 @@
 
 The rules every file follows:
 - It is written under `<final>.part` and gets its final name only after its checksum (or, where none is
-  published, its gzip integrity or size) has been verified. A failed check deletes the `.part` and downloads
+  published, its gzip integrity or size) has been verified. A file with none of these (the bulk filelists) is
+  parsed to its end instead (`sources.checksums.whole_file_problem`): a body sent without Content-Length and
+  not chunked ends where the connection drops, and its transfer cannot tell a cut from the end. Without a
+  parser for its type such a file needs a framed body (Content-Length or chunked), or it is refused. A failed check deletes the `.part` and downloads
   the file again from scratch, up to `checksum_attempts` times; then the file is reported as failed.
 - A finished file gets a small record `<final>.md5` in NCBI's sidecar format. A re-run skips a file whose record
   matches the checksum the source publishes now (a file changed upstream is fetched again). A finished file
@@ -37,6 +40,7 @@ from sources.checksums import (
     content_problem,
     format_md5_record,
     parse_md5_sidecar,
+    whole_file_problem,
 )
 from sources.httpclient import (
     DownloadError,
@@ -47,7 +51,7 @@ from sources.httpclient import (
     retries_used,
 )
 from sources.layouts import SourceLayout, licence_group
-from sources.plan import VERIFY_GZIP, VERIFY_MD5, VERIFY_MD5_SIDECAR, RemoteFile
+from sources.plan import VERIFY_GZIP, VERIFY_MD5, VERIFY_MD5_SIDECAR, VERIFY_NONE, RemoteFile
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ class _Transfer:
     md5: str
     size: int
     gzip_problem: Optional[str]
+    framed: bool = True  # the last response had a Content-Length or was chunked: a cut would have raised
+    gzip_zero_padding: int = 0
 
 
 # Politeness across all threads of a worker process, whatever the runner does with DoFn instances.
@@ -198,9 +204,13 @@ class Fetcher:
         except ChecksumError as exc:  # an unreadable sidecar is as suspect as a bad file: try again
             return f"unreadable MD5 sidecar {item.md5_url}: {exc}"
         if check_existing and self._already_done(item, final, expected):
-            self._save_metadata(item, metadata)
-            outcome.status, outcome.size = SKIPPED_EXISTING, self.storage.size(final) or 0
-            return None
+            problem = self._not_whole(item, final, framed=True)
+            if problem is None:
+                self._save_metadata(item, metadata)
+                outcome.status, outcome.size = SKIPPED_EXISTING, self.storage.size(final) or 0
+                return None
+            outcome.events["existing_not_whole"] += 1  # named by an earlier run that could not check it
+            log.warning("%s: the copy in the destination is not whole (%s); fetching it again", item.path, problem)
         try:
             transfer = self._transfer(item, part, outcome)
         except VerificationError as exc:
@@ -209,6 +219,12 @@ class Fetcher:
         problem = self._verification_problem(item, expected, transfer)
         if problem:
             return problem
+        problem = self._not_whole(item, part, transfer.framed)
+        if problem:
+            outcome.events["not_whole"] += 1
+            return problem
+        if transfer.gzip_zero_padding:
+            outcome.events["gzip_zero_padded"] += 1
         self._save_metadata(item, metadata)  # the JSON lands first: a visible XML always has its metadata
         self.storage.rename(part, final)
         self.storage.write_atomically(final + RECORD_SUFFIX, format_md5_record(item.name, transfer.md5).encode())
@@ -229,16 +245,11 @@ class Fetcher:
         body, from_dest = None, False
         if item.metadata_md5 and self.storage.exists(meta_dest):
             local = self.storage.read(meta_dest)
-            if md5_hex(local) == item.metadata_md5:
+            if md5_hex(local) == item.metadata_md5 and _json_object_problem(local) is None:
                 body, from_dest = local, True
         if body is None:
-            body = self._fetch_small(item.metadata_url, item.metadata_md5, outcome)
-        try:
-            meta = json.loads(body)
-        except ValueError as exc:
-            raise DownloadError(f"metadata {item.metadata_url} is not JSON: {exc}") from None
-        if not isinstance(meta, dict):
-            raise DownloadError(f"metadata {item.metadata_url} is not a JSON object")
+            body = self._fetch_small(item.metadata_url, item.metadata_md5, outcome, _json_object_problem)
+        meta = json.loads(body)
         status = None
         if not _truthy(meta.get(self.layout.field_open_access, False)):
             status = NOT_OPEN_ACCESS_SKIPPED
@@ -252,16 +263,35 @@ class Fetcher:
             outcome.events["metadata_refreshed"] += 1
         return status, (None if from_dest else body)
 
-    def _fetch_small(self, url: str, md5: Optional[str], outcome: Outcome) -> bytes:
+    def _fetch_small(self, url: str, md5: Optional[str], outcome: Outcome, check) -> bytes:
+        """A small file, checked by its MD5 when the listing gives one and always parsed whole by `check` (which
+        says what is wrong, or None): a body sent without Content-Length may be cut without an error. A bad one
+        is fetched again, up to checksum_attempts times."""
         problem = ""
         for _ in range(self.checksum_attempts):
             body, retries = self.client.get_bytes(url)
             outcome.events["http_retries"] += retries
-            if not md5 or md5_hex(body) == md5:
+            if md5 and md5_hex(body) != md5:
+                outcome.events["checksum_failed"] += 1
+                problem = f"MD5 {md5_hex(body)} of {url} does not match its ETag {md5}"
+                continue
+            problem = check(body)
+            if problem is None:
                 return body
-            outcome.events["checksum_failed"] += 1
-            problem = f"MD5 {md5_hex(body)} of {url} does not match its ETag {md5}"
+            outcome.events["not_whole"] += 1
+            problem = f"metadata {url} is {problem}"
         raise DownloadError(problem)
+
+    def _not_whole(self, item: RemoteFile, path: str, framed: bool) -> Optional[str]:
+        """For a file without checksum, size or gzip check (VERIFY_NONE): why `path` is not known to be whole."""
+        if item.verify != VERIFY_NONE:
+            return None
+        with self.storage.open_read(path) as stream:
+            checked, problem = whole_file_problem(item.name, stream)
+        if checked or framed:
+            return problem
+        return ("the body came without Content-Length and not chunked, so its end may be a dropped connection, "
+                "and there is no parser for this file type to show it is whole")
 
     # -- checksums and skipping ----------------------------------------------------------------------------------
 
@@ -345,6 +375,8 @@ class Fetcher:
                     else:
                         raise HTTPStatusError(item.url, response.status_code, response.reason or "")
                     content_type = response.headers.get("Content-Type", "")
+                    framed = ("Content-Length" in response.headers
+                              or "chunked" in response.headers.get("Transfer-Encoding", "").lower())
                     with self._open_part(part, local, append=offset > 0) as sink:
                         # read1 hands over every byte received, so a cut-off body loses nothing it delivered;
                         # raw (undecoded) bytes are what the checksum covers.
@@ -359,7 +391,8 @@ class Fetcher:
                                 gzip_check.update(chunk)
                             offset += len(chunk)
                             outcome.bytes += len(chunk)
-                return _Transfer(digest.hexdigest(), offset, gzip_check.problem() if gzip_check else None)
+                return _Transfer(digest.hexdigest(), offset, gzip_check.problem() if gzip_check else None, framed,
+                                 gzip_check.zero_padding if gzip_check else 0)
             except _Restart as exc:
                 log.info("%s: %s", item.path, exc)
                 self._discard(part)
@@ -401,6 +434,14 @@ class Fetcher:
         if self.storage.exists(path):
             self.storage.delete(path)
 
+
+
+def _json_object_problem(body: bytes) -> Optional[str]:
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        return f"not JSON: {exc}"
+    return None if isinstance(value, dict) else "not a JSON object"
 
 
 class _Restart(Exception):

@@ -44,7 +44,13 @@ FAULT_KINDS = {
     "unavailable": "503 Service Unavailable",
     "redirect": "302 to <location>",
     "ignore_range": "Range requests are answered 200 with the whole file",
+    # Bodies without Content-Length: how some servers and proxies send small or generated files.
+    "chunked": "the whole body with Transfer-Encoding: chunked and no Content-Length",
+    "chunked_cut": "chunked, no Content-Length: half the body, then the connection closes without the last chunk",
+    "unframed": "no Content-Length, not chunked: the body ends when the connection closes (HTTP/1.0 style)",
+    "unframed_cut": "no Content-Length, not chunked: half the body, then the connection closes",
 }
+_CUT = ("truncate", "chunked_cut", "unframed_cut")  # the faults that send half the body
 _S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _CONTENT_TYPES = {".gz": "application/x-gzip", ".xml": "application/xml", ".json": "application/json",
                   ".md5": "text/plain", ".txt": "text/plain", ".csv": "text/csv"}
@@ -325,8 +331,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not path.endswith("/"):
                 return self._send_bytes(301, b"", "text/plain", head, {"Location": quote(path) + "/"})
             if "list-type" in query and target.parent == self.mirror.root and target.name in self.mirror.buckets:
-                return self._send_bytes(200, self.mirror.s3_list(target, query), "application/xml", head)
-            return self._send_bytes(200, self.mirror.index_page(path, target), "text/html; charset=utf-8", head)
+                return self._send_bytes(200, self.mirror.s3_list(target, query), "application/xml", head, kind=kind)
+            return self._send_bytes(200, self.mirror.index_page(path, target), "text/html; charset=utf-8", head,
+                                    kind=kind)
         if target is not None and target.is_file():
             if kind == "wrong_md5" and path.endswith(".md5"):
                 return self._send_bytes(200, f"MD5({target.name[:-4]})= {'0' * 32}\n".encode(), "text/plain", head)
@@ -334,20 +341,41 @@ class _Handler(BaseHTTPRequestHandler):
         if target is not None and path.endswith(".md5") and target.with_suffix("").is_file():
             data_file = target.with_suffix("")
             digest = "0" * 32 if kind == "wrong_md5" else self.mirror.md5_of(data_file)
-            return self._send_bytes(200, f"MD5({data_file.name})= {digest}\n".encode(), "text/plain", head)
+            return self._send_bytes(200, f"MD5({data_file.name})= {digest}\n".encode(), "text/plain", head,
+                                    kind=kind)
         return self._send_bytes(404, b"Not Found\n", "text/plain", head)
 
     def _send_bytes(self, status: int, body: bytes, content_type: str, head: bool,
-                    extra: Optional[dict] = None) -> int:
+                    extra: Optional[dict] = None, kind: str = "") -> int:
+        """A generated body (index page, listing, error); `kind` applies the body faults (truncate, chunked...)."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self._framing_headers(kind, len(body))
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if not head:
-            self.wfile.write(body)
+            self._write_body(kind, [body[: len(body) // 2] if kind in _CUT else body])
         return status
+
+    def _framing_headers(self, kind: str, length: int) -> None:
+        if kind in ("chunked", "chunked_cut"):
+            self.send_header("Transfer-Encoding", "chunked")
+        elif kind in ("unframed", "unframed_cut"):
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Content-Length", str(length))
+
+    def _write_body(self, kind: str, chunks: Iterable[bytes]) -> None:
+        """Send the body as the fault `kind` frames it; a cut body (already shortened) closes the connection."""
+        chunked = kind in ("chunked", "chunked_cut")
+        for chunk in chunks:
+            if chunk:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+        if kind == "chunked":
+            self.wfile.write(b"0\r\n\r\n")
+        if kind in _CUT or kind == "unframed":
+            self.close_connection = True
 
     def _send_file(self, path: str, target: Path, kind: str, head: bool) -> int:
         size = target.stat().st_size
@@ -367,24 +395,25 @@ class _Handler(BaseHTTPRequestHandler):
         length = last - first + 1
         self.send_response(status)
         self.send_header("Content-Type", _CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
-        self.send_header("Content-Length", str(length))
+        self._framing_headers(kind, length)
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         if head:
             return status
-        to_send = length // 2 if kind == "truncate" else length
+        self._write_body(kind, self._read_range(target, first, length // 2 if kind in _CUT else length))
+        return status
+
+    @staticmethod
+    def _read_range(target: Path, first: int, length: int) -> Iterable[bytes]:
         with open(target, "rb") as stream:
             stream.seek(first)
-            while to_send > 0:
-                chunk = stream.read(min(1 << 16, to_send))
+            while length > 0:
+                chunk = stream.read(min(1 << 16, length))
                 if not chunk:
-                    break
-                self.wfile.write(chunk)
-                to_send -= len(chunk)
-        if kind == "truncate":
-            self.close_connection = True
-        return status
+                    return
+                yield chunk
+                length -= len(chunk)
 
 
 def serve(root: str, host: str, port: int, buckets: Iterable[str], page_size: int, md5_listed: Iterable[str],

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from sources.checksums import md5_from_etag
 from sources.httpclient import GuardedClient
 from sources.layouts import APACHE_INDEX, S3_LIST_V2, SourceLayout
-from sources.listing import S3Object, parse_apache_index, parse_s3_list
+from sources.listing import ListingError, S3Object, parse_apache_index, parse_s3_list
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,7 @@ def _index_files(
 ) -> Iterator[list[RemoteFile]]:
     """Each data file of one directory index, followed by its companion files."""
     page_url = base_url + directory
-    body, _ = client.get_bytes(page_url)
-    index = parse_apache_index(body.decode("utf-8", errors="replace"), page_url)
+    index = parse_apache_index(_whole_index_page(client, page_url, stats), page_url)
     stats["listing_pages"] += 1
     for link in index.foreign_links:
         log.warning("listing %s links to another host, ignored: %s", page_url, link)
@@ -138,6 +137,19 @@ def _index_files(
             else:
                 group.append(RemoteFile(directory + companion.name, companion.url, VERIFY_NONE))
         yield group
+
+
+def _whole_index_page(client: GuardedClient, page_url: str, stats: Counter, attempts: int = 3) -> str:
+    """The index page at `page_url`, whole: it must end with </html>. A page sent without Content-Length and not
+    chunked ends where the connection drops, and a page cut short would drop the files it no longer lists."""
+    for _ in range(attempts):
+        body, _ = client.get_bytes(page_url)
+        text = body.decode("utf-8", errors="replace")
+        if text.rstrip().lower().endswith("</html>"):
+            return text
+        stats["listing_pages_cut"] += 1
+        log.warning("index page %s is cut short (it does not end with </html>); fetching it again", page_url)
+    raise ListingError(f"index page {page_url} was cut short {attempts} times (it does not end with </html>)")
 
 
 def _s3_pages(client: GuardedClient, layout: SourceLayout, base_url: str, stats: Counter) -> Iterator[S3Object]:

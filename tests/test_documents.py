@@ -5,6 +5,7 @@ import gzip
 import json
 import re
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,81 @@ def test_cli_help_and_missing_input(capsys):
     assert "--pubmed" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="matches no file"):
         documents.run(["--pubmed", "/nonexistent/*.xml.gz", "--output", "/tmp/x"])
+
+
+def _package(path: Path, articles: list[Path]) -> Path:
+    """A bulk package of real sample articles, with its .filelist.csv in NCBI's shape (LF line ends)."""
+    rows = ["Article File,Article Citation,AccessionID,LastUpdated (YYYY-MM-DD HH:MM:SS),PMID,License,Retracted\n"]
+    with tarfile.open(path, "w:gz") as archive:
+        for article in articles:
+            meta = json.loads(article.with_suffix(".json").read_text())
+            member = f"PMC00Xxxxxxx/{meta['pmcid']}.xml"
+            archive.add(article, arcname=member)
+            rows.append(f'{member},"{meta.get("source_file", "")}",{meta["pmcid"]},"2024-06-18 10:00:00",'
+                        f'{meta.get("pmid") or ""},"{meta.get("license_code") or "NO-CC CODE"}",no\n')
+    filelist = path.with_name(path.name.replace(".tar.gz", ".filelist.csv"))
+    filelist.write_text("".join(rows))
+    return filelist
+
+
+def test_damage_costs_no_good_data_and_is_reported_and_counted(tmp_path):
+    """Real files, damaged the ways downloads and disks damage them: everything whole before the damage is
+    written, each damage is one dead letter saying where, and the counters say what happened."""
+    pubmed_dir, pmc_dir = tmp_path / "pubmed", tmp_path / "pmc"
+    pubmed_dir.mkdir()
+    pmc_dir.mkdir()
+    data = SAMPLES.parent.parent / "tests" / "data" / "pubmed"
+    small = (data / "test_current_medline.xml.gz").read_bytes()
+    cut = pubmed_dir / "pubmed26n0001.xml.gz"
+    cut.write_bytes(small[:-4])  # 4 records, cut inside the gzip trailer
+    padded = pubmed_dir / "pubmed26n0002.xml.gz"
+    padded.write_bytes((data / "update_pubmed21n1063_sample.xml.gz").read_bytes() + bytes(4096))
+    garbage = pubmed_dir / "pubmed26n0003.xml.gz"
+    garbage.write_bytes((data / "baseline_pubmed26n1334_sample.xml.gz").read_bytes() + b"<html>oops</html>")
+
+    articles = sorted(SAMPLES.glob("pmc-oa-opendata/*/*.xml"))
+    package_a = pmc_dir / "oa_comm_xml.PMC00Xxxxxxx.baseline.2024-06-18.tar.gz"
+    filelist_a = _package(package_a, articles[:5])
+    filelist_a.write_bytes(filelist_a.read_bytes()[:-3])  # the last row cut inside its last field: ",n"
+    package_b = pmc_dir / "oa_comm_xml.incr.2024-06-19.tar.gz"
+    _package(package_b, articles[5:10])
+    package_b.write_bytes(package_b.read_bytes()[:-5])  # cut inside the gzip trailer
+    for article in articles[10:]:
+        shutil.copytree(article.parent, pmc_dir / article.parent.name)
+    json_cut = pmc_dir / articles[10].parent.name / articles[10].with_suffix(".json").name
+    json_cut.write_bytes(json_cut.read_bytes()[:40])
+    xml_cut = pmc_dir / articles[11].parent.name / articles[11].name
+    xml_cut.write_bytes(xml_cut.read_bytes()[:30000])
+
+    out = tmp_path / "docs"
+    stats = documents.run(["--pubmed", str(pubmed_dir / "*.xml.gz"), "--pmc", str(pmc_dir / "*.tar.gz"),
+                           "--pmc", str(pmc_dir / "*" / "*.xml"), "--output", str(out)])
+    rows = read_lines(f"{out}-*-of-*.jsonl.gz")
+    written = {Path(row["origin"].split("#")[0]).name: 0 for row in rows}
+    for row in rows:
+        written[Path(row["origin"].split("#")[0]).name] += 1
+    # The padded file holds 33 records of 30 PMIDs (three at two versions).
+    assert written == {cut.name: 4, padded.name: 30, garbage.name: 30, package_a.name: 5, package_b.name: 5,
+                       articles[10].name: 1}
+    errors = {Path(error["origin"]).name: error for error in read_lines(f"{out}-errors-*.jsonl")}
+    assert set(errors) == {cut.name, garbage.name, filelist_a.name, package_b.name, json_cut.name, xml_cut.name}
+    assert all(error["kind"] == "file" for error in errors.values())
+    assert errors[cut.name]["reason"].startswith("truncated gzip stream")
+    assert (errors[cut.name]["records_read"], errors[garbage.name]["records_read"]) == (4, 30)
+    assert f"at byte {len(small) - 4} of the file" in errors[cut.name]["reason"]
+    assert errors[cut.name]["offset"] == len(gzip.decompress(small))
+    assert errors[garbage.name]["reason"].startswith("unexpected data after the end of the gzip stream")
+    assert "does not end with a newline" in errors[filelist_a.name]["reason"]
+    assert errors[filelist_a.name]["archive"] == str(package_a)
+    assert errors[package_b.name]["reason"].startswith("truncated gzip stream")
+    assert errors[package_b.name]["articles_kept"] == 5
+    assert errors[json_cut.name]["reason"].startswith("unreadable metadata, the article is read without it")
+    assert "malformed XML" in errors[xml_cut.name]["reason"]
+    expected = {
+        "pubmed_file_errors": 2, "pubmed_records_kept_from_damaged_files": 34, "pubmed_record_errors": 0,
+        "pubmed_zero_padded_files": 1, "pubmed_trailing_zero_bytes": 4096, "pubmed_records_read": 67,
+        "pubmed_documents_written": 64, "superseded": 3,
+        "pmc_filelist_unreadable": 1, "pmc_metadata_unreadable": 1, "pmc_file_errors": 2,
+        "pmc_articles_kept_from_damaged_archives": 5, "pmc_article_errors": 0, "pmc_documents_written": 11,
+    }
+    assert {name: stats.get(name) for name in expected} == expected

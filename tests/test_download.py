@@ -496,3 +496,41 @@ def test_help_and_usage_errors(capsys):
 def test_a_listing_that_fails_exits_non_zero(ncbi, tmp_path):
     assert download("--source", "pubmed-baseline", "--base-url", ncbi.url + "no/such/dir/", "--dest",
                     str(tmp_path)) == 1
+
+
+@pytest.mark.slow
+def test_pmc_bulk_companions_without_content_length_are_parsed_before_they_are_named(tmp_path):
+    """End to end through the Beam job: the mirror sends companion files close-delimited (no Content-Length, not
+    chunked) and cuts them; a cut filelist never gets its final name, the package beside it is intact; zero
+    padding after a package's gzip stream is no damage; a cut index page is fetched again."""
+    root = tmp_path / "mirror"
+    archives = build_bulk_tree(root / "pub" / "pmc" / "oa_bulk")
+    tree = root / "pub" / "pmc" / "oa_bulk"
+    padded = tree / archives["noncomm"][0]
+    padded.write_bytes(padded.read_bytes() + bytes(4096))  # no .md5 beside it: verified by its gzip stream
+    comm_incr = archives["comm"][1][: -len(".tar.gz")]
+    other = archives["other"][0][: -len(".tar.gz")]
+    dest = tmp_path / "dest"
+    with MirrorServer(root, md5_listed=()) as server:
+        base = "/pub/pmc/oa_bulk/"
+        server.add_fault(f"{base}{comm_incr}.filelist.csv", "unframed_cut")  # every time
+        server.add_fault(f"{base}{other}.filelist.txt", "unframed_cut", times=1)  # once: the retry is whole
+        server.add_fault(f"{base}{other}.filelist.csv", "chunked")  # whole, without Content-Length
+        server.add_fault(f"{base}oa_other/xml/", "unframed_cut", times=1)  # the index page
+        code = download("--source", "pmc-bulk", "--base-url", server.url + base[1:], "--dest", str(dest))
+    assert code == 1
+    (error,) = read_errors(str(dest))
+    assert error["path"] == f"{comm_incr}.filelist.csv"
+    assert "verification failed 2 time(s): not a whole filelist" in error["reason"]
+    assert not (dest / f"{comm_incr}.filelist.csv").exists()
+    assert not (dest / f"{comm_incr}.filelist.csv.part").exists()
+    for relative in sum(archives.values(), []):  # every package is there, whole
+        assert md5_file(dest / relative) == md5_file(tree / relative)
+    for name in (f"{other}.filelist.txt", f"{other}.filelist.csv", f"{comm_incr}.filelist.txt"):
+        assert (dest / name).read_bytes() == (tree / name).read_bytes()
+    s = summary(str(dest))
+    c = s["counters"]
+    assert (c["downloaded"], c["failed"], c["not_whole"], c["gzip_zero_padded"]) == (11, 1, 3, 1)  # 4 packages x 3 files
+    assert s["listing"]["listing_pages_cut"] == 1
+    assert any("zero padding" in note for note in s["verification_notes"])
+    assert any("parsed to their end" in note for note in s["verification_notes"])

@@ -3,10 +3,12 @@ rules, licences, archives, safety."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -499,3 +501,130 @@ def test_truncated_archive_raises_naming_it_after_the_intact_members(bulk_packag
 def test_filelist_without_its_columns_is_an_error():
     with pytest.raises(JatsError, match="not a PMC filelist: no column AccessionID"):
         list(read_filelist(io.StringIO("Article File,Article Citation,PMID,License,Retracted,LastUpdated\n")))
+
+
+# --- damaged packages and filelists: what is whole before the damage is kept, the damage is reported -----------
+
+def _sample_tar() -> bytes:
+    """An uncompressed tar of the 12 sample articles laid out like a bulk package (PMC00Nxxxxxx/PMC<id>.xml)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for path in sorted(SAMPLES.glob("pmc-oa-opendata/*/*.xml")):
+            pmcid = path.name.split(".")[0]
+            _add(archive, tarfile.TarInfo(f"PMC{int(pmcid[3:]) // 1_000_000:03d}xxxxxx/{pmcid}.xml"), path.read_bytes())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def sample_tar() -> tuple[bytes, list[tuple[str, int, int]]]:
+    """The tar and (member name, data start, data end) of each member."""
+    data = _sample_tar()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        members = [(m.name, m.offset_data, m.offset_data + m.size) for m in archive.getmembers()]
+    return data, members
+
+
+def read_until_error(data: bytes, origin: str = "oa_comm_xml.incr.2024-06-19.tar.gz", **kwargs):
+    read = []
+    with pytest.raises(JatsError) as raised:
+        for name, content in iter_bulk_archive(io.BytesIO(data), origin, **kwargs):
+            read.append((name, content))
+    assert raised.value.origin == origin
+    return read, raised.value
+
+
+def test_a_package_cut_anywhere_keeps_every_whole_member(sample_tar):
+    """tarfile over gzip.GzipFile lost the member(s) in the buffer that was being filled when the stream ended
+    (a package cut 30 bytes before its end gave 11 of its 12 articles); every whole member is kept now."""
+    tar, members = sample_tar
+    packed = gzip.compress(tar)
+    full = list(iter_bulk_archive(io.BytesIO(packed), "x.tar.gz"))
+    assert [name for name, _ in full] == [name for name, _, _ in members] and len(full) == 12
+    for cut in [*range(1, 9), 30, 300, *(len(packed) * k // 7 for k in range(1, 7))]:
+        damaged = packed[:-cut]
+        available = len(zlib.decompressobj(31).decompress(damaged))
+        whole = sum(1 for _, _, end in members if end <= available)
+        read, error = read_until_error(damaged)
+        assert read == full[:whole], f"cut {cut}"
+        assert whole == 12 or cut > 8  # a cut in the gzip trailer loses no member
+        assert error.reason.startswith("truncated gzip stream") and f"at byte {len(damaged)} of the file" in error.reason
+        assert error.reason.endswith(f"; {whole} articles read before it")
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("boundary", "without its end-of-archive marker"),  # a tar cut exactly between members: tarfile saw no damage
+    ("mid-member", "is cut short"),
+    ("header", "damaged or truncated member header"),  # tarfile stopped silently at a header with a bad checksum
+    ("zeroed header", "unexpected data after the end-of-archive marker"),
+])
+def test_a_damaged_tar_inside_a_sound_gzip_keeps_the_members_before_it(sample_tar, damage, reason):
+    tar, members = sample_tar
+    seventh_header = members[6][1] - 512  # GNU format, short names: one header block per member
+    if damage == "boundary":
+        damaged = tar[:seventh_header]
+    elif damage == "mid-member":
+        damaged = tar[: members[6][2] - 100]
+    else:
+        edited = bytearray(tar)
+        if damage == "header":
+            edited[seventh_header + 100] ^= 0x33  # the mode field: the header checksum no longer matches
+        else:
+            edited[seventh_header : seventh_header + 512] = bytes(512)
+        damaged = bytes(edited)
+    full = list(iter_bulk_archive(io.BytesIO(gzip.compress(tar)), "x.tar.gz"))
+    read, error = read_until_error(gzip.compress(damaged))
+    assert read == full[:6]
+    assert reason in error.reason and error.reason.endswith("; 6 articles read before it")
+    if damage == "mid-member":
+        assert members[6][0] in error.reason
+
+
+def test_zero_padding_concatenated_members_and_garbage_after_a_package(sample_tar):
+    tar, _ = sample_tar
+    packed = gzip.compress(tar)
+    full = list(iter_bulk_archive(io.BytesIO(packed), "x.tar.gz"))
+    notes = {}
+    assert list(iter_bulk_archive(io.BytesIO(packed + bytes(4096)), "x.tar.gz", notes=notes)) == full
+    assert notes == {"gzip_members": 1, "trailing_zero_bytes": 4096}
+    split = len(tar) // 3 + 17  # members of a multi-member gzip (pigz, cat a.gz b.gz) split anywhere
+    notes = {}
+    two = gzip.compress(tar[:split]) + gzip.compress(tar[split:])
+    assert list(iter_bulk_archive(io.BytesIO(two), "x.tar.gz", notes=notes)) == full
+    assert notes == {"gzip_members": 2}
+    read, error = read_until_error(packed + b"<html>503</html>")
+    assert read == full and error.reason.startswith("unexpected data after the end of the gzip stream")
+
+
+NCBI_FILELIST = (  # the real file's shape: LF line ends, text fields quoted, the last line ended
+    'Article File,Article Citation,AccessionID,LastUpdated (YYYY-MM-DD HH:MM:SS),PMID,License,Retracted\n'
+    'PMC001xxxxxx/PMC1790863.xml,"PLoS One. 2007 Feb 14; 2(2):e217",PMC1790863,"2024-12-18 10:00:00",17299597,'
+    '"CC BY",no\n'
+    'PMC002xxxxxx/PMC2329613.xml,"BMC Oral Health. 2008 Apr 10; 8:11",PMC2329613,"2024-12-18 10:00:00",18405359,'
+    '"CC BY-NC",yes\n'
+    'PMC003xxxxxx/PMC3363814.xml,"Crit Care. 2012 Mar 20; 16(Suppl 1):P396",PMC3363814,"2024-12-18 10:00:00",,'
+    '"CC BY",no\n'
+)
+
+
+def test_a_filelist_cut_anywhere_is_refused_or_a_prefix_of_whole_rows():
+    """A row cut inside its last field still has every field ("..., CC BY",n): only the missing newline tells."""
+    data = NCBI_FILELIST.encode()
+    full = list(read_filelist(io.BytesIO(data)))
+    assert [row["AccessionID"] for row in full] == BULK_ARTICLES and full[2]["PMID"] == ""
+    line_ends = {i + 1 for i, byte in enumerate(data) if byte == ord("\n")}
+    for cut in range(1, len(data)):
+        rows = []
+        try:
+            rows.extend(read_filelist(io.BytesIO(data[:cut])))
+        except JatsError as error:
+            assert cut not in line_ends and error.reason
+            continue
+        assert cut in line_ends and rows == full[: len(rows)]  # cut between lines: not knowable from the file
+    with pytest.raises(JatsError, match=r"the last line \(4\) does not end with a newline"):
+        list(read_filelist(io.BytesIO(data[:-2])))  # "...,n": seven fields, Retracted "n"
+    with pytest.raises(JatsError, match="unexpected end of data"):
+        list(read_filelist(io.BytesIO(data[: data.rindex(b"CC BY") + 2])))  # inside a quoted field
+    tsv = data.replace(b",", b"\t").replace(b'"', b"")
+    assert [r["License"] for r in read_filelist(io.BytesIO(tsv), delimiter="\t")] == ["CC BY", "CC BY-NC", "CC BY"]
+    with pytest.raises(JatsError, match="does not end with a newline"):
+        list(read_filelist(io.BytesIO(tsv[:-1]), delimiter="\t"))

@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import tracemalloc
+import zlib
 
 import pytest
 
@@ -522,6 +523,169 @@ def test_truncated_plain_xml(baseline_xml):
     (partial,) = of_type(records, RecordError)
     assert (partial.index, partial.offset) == (10, starts[10])
     assert error.origin == "cut.xml" and "ends before </PubmedArticleSet>" in error.reason
+
+
+# --- damage costs nothing before it, whatever the file's size ------------------------------------------------
+
+SMALL_GZ = [PUBMED / "test_current_medline.xml.gz", PUBMED / "baseline_pubmed26n1334_sample.xml.gz",
+            PUBMED / "update_pubmed21n1063_sample.xml.gz"]  # 12-73 kB: the whole file fits one read
+RECORD_END = re.compile(rb"</(?:PubmedArticle|PubmedBookArticle|DeleteCitation)>")
+
+
+def decompressible(data: bytes) -> int:
+    """How many bytes of XML zlib itself gets out of a (damaged) gzip prefix: every record within them must be kept."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return len(decompressor.decompress(data))
+
+
+def complete_records(xml: bytes, available: int) -> int:
+    return sum(1 for end in RECORD_END.finditer(xml) if end.end() <= available)
+
+
+@pytest.mark.parametrize("path", SMALL_GZ + [BASELINE], ids=lambda p: p.name)
+def test_a_gzip_cut_anywhere_keeps_every_complete_record_before_the_cut(path):
+    """A small file cut in its trailer used to yield none of its records (the decompression error came during
+    the first read, before any record was handed on); now every record before the cut is kept, for any size."""
+    data = path.read_bytes()
+    xml = gzip.decompress(data)
+    full = parse(io.BytesIO(data), origin="cut.xml.gz")
+    assert of_type(full, RecordError) == [] and len(full) == len(RECORD_END.findall(xml))
+    cuts = [*range(1, 9), 9, 20, 100] + [len(data) * k // 6 for k in range(1, 6)]  # bytes cut off the end
+    for cut in cuts:
+        damaged = data[:-cut]
+        records, error = parse_until_error(io.BytesIO(damaged), origin="cut.xml.gz")
+        kept = complete_records(xml, decompressible(damaged))
+        assert records == full[:kept], f"cut {cut}"
+        assert kept == len(full) or cut > 8  # a cut in the 8-byte trailer loses no record
+        assert error.origin == "cut.xml.gz" and error.reason.startswith("truncated gzip stream")
+        assert f"at byte {len(damaged)} of the file" in error.reason
+        assert f"; {kept} records read before it" in error.reason and error.records == kept
+
+
+@pytest.mark.parametrize("tail, cut_record", [
+    (b"\n</PubmedArticleSet", False),  # the root's end tag cut
+    (b"\n<PubmedArt", False),  # the next record's start tag cut
+    (b"", False),
+    (None, True),  # the last record itself cut
+])
+def test_the_last_complete_record_before_damage_is_kept_and_a_cut_one_reported(tail, cut_record):
+    path = PUBMED / "test_current_medline.xml.gz"
+    xml = gzip.decompress(path.read_bytes())
+    full = parse(path, origin="x.xml.gz")
+    last_end = list(RECORD_END.finditer(xml))[-1].end()
+    prefix = xml[: last_end - 10] if cut_record else xml[:last_end] + tail
+    damaged = gzip.compress(prefix)[:-8]  # the stream ends exactly after `prefix`, without its trailer
+    records, error = parse_until_error(io.BytesIO(damaged), origin="x.xml.gz")
+    if cut_record:
+        last_start = xml.rindex(b"<PubmedArticle>")
+        assert records == full[:-1] and error.records == len(full) - 1
+        assert error.reason.endswith(f"the record at decompressed byte {last_start} is cut there")
+    else:
+        assert records == full and error.records == len(full)
+    assert of_type(records, RecordError) == []
+
+
+def test_concatenated_gzip_members_are_read_as_one_stream(baseline_xml, baseline):
+    """`cat a.gz b.gz`, pigz and bgzip write several members; the XML may be split anywhere between them."""
+    split = [0, 1000, len(baseline_xml) // 3, 2 * len(baseline_xml) // 3 + 7, len(baseline_xml)]
+    data = b"".join(gzip.compress(baseline_xml[a:b]) for a, b in zip(split, split[1:]))
+    notes = {}
+    assert parse(io.BytesIO(data), origin=str(BASELINE), notes=notes) == baseline
+    assert notes == {"gzip_members": 4}
+
+
+@pytest.mark.parametrize("path", [SMALL_GZ[0], BASELINE], ids=lambda p: p.name)
+def test_zero_padding_after_the_gzip_stream_is_skipped_and_noted(path):
+    data = path.read_bytes()
+    full = parse(path, origin="padded.xml.gz")
+    for padding in (1, -len(data) % 4096 or 4096, 10240):  # a byte, up to the next block, a tape record
+        notes = {}
+        assert parse(io.BytesIO(data + bytes(padding)), origin="padded.xml.gz", notes=notes) == full
+        assert notes == {"gzip_members": 1, "trailing_zero_bytes": padding}
+    notes = {}  # zero padding between members (a padded file concatenated with another) is skipped too
+    xml = gzip.decompress(data)
+    two = gzip.compress(xml[:5000]) + bytes(512) + gzip.compress(xml[5000:])
+    assert parse(io.BytesIO(two), origin="padded.xml.gz", notes=notes) == full
+    assert notes == {"gzip_members": 2, "trailing_zero_bytes": 512}
+
+
+@pytest.mark.parametrize("path", [SMALL_GZ[0], BASELINE], ids=lambda p: p.name)
+@pytest.mark.parametrize("tail, reason", [
+    (b"<html>garbage after the end</html>", "unexpected data after the end of the gzip stream"),
+    (bytes(100) + b"junk", "unexpected data after the end of the gzip stream"),  # zeros, then not zeros
+    (b"\x1f", "unexpected data after the end of the gzip stream"),
+    (b"\x1f\x8b\x08\x00 half a member", "corrupt gzip stream"),
+])
+def test_data_after_the_gzip_stream_is_reported_after_every_record(path, tail, reason):
+    data = path.read_bytes()
+    full = parse(path, origin="x.xml.gz")
+    records, error = parse_until_error(io.BytesIO(data + tail), origin="x.xml.gz")
+    assert records == full
+    assert error.reason.startswith(reason) and error.records == len(RECORD_END.findall(gzip.decompress(data)))
+    garbage_at = len(data) + len(tail) - len(tail.lstrip(b"\0"))
+    if reason.startswith("unexpected"):
+        assert f"at byte {garbage_at} of the file" in error.reason
+
+
+def test_a_bad_crc_is_reported_after_every_record():
+    path = SMALL_GZ[0]
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0xFF  # the CRC32 of the member
+    full = parse(path, origin="x.xml.gz")
+    records, error = parse_until_error(io.BytesIO(bytes(data)), origin="x.xml.gz")
+    assert records == full and "incorrect data check" in error.reason
+
+
+def test_corrupt_deflate_data_keeps_every_record_decompressed_before_it(baseline):
+    """zlib raises in the middle of a read: what that read had decompressed before the bad byte is not lost."""
+    data = BASELINE.read_bytes()
+    xml = gzip.decompress(data)
+    full = parse(io.BytesIO(data), origin="x.xml.gz")
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    available = len(decompressor.decompress(data[: len(data) // 2]))
+    for position in range(len(data) // 2, len(data)):  # the first byte whose damage zlib rejects at once
+        trial = decompressor.copy()
+        try:
+            trial.decompress(bytes([data[position] ^ 0x55]) + data[position + 1 : position + 64])
+        except zlib.error:
+            break
+        available += len(decompressor.decompress(data[position : position + 1]))
+    damaged = data[:position] + bytes([data[position] ^ 0x55]) + data[position + 1 :]
+    records, error = parse_until_error(io.BytesIO(damaged), origin="x.xml.gz")
+    kept = complete_records(xml, available)
+    assert kept > 300 and records[:kept] == full[:kept]
+    assert error.reason.startswith("corrupt gzip stream")
+    assert position <= int(re.search(r"at byte (\d+) of the file", error.reason).group(1)) < position + 64
+    # The read that failed covered up to 1 MiB of XML (~140 records): without the byte-wise salvage they were lost.
+    assert error.records >= kept > complete_records(xml, available // xmlrecords.CHUNK_BYTES * xmlrecords.CHUNK_BYTES)
+
+
+class FailingFile(io.RawIOBase):
+    """A file object whose reads fail after `limit` bytes, as a network file system's may."""
+
+    def __init__(self, data: bytes, limit: int):
+        self._data, self._limit, self._position = data, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self._limit:
+            raise OSError(errno.EIO, "Input/output error")
+        size = min(len(buffer), self._limit - self._position)
+        buffer[:size] = self._data[self._position : self._position + size]
+        self._position += size
+        return size
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_a_read_error_keeps_the_records_before_it(gzipped, baseline_xml):
+    path = SMALL_GZ[1]
+    data = path.read_bytes() if gzipped else gzip.decompress(path.read_bytes())
+    full = parse(io.BytesIO(data), origin="x.xml")
+    records, error = parse_until_error(FailingFile(data, len(data) - 100), origin="x.xml")
+    assert records and records == full[: len(records)] and len(records) >= len(full) - 1
+    assert error.reason.startswith("read failed (") and "Input/output error" in error.reason
 
 
 HTML_ERROR_PAGE = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import hashlib
+import io
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from sources.checksums import (
     format_md5_record,
     md5_from_etag,
     parse_md5_sidecar,
+    whole_file_problem,
 )
 from sources.httpclient import ForeignHostError, GuardedClient, HTTPStatusError, HttpSettings, make_session
 from sources.layouts import SOURCES, get_layout, licence_group, parse_licences
@@ -129,8 +131,17 @@ def test_gzip_integrity_on_the_real_file():
     flipped = bytearray(SAMPLE)
     flipped[len(SAMPLE) // 2] ^= 0xFF
     assert "corrupt" in check(bytes(flipped))
-    assert "corrupt" in check(SAMPLE + b"trailing junk")
+    assert check(SAMPLE + b"trailing junk") == f"unexpected data after the end of the gzip stream at byte {len(SAMPLE)}"
     assert check(b"") == "empty gzip stream"
+    for step in (7, 65536):  # zero padding after the stream (tape, block devices, some mirrors) is no damage
+        integrity = GzipIntegrity()
+        padded = SAMPLE + bytes(10240)
+        for start in range(0, len(padded), step):
+            integrity.update(padded[start:start + step])
+        assert integrity.problem() is None and integrity.zero_padding == 10240
+        assert check(SAMPLE + bytes(100) + b"\x1f", step) == (
+            f"unexpected data after the end of the gzip stream at byte {len(SAMPLE) + 100}")
+        assert check(SAMPLE + bytes(3) + SAMPLE, step) is None  # padding between members too, as gzip(1) reads it
 
 
 def test_content_problem_catches_error_pages():
@@ -315,3 +326,160 @@ def test_mirror_command_line_rejects_a_bad_fault(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--root", ".", "--fault", "/x=explode"])
     assert exit_info.value.code == 2 and "--fault '/x=explode'" in capsys.readouterr().err
+
+
+# -- files whose transfer cannot show they are whole ----------------------------------------------------------------
+
+BULK_OTHER = "oa_bulk/oa_other/xml/oa_other_xml.PMC00Xxxxxxx.baseline.2024-06-18"
+
+
+@pytest.mark.parametrize("kind, whole, framed", [
+    ("chunked", True, True), ("chunked_cut", False, True), ("unframed", True, False), ("unframed_cut", False, False)])
+def test_mirror_serves_bodies_without_content_length(mirror, kind, whole, framed):
+    path = f"/{BULK_OTHER}.filelist.csv"
+    expected = (mirror.root / path[1:]).read_bytes()
+    mirror.add_fault(path, kind)
+    connection = http.client.HTTPConnection("127.0.0.1", mirror.port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.getheader("Content-Length") is None
+        assert (response.getheader("Transfer-Encoding") == "chunked") == framed
+        try:
+            body = response.read()
+        except http.client.IncompleteRead as error:  # a chunked body without its last chunk: detectable
+            assert not whole and framed
+            body = error.partial
+        assert body == expected if whole else body == expected[: len(expected) // 2]
+    finally:
+        connection.close()
+        mirror.clear()
+
+
+def test_whole_file_problem_parses_filelists_json_and_sidecars(mirror):
+    filelist = (mirror.root / f"{BULK_OTHER}.filelist.csv").read_bytes()
+    tsv = (mirror.root / f"{BULK_OTHER}.filelist.txt").read_bytes()
+    assert whole_file_problem("x.filelist.csv", io.BytesIO(filelist)) == (True, None)
+    assert whole_file_problem("x.filelist.txt", io.BytesIO(tsv)) == (True, None)
+    for cut in (1, 2, 3, len(filelist) // 2, len(filelist) - 10):  # every cut but one between two lines is seen
+        checked, problem = whole_file_problem("x.filelist.csv", io.BytesIO(filelist[:-cut]))
+        assert checked and problem.startswith("not a whole filelist")
+    assert "does not end with a newline" in whole_file_problem("x.filelist.txt", io.BytesIO(tsv[:-1]))[1]
+    assert "no column" in whole_file_problem("x.filelist.csv", io.BytesIO(b"<html>error</html>\n"))[1]
+    meta = (mirror.root / "pmc-oa-opendata" / "PMC1790863.1" / "PMC1790863.1.json").read_bytes()
+    assert whole_file_problem("PMC1790863.1.json", io.BytesIO(meta)) == (True, None)
+    assert whole_file_problem("PMC1790863.1.json", io.BytesIO(meta[:-3]))[1].startswith("not whole JSON")
+    assert whole_file_problem("x.json", io.BytesIO(b"[1]"))[1] == "JSON list, expected an object"
+    assert whole_file_problem("a.gz.md5", io.BytesIO(b"MD5(a.gz)= 0123"))[1].startswith("not an MD5 sidecar")
+    assert whole_file_problem("README.txt", io.BytesIO(b"anything")) == (False, None)
+
+
+def _fetcher(mirror, dest, layout=SOURCES["pmc-bulk"]):
+    from pipelines.download import BeamStorage
+    from sources.fetch import Fetcher
+
+    return Fetcher(client_for(mirror.url), BeamStorage(str(dest)), layout, ("comm", "noncomm", "other"),
+                   checksum_attempts=2)
+
+
+def _bulk_plan(mirror):
+    base = mirror.url + "oa_bulk/"
+    return {f.name: f for f in plan_files(client_for(base), SOURCES["pmc-bulk"], base, licences=("other",)).files}
+
+
+@pytest.mark.parametrize("suffix", [".filelist.csv", ".filelist.txt"])
+def test_a_filelist_cut_without_content_length_never_gets_its_final_name(mirror, tmp_path, suffix):
+    """A close-delimited body (no Content-Length, not chunked) cut short looks like a whole one to HTTP: the old
+    check ("verified as none": complete body, not HTML) named the cut filelist, which then made the package beside
+    it unreadable. Parsed to its end first, it is fetched again, then reported."""
+    from sources.fetch import DOWNLOADED, FAILED
+
+    item = _bulk_plan(mirror)[BULK_OTHER.rsplit("/", 1)[1] + suffix]
+    assert item.verify == VERIFY_NONE
+    path = "/oa_bulk/" + item.path
+    original = (mirror.root / "oa_bulk" / item.path).read_bytes()
+    final = tmp_path / item.path
+    mirror.add_fault(path, "unframed_cut")
+    outcome = _fetcher(mirror, tmp_path).fetch(item)
+    mirror.clear()
+    assert outcome.status == FAILED and "verification failed 2 time(s): not a whole filelist" in outcome.reason
+    assert outcome.events["not_whole"] == 2 and outcome.events["checksum_retries"] == 1
+    assert not final.exists() and not final.with_name(final.name + ".part").exists()
+
+    mirror.add_fault(path, "unframed_cut", times=1)  # cut once: the second download is whole
+    outcome = _fetcher(mirror, tmp_path).fetch(item)
+    assert (outcome.status, outcome.verified, outcome.events["not_whole"]) == (DOWNLOADED, VERIFY_NONE, 1)
+    assert final.read_bytes() == original and len(mirror.requests_for(path)) == 2
+    mirror.clear()
+
+    final.write_bytes(original[:-5])  # named by an earlier run that could not check it: fetched again
+    outcome = _fetcher(mirror, tmp_path).fetch(item)
+    assert (outcome.status, outcome.events["existing_not_whole"]) == (DOWNLOADED, 1)
+    assert final.read_bytes() == original
+    assert _fetcher(mirror, tmp_path).fetch(item).status == "skipped_existing"
+
+
+def test_a_file_without_parser_needs_a_framed_body(mirror, tmp_path):
+    """No checksum, no size, no gzip, no parser: only a Content-Length or chunked body shows it is whole."""
+    from sources.fetch import DOWNLOADED, FAILED
+
+    url = mirror.url + "pmc-oa-opendata/README.txt"
+    item = RemoteFile("README.txt", url, VERIFY_NONE)
+    for kind, status in (("unframed", FAILED), ("chunked", DOWNLOADED), ("", DOWNLOADED)):
+        if kind:
+            mirror.add_fault("/pmc-oa-opendata/README.txt", kind)
+        outcome = _fetcher(mirror, tmp_path / (kind or "plain")).fetch(item)
+        mirror.clear()
+        assert outcome.status == status, kind
+        if status == FAILED:
+            assert "without Content-Length and not chunked" in outcome.reason
+
+
+def test_a_cut_chunked_body_is_seen_by_http_and_retried(mirror, tmp_path):
+    from sources.fetch import DOWNLOADED
+
+    item = _bulk_plan(mirror)[BULK_OTHER.rsplit("/", 1)[1] + ".filelist.csv"]
+    mirror.add_fault("/oa_bulk/" + item.path, "chunked_cut", times=1)
+    outcome = _fetcher(mirror, tmp_path).fetch(item)
+    mirror.clear()
+    assert outcome.status == DOWNLOADED and outcome.events["read_retries"] == 1 and outcome.events["not_whole"] == 0
+
+
+def test_an_index_page_cut_short_is_fetched_again_then_refused(mirror):
+    """A cut directory listing would silently drop the files it no longer lists."""
+    base = mirror.url + "pubmed/baseline/"
+    mirror.add_fault("/pubmed/baseline/", "unframed_cut", times=1)
+    plan = plan_files(client_for(base), SOURCES["pubmed-baseline"], base)
+    assert [f.name for f in plan.files] == ["pubmed20n0001.xml.gz", "pubmed20n0002.xml.gz"]
+    assert plan.stats["listing_pages_cut"] == 1
+    mirror.add_fault("/pubmed/baseline/", "unframed_cut")
+    try:
+        with pytest.raises(ListingError, match="cut short 3 times"):
+            plan_files(client_for(base), SOURCES["pubmed-baseline"], base)
+    finally:
+        mirror.clear()
+
+
+def test_an_article_json_without_checksum_cut_in_transit_is_fetched_again_or_the_article_fails(mirror, tmp_path):
+    """The Cloud Service JSON decides about its article and is saved beside it: without an MD5 in the listing
+    (a multipart ETag) only parsing it shows it is whole; a cut one is fetched again, never saved."""
+    import dataclasses
+
+    from sources.fetch import DOWNLOADED, FAILED
+
+    base = mirror.url + "pmc-oa-opendata/"
+    (item,) = plan_files(client_for(base), SOURCES["pmc-oa"], base, include=["PMC1790863.1.xml"]).files
+    item = dataclasses.replace(item, metadata_md5=None)  # as when the JSON's ETag is a multipart one
+    json_path = "/pmc-oa-opendata/" + item.metadata_path
+    original = (mirror.root / json_path[1:]).read_bytes()
+    mirror.add_fault(json_path, "unframed_cut")
+    outcome = _fetcher(mirror, tmp_path / "always", SOURCES["pmc-oa"]).fetch(item)
+    mirror.clear()
+    assert outcome.status == FAILED and outcome.reason.startswith(f"metadata {mirror.url}pmc-oa-opendata/")
+    assert "is not JSON" in outcome.reason and outcome.events["not_whole"] == 2
+    assert not list((tmp_path / "always").rglob("*.json")) and not list((tmp_path / "always").rglob("*.xml"))
+    mirror.add_fault(json_path, "unframed_cut", times=1)
+    outcome = _fetcher(mirror, tmp_path / "once", SOURCES["pmc-oa"]).fetch(item)
+    mirror.clear()
+    assert outcome.status == DOWNLOADED and outcome.events["not_whole"] == 1
+    assert (tmp_path / "once" / item.metadata_path).read_bytes() == original
