@@ -49,12 +49,12 @@ def _unsafe_reason(member: tarfile.TarInfo) -> Optional[str]:
     return None
 
 
-def iter_bulk_archive(fileobj: IO[bytes], origin: str,
-                      notes: Optional[dict] = None) -> Iterator[tuple[str, Union[bytes, SkippedMember]]]:
+def iter_bulk_archive(fileobj: IO[bytes], origin: str, notes: Optional[dict] = None,
+                      max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[tuple[str, Union[bytes, SkippedMember]]]:
     """(member name, article bytes) for each `.nxml`/`.xml` regular member of a bulk `.tar.gz`, streamed.
 
     Nothing is written to disk. Directories are passed over; every other member that is not read (links,
-    devices, absolute or `..` paths, other files, members over MAX_MEMBER_BYTES) is logged and yielded as
+    devices, absolute or `..` paths, other files, members over `max_member_bytes`) is logged and yielded as
     `(name, SkippedMember(name, reason))` so the caller can count it.
 
     A damaged package raises `JatsError` naming `origin`, after every member that is whole before the damage:
@@ -76,7 +76,7 @@ def iter_bulk_archive(fileobj: IO[bytes], origin: str,
                     reason = _unsafe_reason(member)
                     if reason is None and not member.name.lower().endswith(ARTICLE_SUFFIXES):
                         reason = "not an article file"
-                    if reason is None and member.size > MAX_MEMBER_BYTES:
+                    if reason is None and member.size > max_member_bytes:
                         reason = "too large"
                     if reason is not None:
                         log.warning("%s: skipped member %r (%s)", origin, member.name, reason)

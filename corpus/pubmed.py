@@ -48,7 +48,7 @@ _UNREAD_ELEMENTS = [
 ]
 _SLASH = ord("/")
 _YEAR = re.compile(r"\b(\d{4})\b")
-_TOO_LARGE = "record larger than the limit (corpus.pubmed.MAX_RECORD_BYTES), skipped"
+_TOO_LARGE = "record larger than the limit of {:,} bytes (the documents job's --max-record-mb), skipped"
 _NOT_AVAILABLE = "[Not Available]."  # NLM's placeholder ArticleTitle when no English title exists
 
 Source = Union[str, "os.PathLike[str]", BinaryIO]
@@ -74,15 +74,18 @@ class _InvalidRecord(Exception):
     """A well-formed record that lacks what every citation must have (PMID, MedlineCitation, ...)."""
 
 
-def iter_pubmed(source: Source, origin: Optional[str] = None, notes: Optional[dict] = None) -> Iterator[Record]:
+def iter_pubmed(source: Source, origin: Optional[str] = None, notes: Optional[dict] = None,
+                max_record_bytes: Optional[int] = None) -> Iterator[Record]:
     """Parse one PubMed XML file, plain or gzipped (detected by its magic bytes, not its name).
 
     `source` is a path or a binary file object (which stays open); `origin` names the file in every output
     and error (default: the path, or the file object's `name`). Raises `PubmedFileError` for file-level
     failures after yielding every record read before the failure, the last complete one included. `notes`, a
     dict, receives what is worth counting but no error once the file is read: `gzip_members` and
-    `trailing_zero_bytes` (zero padding after the gzip stream, skipped).
+    `trailing_zero_bytes` (zero padding after the gzip stream, skipped). A record over `max_record_bytes` is a
+    `RecordError` and is skipped without being held whole (default `MAX_RECORD_BYTES`).
     """
+    max_record_bytes = MAX_RECORD_BYTES if max_record_bytes is None else max_record_bytes
     if isinstance(source, (str, os.PathLike)):
         origin = origin or os.fspath(source)
         try:
@@ -90,15 +93,16 @@ def iter_pubmed(source: Source, origin: Optional[str] = None, notes: Optional[di
         except OSError as exc:
             raise PubmedFileError(origin, f"cannot open: {exc}") from exc
         with stream:
-            yield from _iter_stream(stream, origin, notes)
+            yield from _iter_stream(stream, origin, notes, max_record_bytes)
     else:
         origin = origin or str(getattr(source, "name", "") or "<stream>")
-        yield from _iter_stream(source, origin, notes)
+        yield from _iter_stream(source, origin, notes, max_record_bytes)
 
 
-def _iter_stream(raw: BinaryIO, origin: str, notes: Optional[dict]) -> Iterator[Record]:
+def _iter_stream(raw: BinaryIO, origin: str, notes: Optional[dict], max_record_bytes: int) -> Iterator[Record]:
     fmt = xmlrecords.RecordFormat(
-        name="PubMed", record_tags=_RECORD_TAGS, max_record_bytes=MAX_RECORD_BYTES, too_large=_TOO_LARGE,
+        name="PubMed", record_tags=_RECORD_TAGS, max_record_bytes=max_record_bytes,
+        too_large=_TOO_LARGE.format(max_record_bytes),
         error=PubmedFileError)
     parser = safe_parser()
     for index, offset, segment, problem in xmlrecords.iter_records(raw, origin, fmt, notes):

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus import pmc, pmc_bulk, pubmed
-from corpus.documents import Deletion, Document, RecordError, pubmed_file_order
+from corpus.documents import Deletion, Document, RecordError, pubmed_file_order, unencodable_text
 from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
                               dead_letter, expand_globs, job_parser, parse_job_args, read_bytes, run_pipeline,
                               use_local_runner_by_default, write_json)
@@ -51,6 +51,12 @@ class DocumentsOptions(PipelineOptions):
                                "PREFIX-errors-*.jsonl, PREFIX-stats.json")
         add_argument_once(parser, "--num-shards", type=int, default=0,
                           help="number of output shards (0: let the runner choose)")
+        parser.add_argument("--max-article-mb", type=float, default=pmc_bulk.MAX_MEMBER_BYTES / 1e6,
+                            help="a PMC article file or package member larger than this is a dead letter, "
+                                 "never read into memory (default: %(default)s; articles are a few MB)")
+        parser.add_argument("--max-record-mb", type=float, default=pubmed.MAX_RECORD_BYTES / 1e6,
+                            help="a PubMed record larger than this (a file without record boundaries) is a dead "
+                                 "letter, skipped while read (default: %(default)s; citations are a few kB)")
         parser.add_argument("--include-captions", action="store_true",
                             help="keep figure and table captions as body paragraphs")
         parser.add_argument("--include-subarticles", action="store_true",
@@ -68,6 +74,19 @@ def _error(kind: str, origin: str, reason: str, **detail) -> dict:
     return dead_letter(JOB, kind, origin, reason, **detail)
 
 
+# A Cloud Service article's JSON metadata is a few hundred bytes; anything far larger is not one.
+MAX_METADATA_BYTES = 1 << 20
+
+
+def file_size(path: str) -> Optional[int]:
+    """The size of a file as its file system reports it (no read), or None when it is not known."""
+    try:
+        metadata = FileSystems.match([path])[0].metadata_list
+    except OSError:
+        return None
+    return metadata[0].size_in_bytes if metadata else None
+
+
 class ParsePubmedFile(beam.DoFn):
     """A PubMed file -> (id, Candidate) for every record and deletion; failures to the errors output.
 
@@ -77,13 +96,17 @@ class ParsePubmedFile(beam.DoFn):
     `pubmed_trailing_zero_bytes`).
     """
 
+    def __init__(self, max_record_bytes: int = pubmed.MAX_RECORD_BYTES):
+        self._max_record_bytes = max_record_bytes
+
     def process(self, path: str) -> Iterator:
         file_order = pubmed_file_order(path)
         notes: dict = {}
         kept = 0
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                for item in pubmed.iter_pubmed(handle, origin=path, notes=notes):
+                for item in pubmed.iter_pubmed(handle, origin=path, notes=notes,
+                                               max_record_bytes=self._max_record_bytes):
                     if isinstance(item, Document):
                         _count("pubmed_records_read")
                         kept += 1
@@ -138,8 +161,9 @@ def _sidecar(path: str, old_suffix: str, new_suffix: str) -> Optional[str]:
 class ParsePmcFile(beam.DoFn):
     """A PMC article file or bulk package -> (id, Candidate) per article; failures to the errors output."""
 
-    def __init__(self, options: pmc.JatsOptions):
+    def __init__(self, options: pmc.JatsOptions, max_article_bytes: int = pmc_bulk.MAX_MEMBER_BYTES):
         self._options = options
+        self._max_article_bytes = max_article_bytes
 
     def process(self, path: str) -> Iterator:
         try:
@@ -158,10 +182,20 @@ class ParsePmcFile(beam.DoFn):
         """One Cloud Service article (its .json beside it gives licence and retraction). An unreadable JSON does
         not cost the article: it is read without metadata, the JSON is a dead letter. An article that is not
         whole (cut mid-file) is a file dead letter."""
+        size = file_size(path)
+        if size is not None and size > self._max_article_bytes:
+            _count("pmc_articles_over_max_size")
+            yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                "file", path, f"article file of {size:,} bytes is larger than --max-article-mb "
+                              f"({self._max_article_bytes:,} bytes); not read"))
+            return
         stem = path.rsplit(".", 1)[0]
         metadata = None
         if FileSystems.exists(stem + ".json"):
             try:
+                json_size = file_size(stem + ".json")
+                if json_size is not None and json_size > MAX_METADATA_BYTES:
+                    raise ValueError(f"{json_size:,} bytes: no article's metadata is that large")
                 metadata = json.loads(read_bytes(stem + ".json"))
                 if not isinstance(metadata, dict):
                     raise ValueError(f"a JSON {type(metadata).__name__}, not an object")
@@ -195,7 +229,8 @@ class ParsePmcFile(beam.DoFn):
         kept = 0
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                for member, data in pmc_bulk.iter_bulk_archive(handle, origin=path, notes=notes):
+                for member, data in pmc_bulk.iter_bulk_archive(handle, origin=path, notes=notes,
+                                                               max_member_bytes=self._max_article_bytes):
                     if rows is not None and member not in rows and not isinstance(data, pmc.SkippedMember):
                         _count("pmc_members_without_filelist_row")
                     for output in self._parse(data, f"{path}#{member}", rows.get(member) if rows else None):
@@ -223,8 +258,15 @@ class ParsePmcFile(beam.DoFn):
             _count(counter)
             yield beam.pvalue.TaggedOutput(ERRORS, _error(kind, origin, f"{type(error).__name__}: {error}"))
             return
+        record = document.to_dict()
+        where = unencodable_text(record)  # metadata JSON can hold a lone surrogate ("\ud800"): not text
+        if where:
+            _count(counter)
+            yield beam.pvalue.TaggedOutput(ERRORS, _error(
+                kind, origin, f"{where} holds a lone UTF-16 surrogate (from its metadata?): not valid Unicode text"))
+            return
         _count("pmc_articles_read")
-        yield document.id, Candidate((document.version or 1, origin), document.to_dict())
+        yield document.id, Candidate((document.version or 1, origin), record)
 
 
 class LatestWins(beam.CombineFn):
@@ -275,16 +317,20 @@ def resolve(item) -> Iterator[str]:
 class ReadDocuments(beam.PTransform):
     """PubMed and PMC files -> the latest version of each article as JSON lines, plus the dead letters."""
 
-    def __init__(self, pubmed_files: Iterable[str], pmc_files: Iterable[str], options: pmc.JatsOptions):
+    def __init__(self, pubmed_files: Iterable[str], pmc_files: Iterable[str], options: pmc.JatsOptions,
+                 max_record_bytes: int = pubmed.MAX_RECORD_BYTES,
+                 max_article_bytes: int = pmc_bulk.MAX_MEMBER_BYTES):
         super().__init__()
         self._pubmed = list(pubmed_files)
         self._pmc = list(pmc_files)
         self._options = options
+        self._max_record_bytes = max_record_bytes
+        self._max_article_bytes = max_article_bytes
 
     def expand(self, pipeline):
         candidates, errors = [], []
-        for name, files, parser in (("PubMed", self._pubmed, ParsePubmedFile()),
-                                    ("PMC", self._pmc, ParsePmcFile(self._options))):
+        for name, files, parser in (("PubMed", self._pubmed, ParsePubmedFile(self._max_record_bytes)),
+                                    ("PMC", self._pmc, ParsePmcFile(self._options, self._max_article_bytes))):
             if not files:
                 continue
             parsed = (
@@ -312,6 +358,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         parser.error("--output is required")
     if not args.pubmed and not args.pmc:
         parser.error("give at least one --pubmed or --pmc glob")
+    if args.max_article_mb <= 0 or args.max_record_mb <= 0:
+        parser.error("--max-article-mb and --max-record-mb must be positive")
     return args
 
 
@@ -329,7 +377,8 @@ def run(argv: Optional[list[str]] = None) -> dict:
                            include_subarticles=args.include_subarticles)
 
     pipeline = beam.Pipeline(options=options)
-    documents, errors = pipeline | "ReadDocuments" >> ReadDocuments(pubmed_files, pmc_files, jats)
+    documents, errors = pipeline | "ReadDocuments" >> ReadDocuments(
+        pubmed_files, pmc_files, jats, int(args.max_record_mb * 1_000_000), int(args.max_article_mb * 1_000_000))
     _ = documents | "WriteDocuments" >> beam.io.WriteToText(
         args.output, file_name_suffix=".jsonl.gz", num_shards=args.num_shards,
         shard_name_template="-SSSSS-of-NNNNN")

@@ -41,6 +41,7 @@ class Row:
     clean: Optional[bytes] = None  # what the twin holds in its place: by default the same bytes when the row is
     # accepted, nothing when it is refused; for a damaged file, its good part
     whole_file: bool = False  # `bad` is the whole file, not one line among good ones
+    reported_as: Optional[str] = None  # the file its dead letter names, when not `file` (an article's metadata)
 
     def twin(self) -> Optional[bytes]:
         if self.clean is not None:
@@ -134,7 +135,7 @@ def text_rows(stage: str) -> list[Row]:
     ]
 
 
-ROWS = corpus_rows() + text_rows("vocab") + text_rows("tfrecords")
+ROWS = corpus_rows() + text_rows("vocab") + text_rows("tfrecords")  # + document_rows(), below
 
 
 def write_twins(root: Path, rows: list[Row], good: dict[str, list[bytes]]) -> tuple[Path, Path, dict]:
@@ -181,7 +182,7 @@ def dead_letters(directory: Path, job: str) -> list[dict]:
 
 
 def check_row(row: Row, letters: list[dict], numbers: dict) -> None:
-    mine = [letter for letter in letters if Path(letter["origin"]).name == row.file
+    mine = [letter for letter in letters if Path(letter["origin"]).name == (row.reported_as or row.file)
             and (row.whole_file or letter.get("line") == numbers[row.name])]
     if row.reason is None:
         assert mine == [], f"{row.what}: accepted, but {mine}"
@@ -277,3 +278,106 @@ def test_tfrecords_row(row, tfrecords_runs):
 def test_tfrecords_writes_the_same_examples_from_the_good_lines(tfrecords_runs):
     outputs, _ = tfrecords_runs
     same_files(outputs["hostile"], outputs["clean"], "pretrain_data.tfrecord-*")
+
+
+# --- the documents job (whole files: PubMed XML, PMC articles and their metadata) --------------------------------
+
+PUBMED_SMALL = Path(__file__).resolve().parent / "data" / "pubmed" / "test_current_medline.xml.gz"
+MIRROR = Path(__file__).resolve().parent.parent / "samples" / "mirror"
+
+
+def _pubmed_with(change: Callable[[list[bytes]], list[bytes]], prolog: bytes = b"") -> bytes:
+    """The small real PubMed file with its records changed (a list of record bodies after `<PubmedArticle>`)."""
+    xml = gzip.decompress(PUBMED_SMALL.read_bytes())
+    head, *records = xml.split(b"<PubmedArticle>")
+    if prolog:
+        head = head.replace(b"<PubmedArticleSet>", prolog + b"<PubmedArticleSet>", 1)
+    return gzip.compress(b"<PubmedArticle>".join([head, *change(records)]))
+
+
+def _entity(records: list[bytes], entity: bytes) -> list[bytes]:
+    return [records[0].replace(b"<ArticleTitle>", b"<ArticleTitle>" + entity, 1), *records[1:]]
+
+
+LAUGHS = (b'<!DOCTYPE PubmedArticleSet [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">'
+          b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;">]>')
+XXE = b'<!DOCTYPE PubmedArticleSet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+
+
+def _hostile_article() -> Path:
+    """The real article the PMC rows are made from: not among the run's good articles (they share its id)."""
+    return sorted(MIRROR.glob("pmc-oa-opendata/*/*.xml"))[-1]
+
+
+def document_rows() -> list[Row]:
+    article = _hostile_article()
+    metadata = json.loads(article.with_suffix(".json").read_text())
+    return [
+        Row("documents", "xxe", "a record using an external entity (file:///etc/passwd)", "pubmed10n0101.xml.gz",
+            _pubmed_with(lambda r: _entity(r, b"&xxe;"), XXE), "entity", kind="record", whole_file=True),
+        Row("documents", "billion-laughs", "a record using nested entities (billion laughs)",
+            "pubmed10n0102.xml.gz", _pubmed_with(lambda r: _entity(r, b"&lol9;"), LAUGHS), "entity",
+            kind="record", whole_file=True),
+        Row("documents", "oversize-record", "a 1.5 MB record over --max-record-mb 1", "pubmed10n0103.xml.gz",
+            _pubmed_with(lambda r: [r[0].replace(b"<AbstractText>", b"<AbstractText>" + b"x " * 750_000, 1),
+                                    *r[1:]]), "larger than the limit", kind="record", whole_file=True),
+        Row("documents", "html", "an HTML error page saved under a PubMed name", "pubmed10n0104.xml.gz",
+            b"<!DOCTYPE html><html><body>Service unavailable</body></html>", "", kind="file", whole_file=True),
+        Row("documents", "empty-pubmed", "an empty PubMed file", "pubmed10n0105.xml.gz", b"", "", kind="file",
+            whole_file=True),
+        Row("documents", "entity-article", "a PMC article with an entity no DTD defines", "PMC9000001.1.xml",
+            article.read_bytes().replace(b"<article-title>", b"<article-title>&evil;", 1), "entity",
+            kind="file", whole_file=True),
+        Row("documents", "oversize-article", "a 2 MB PMC article file over --max-article-mb 1", "PMC9000002.1.xml",
+            article.read_bytes() + b"<!--" + b" " * 2_000_000 + b"-->", "larger than --max-article-mb",
+            kind="file", whole_file=True),
+        Row("documents", "surrogate-metadata", "an article whose metadata JSON holds a lone surrogate",
+            "PMC9000003.1.json", json.dumps({**metadata, "license_code": "CC BY\ud800"}).encode(),
+            "surrogate", kind="file", whole_file=True, reported_as="PMC9000003.1.xml"),
+        Row("documents", "metadata-not-object", "an article whose metadata JSON is a list (read without it)",
+            "PMC9000004.1.json", b"[1, 2]", "unreadable metadata", kind="file", whole_file=True),
+    ]
+
+
+@pytest.fixture(scope="module")
+def documents_runs(tmp_path_factory):
+    from pipelines import documents as documents_job
+
+    root = tmp_path_factory.mktemp("bad-documents")
+    article = _hostile_article()
+    outputs = {}
+    for name in ("hostile", "clean"):
+        directory = root / "in" / name
+        directory.mkdir(parents=True)
+        for path in sorted(MIRROR.glob("pubmed/*/*.xml.gz")):
+            (directory / path.name).write_bytes(path.read_bytes())
+        for path in sorted(MIRROR.glob("pmc-oa-opendata/*/*"))[:8]:
+            (directory / path.name).write_bytes(path.read_bytes())
+        if name == "hostile":
+            for row in document_rows():
+                (directory / row.file).write_bytes(row.bad)
+                if row.file.endswith(".json"):  # the article beside the metadata, renamed to the same id
+                    (directory / row.file.replace(".json", ".xml")).write_bytes(article.read_bytes())
+        outputs[name] = root / f"out-{name}"
+        documents_job.run(["--pubmed", f"{directory}/*.xml.gz", "--pmc", f"{directory}/PMC*.xml",
+                           "--output", str(outputs[name] / "docs"), "--max-record-mb", "1",
+                           "--max-article-mb", "1"])
+    return outputs
+
+
+def _documents_written(output: Path) -> list[str]:
+    rows = [json.loads(line) for path in sorted(output.glob("docs-*-of-*.jsonl.gz"))
+            for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
+    return sorted(json.dumps({k: v for k, v in row.items() if k != "origin"}, sort_keys=True) for row in rows
+                  if not Path(row["origin"]).name.startswith(("pubmed10n01", "PMC9")))
+
+
+@pytest.mark.parametrize("row", document_rows(), ids=lambda row: row.name)
+def test_documents_row(row, documents_runs):
+    letters = [json.loads(line) for path in documents_runs["hostile"].glob("docs-errors-*.jsonl")
+               for line in path.read_text().splitlines()]
+    check_row(row, [{**letter, "origin": letter["origin"].split("#")[0]} for letter in letters], {})
+
+
+def test_documents_keeps_every_good_record(documents_runs):
+    assert _documents_written(documents_runs["hostile"]) == _documents_written(documents_runs["clean"])

@@ -93,3 +93,27 @@ def test_tfrecords_job_memory_is_flat_in_one_huge_line(texts):
                       "--output", str(texts["root"] / f"t-{name}"), "--num-shards", "1")
              for name in ("small", "huge")]
     check_flat(*peaks)
+
+
+def test_documents_job_memory_is_flat_in_one_huge_article_and_one_huge_record(tmp_path):
+    mirror = REPO / "samples" / "mirror"
+    small, huge = tmp_path / "small", tmp_path / "huge"
+    for directory in (small, huge):
+        directory.mkdir()
+        for path in sorted(mirror.glob("pubmed/*/*.xml.gz")) + sorted(mirror.glob("pmc-oa-opendata/*/*"))[:4]:
+            (directory / path.name).write_bytes(path.read_bytes())
+    # A 300 MB PMC article (over --max-article-mb: never read) and a PubMed file holding one 300 MB record
+    # (over --max-record-mb: skipped while it is read; memory is bounded by that cap, here 8 MB, not by the input).
+    write_huge_line(huge / "PMC9999999.1.xml", b"<article><front><article-meta><title-group><article-title>")
+    record = huge / "pubmed30n9999.xml"
+    write_huge_line(record, b'<?xml version="1.0"?><PubmedArticleSet><PubmedArticle><MedlineCitation>'
+                            b'<PMID Version="1">1</PMID><Article><ArticleTitle>')
+    with record.open("ab") as handle:
+        handle.write(b"</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>\n")
+    peaks = [peak_rss("pipelines.documents", "--pubmed", f"{directory}/pubmed*", "--pmc", f"{directory}/PMC*.xml",
+                      "--output", str(tmp_path / f"out-{directory.name}" / "docs"), "--max-record-mb", "8")
+             for directory in (small, huge)]
+    check_flat(*peaks)
+    letters = [json.loads(line) for path in (tmp_path / "out-huge").glob("docs-errors-*.jsonl")
+               for line in path.read_text().splitlines()]
+    assert sorted(Path(letter["origin"]).name for letter in letters) == ["PMC9999999.1.xml", "pubmed30n9999.xml"], letters
