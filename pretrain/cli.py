@@ -43,6 +43,28 @@ class StrictParser(argparse.ArgumentParser):
         return flags
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (0 or less would mean nothing, or a silent default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m pretrain",
@@ -65,21 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any hyperparameter, e.g. generator_hidden_fraction=0.33 "
                             "(repeatable)")
-    train.add_argument("--train-steps", type=int, help="total steps (default: the size's)")
-    train.add_argument("--batch-size", type=int, help="global batch size (default: the size's)")
-    train.add_argument("--max-seq-length", type=int,
+    train.add_argument("--train-steps", type=positive_int, help="total steps (default: the size's)")
+    train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the size's)")
+    train.add_argument("--max-seq-length", type=positive_int,
                        help="must match the data (default: read from pretrain_data.json)")
     train.add_argument("--seed", type=int, help="seed for initialisation, masking and data order")
     train.add_argument("--tpu", help="Cloud TPU name, or `local` on a TPU VM")
     train.add_argument("--mixed-precision", default=run.mixed_precision, choices=sorted(training.COMPUTE_DTYPES),
                        help="bf16 on TPU/Ampere+, fp16 with loss scaling on older GPUs")
-    train.add_argument("--steps-per-loop", type=int, default=run.steps_per_loop,
+    train.add_argument("--steps-per-loop", type=positive_int, default=run.steps_per_loop,
                        help="training steps per host call (default: %(default)s)")
-    train.add_argument("--log-every", type=int, default=run.log_every,
+    train.add_argument("--log-every", type=positive_int, default=run.log_every,
                        help="steps between metric lines (default: %(default)s)")
-    train.add_argument("--save-every", type=int, default=run.save_every,
+    train.add_argument("--save-every", type=positive_int, default=run.save_every,
                        help="steps between checkpoints (default: %(default)s)")
-    train.add_argument("--keep-checkpoints", type=int, default=run.keep_checkpoints,
+    train.add_argument("--keep-checkpoints", type=positive_int, default=run.keep_checkpoints,
                        help="checkpoints kept (default: %(default)s)")
     xla = train.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None,
@@ -88,17 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--init-checkpoint",
                        help="start from these weights (our run directory or checkpoint prefix, "
                             "or an original ELECTRA TF1 checkpoint)")
-    train.add_argument("--shuffle-buffer", type=int, default=run.shuffle_buffer,
+    train.add_argument("--shuffle-buffer", type=positive_int, default=run.shuffle_buffer,
                        help="examples in the shuffle buffer (saved in each checkpoint; default: %(default)s)")
-    train.add_argument("--peak-tflops", type=float,
+    train.add_argument("--peak-tflops", type=positive_float,
                        help="accelerator peak per replica, for MFU where it is not detected")
 
     evaluate = commands.add_parser("evaluate", help="generator/discriminator metrics on shards")
     evaluate.add_argument("--checkpoint", required=True,
                           help="training output directory (latest checkpoint) or a prefix")
     evaluate.add_argument("--data", required=True, help="glob(s) of held-out shards")
-    evaluate.add_argument("--batch-size", type=int)
-    evaluate.add_argument("--max-steps", type=int, help="stop after this many batches")
+    evaluate.add_argument("--batch-size", type=positive_int)
+    evaluate.add_argument("--max-steps", type=positive_int, help="stop after this many batches")
     evaluate.add_argument("--seed", type=int, default=0, help="masking/sampling seed")
     evaluate.add_argument("--xla", action="store_true")
     evaluate.add_argument("--output-json", help="also write the metrics here")
