@@ -8,8 +8,10 @@ import json
 import logging
 import sys
 
+import tensorflow as tf
+
 from pretrain import config as config_lib
-from pretrain import training
+from pretrain import data, training
 from pretrain.errors import USER_ERRORS
 
 log = logging.getLogger("pretrain")
@@ -114,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="examples in the shuffle buffer (saved in each checkpoint; default: %(default)s)")
     train.add_argument("--peak-tflops", type=positive_float,
                        help="accelerator peak per replica, for MFU where it is not detected")
+    train.add_argument("--verify-data", action="store_true",
+                       help="check every record of every shard (framing, checksums) before training: one "
+                            "read of the data; without it a damaged shard stops the run when reached")
 
     evaluate = commands.add_parser("evaluate", help="generator/discriminator metrics on shards")
     evaluate.add_argument("--checkpoint", required=True,
@@ -124,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="masking/sampling seed")
     evaluate.add_argument("--xla", action="store_true")
     evaluate.add_argument("--output-json", help="also write the metrics here")
+    evaluate.add_argument("--verify-data", action="store_true",
+                          help="check every record of every shard (framing, checksums) first")
 
     export = commands.add_parser(
         "export", help="Hugging Face discriminator/generator and a TF1-name checkpoint")
@@ -155,14 +162,20 @@ def _train(args: argparse.Namespace) -> None:
         keep_checkpoints=args.keep_checkpoints, xla=args.xla,
         init_checkpoint=args.init_checkpoint, shuffle_buffer=args.shuffle_buffer,
         peak_tflops=args.peak_tflops)
-    training.train(config, vocab, options)
+    files = data.resolve_files(args.data)
+    if args.verify_data:
+        data.verify_shards(files)
+    try:
+        training.train(config, vocab, options)
+    except tf.errors.DataLossError as error:  # a damaged shard: TF names only a byte offset
+        raise data.explain_data_loss(error, files) from None
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from pretrain.evaluation import evaluate
 
     metrics = evaluate(args.checkpoint, args.data, args.batch_size, args.max_steps, args.seed,
-                       args.xla, args.output_json)
+                       args.xla, args.output_json, args.verify_data)
     print(json.dumps(metrics, sort_keys=True))
 
 
