@@ -314,3 +314,18 @@ def test_the_cli_refuses_values_that_would_silently_become_defaults(tmp_path, ca
                   str(tmp_path), "--output", str(tmp_path / "out"), flag, value])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"python -m finetune run: error: {message}"
+
+
+def test_the_cli_refuses_a_config_json_that_is_not_json(tmp_path, caplog):
+    data = _ner(tmp_path, SENTENCE + "\n" + SECOND, SECOND)
+    model = tmp_path / "hf-model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "electra",\n "vocab_size": 7,}\n')
+    (model / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n##s\n")
+    with caplog.at_level(logging.ERROR, logger="finetune"):
+        status = cli.main(["run", "--task", "BC5CDR-chem", "--data", data, "--checkpoint",
+                           str(model), "--output", str(tmp_path / "out")])
+    assert status == 2
+    assert [r.getMessage() for r in caplog.records if r.name == "finetune"] == [
+        f"{model}/config.json:2: not valid JSON: Expecting property name enclosed in double quotes "
+        "(column 18)"]

@@ -44,7 +44,9 @@ def parse_vocab(data: bytes, source: str = VOCAB_FILE) -> list[str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise VocabError(f"{source} is not UTF-8: {err}") from err
+        line = data.count(b"\n", 0, err.start) + 1
+        raise VocabError(f"{source}:{line}: not UTF-8 (byte 0x{data[err.start]:02x}); a vocab.txt is UTF-8, one "
+                         f"token per line") from None
     lines = text.split("\n")  # not splitlines(): a token may hold U+2028 or other line separators
     if lines and lines[-1] == "":
         lines.pop()
