@@ -19,6 +19,7 @@ import re
 
 import tensorflow as tf
 
+from pretrain.errors import PretrainError
 from pretrain.files import read_bytes
 from pretraining_data.contract import (FEATURES, METADATA_FILE, DataMismatchError, check_metadata, is_shard,
                                        parse_metadata)
@@ -36,8 +37,15 @@ def resolve_files(patterns: str) -> list[str]:
         matched = tf.io.gfile.glob(pattern)
         if not matched:
             raise FileNotFoundError(f"no file matches {pattern!r}")
-        files.extend(m for m in matched if is_shard(posixpath.basename(m)) or not (
-            posixpath.basename(m).startswith("pretrain_data.") or posixpath.basename(m) == "errors"))
+        for m in matched:
+            name = posixpath.basename(m.rstrip("/"))
+            if is_shard(name):
+                files.append(m)
+            elif not (name.startswith("pretrain_data.") or name == "errors"):
+                if tf.io.gfile.isdir(m):
+                    raise PretrainError(f"{m} is a directory: give its shards, e.g. "
+                                        f"'{m.rstrip('/')}/pretrain_data.tfrecord-*'")
+                files.append(m)
     if not files:
         raise FileNotFoundError(f"no data shard matches {patterns!r}")
     return sorted(set(files))

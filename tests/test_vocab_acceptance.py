@@ -41,3 +41,16 @@ def test_pretrain_train_refuses_a_vocabulary_without_cls_in_one_line(tmp_path, c
     assert status == 2 and not (tmp_path / "run").exists()
     assert [r.getMessage() for r in caplog.records if r.name == "pretrain"] == [
         f"{directory}/vocab.txt: special tokens ['[CLS]'] are missing"]
+
+
+def test_a_casing_setting_that_is_not_a_boolean(tmp_path):
+    """Hugging Face directories may leave the settings out (uncased), but a string "false" must not
+    be read as true."""
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in TOKENS))
+    (tmp_path / "tokenizer_config.json").write_text('{"do_lower_case": "false"}')
+    with pytest.raises(VocabError) as caught:
+        read_vocabulary(str(tmp_path))
+    assert str(caught.value) == (f"{tmp_path}/tokenizer_config.json must set do_lower_case to true "
+                                 "or false, found 'false'")
+    (tmp_path / "tokenizer_config.json").write_text('{"do_lower_case": false, "strip_accents": null}')
+    assert read_vocabulary(str(tmp_path)).strip_accents is False

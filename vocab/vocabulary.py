@@ -126,10 +126,11 @@ def parse_config(data: Optional[bytes], source: str, require: bool = True) -> di
             raise VocabError(f"{source} is not valid JSON: {err}") from err
         if not isinstance(config, dict):
             raise VocabError(f"{source} is not a JSON object")
-    if require:
-        for key in ("do_lower_case", "strip_accents"):
-            if not isinstance(config.get(key), bool):
-                raise VocabError(f"{source} must set {key} to true or false, found {config.get(key)!r}")
+    for key in ("do_lower_case", "strip_accents"):
+        # Required: true or false. Otherwise absent or null may stand for the default, but a string such as
+        # "false" must not be read as true.
+        if (require or config.get(key) is not None) and not isinstance(config.get(key), bool):
+            raise VocabError(f"{source} must set {key} to true or false, found {config.get(key)!r}")
     do_lower_case = bool(config.get("do_lower_case", True))
     strip_accents = config.get("strip_accents")
     return {**config, "do_lower_case": do_lower_case,
