@@ -16,16 +16,17 @@ DOWNLOAD_SOURCES = ("pubmed-baseline", "pubmed-updates", "pmc-oa", "pmc-bulk")
 
 # A bucket name: 3-63 characters of lower-case letters, digits, '-', '_' and '.', starting and ending with a
 # letter or digit (Cloud Storage's naming rules, dotted names aside).
-_BUCKET = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[^\s]*)?$")
-# Compute Engine machine types Dataflow runs on: family-kind-vCPUs, or a custom type.
+_BUCKET = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[^\s]*)?")
+# Compute Engine machine types Dataflow runs on: family-kind-vCPUs, or a custom type. All these patterns are
+# used with fullmatch: "$" would accept a final newline.
 _MACHINE = re.compile(
-    r"^(?:(?:n1|n2|n2d|n4|c2|c2d|c3|c3d|c4|c4a|c4d|e2|t2a|t2d|m1|m2|m3|a2|a3|g2)"
+    r"(?:(?:n1|n2|n2d|n4|c2|c2d|c3|c3d|c4|c4a|c4d|e2|t2a|t2d|m1|m2|m3|a2|a3|g2)"
     r"-(?:standard|highmem|highcpu|megamem|ultramem|highgpu|megagpu|ultragpu)-\d{1,3}"
-    r"|(?:n1-|n2-|n2d-|e2-)?custom-\d{1,3}-\d{3,7}(?:-ext)?|e2-(?:micro|small|medium))$"
+    r"|(?:n1-|n2-|n2d-|e2-)?custom-\d{1,3}-\d{3,7}(?:-ext)?|e2-(?:micro|small|medium))"
 )
-_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
+_REGION = re.compile(r"[a-z]+-[a-z]+\d+")
+_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_SERVICE_ACCOUNT = re.compile(r"[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com")
 
 
 class ConfigError(ValueError):
@@ -66,7 +67,7 @@ def _workers(table: dict, where: str, base: Optional[Workers] = None) -> Workers
     known = {"machine_type", "max_num_workers", "disk_size_gb", "number_of_worker_harness_threads"}
     values = {k: v for k, v in table.items() if k in known}
     workers = Workers(**{**(base.__dict__ if base else {}), **values})
-    if not _MACHINE.match(workers.machine_type):
+    if not _MACHINE.fullmatch(workers.machine_type):
         raise ConfigError(f"{where}.machine_type: unknown machine type {workers.machine_type!r} "
                           "(expected e.g. n2-standard-4, n2-highmem-8, c3-standard-8, e2-custom-4-16384)")
     for name in ("max_num_workers", "disk_size_gb"):
@@ -84,15 +85,15 @@ def parse_config(data: dict[str, Any]) -> ChainConfig:
         if not gcp.get(key):
             raise ConfigError(f"gcp.{key}: missing")
     bucket = str(gcp["bucket"]).rstrip("/")
-    if not _BUCKET.match(bucket):
+    if not _BUCKET.fullmatch(bucket):
         raise ConfigError(f"gcp.bucket: {gcp['bucket']!r} is not a Cloud Storage URL like gs://my-bucket/prefix")
-    if not _REGION.match(gcp["region"]):
+    if not _REGION.fullmatch(gcp["region"]):
         raise ConfigError(f"gcp.region: {gcp['region']!r} is not a region like us-central1")
-    if not _PROJECT.match(gcp["project"]):
+    if not _PROJECT.fullmatch(gcp["project"]):
         raise ConfigError(f"gcp.project: {gcp['project']!r} is not a project ID (6-30 lower-case letters, "
                           "digits and hyphens)")
     account = gcp.get("service_account")
-    if account and not _SERVICE_ACCOUNT.match(account):
+    if account and not _SERVICE_ACCOUNT.fullmatch(account):
         raise ConfigError(f"gcp.service_account: {account!r} is not a service account e-mail")
     workers = _workers(data.get("workers", {}), "workers")
 

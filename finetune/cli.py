@@ -11,7 +11,7 @@ import tensorflow as tf
 from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task
-from pretrain.cli import StrictParser
+from pretrain.cli import StrictParser, positive_float, positive_int
 from pretrain.errors import USER_ERRORS
 from pretrain.files import write_atomically, write_json
 from pretrain.training import make_strategy
@@ -28,16 +28,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "prefix, or a Hugging Face ELECTRA/BERT model directory "
                              "(config.json, model.safetensors, vocab.txt)")
     parser.add_argument("--output", required=True, help="directory for the JSON results")
-    parser.add_argument("--trials", type=int, default=1, help="runs with seeds seed, seed+1, ...")
+    parser.add_argument("--trials", type=positive_int, default=1, help="runs with seeds seed, seed+1, ...")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=float, help="default: the task's (docs/finetune.md)")
-    parser.add_argument("--learning-rate", type=float, help="peak; default: the task's")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--max-seq-length", type=int)
-    parser.add_argument("--layerwise-decay", type=float, default=0.8)
-    parser.add_argument("--max-train-examples", type=int,
+    parser.add_argument("--epochs", type=positive_float, help="default: the task's (docs/finetune.md)")
+    parser.add_argument("--learning-rate", type=positive_float, help="peak; default: the task's")
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--max-seq-length", type=positive_int)
+    parser.add_argument("--layerwise-decay", type=positive_float, default=0.8)
+    parser.add_argument("--max-train-examples", type=positive_int,
                         help="use only the first N training examples (quick runs)")
-    parser.add_argument("--max-eval-examples", type=int,
+    parser.add_argument("--max-eval-examples", type=positive_int,
                         help="score only the first N evaluation examples")
     parser.add_argument("--eval-split", choices=("dev", "test"), default="dev",
                         help="the split to score (default dev; test where the data directory "

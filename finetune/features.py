@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import re
@@ -15,7 +16,7 @@ from vocab.fast_path import reference_tokenizer
 log = logging.getLogger(__name__)
 
 IGNORE = -1  # label of positions that are not scored (padding, special tokens, later word-pieces)
-UNUSED = re.compile(r"^\[unused\d+\]$")
+UNUSED = re.compile(r"\[unused\d+\]")
 
 
 @dataclasses.dataclass
@@ -46,7 +47,7 @@ class Featurizer:
         self.task = task
         self.max_seq_length = max_seq_length
         self.pad_id = vocabulary.pad_id
-        unused = [token for token in vocab if UNUSED.match(token)]
+        unused = [token for token in vocab if UNUSED.fullmatch(token)]
         self.markers = dict(zip(task.entity_markers, unused))
         if task.entity_markers and len(self.markers) < len(task.entity_markers):
             self.markers = {}
@@ -89,15 +90,27 @@ class Featurizer:
         labels = np.full((len(examples), self.max_seq_length), IGNORE, np.int32)
         starts: list[list[int]] = []
         truncated = 0
+        unknown: collections.Counter = collections.Counter()
         for row, (example, encoding) in enumerate(zip(examples, encodings)):
             first = [-1] * len(example.text_a)
             for position, word in enumerate(encoding.word_ids):
                 if word is not None and first[word] < 0:
                     first[word] = position
-                    labels[row, position] = tag_ids.get(example.label[word], 0)
+                    tag = example.label[word]
+                    if tag in tag_ids:
+                        labels[row, position] = tag_ids[tag]
+                    else:  # not trained on (never scored by the loss): see the warning below
+                        unknown[tag] += 1
             truncated += sum(1 for p in first if p < 0)
             starts.append(first)
         if truncated:
             log.warning("%d words lie beyond max_seq_length=%d: they are predicted O",
                         truncated, self.max_seq_length)
+        if unknown:
+            # The readers refuse a dev/test tag that the training file lacks; this is a tag that
+            # the training examples used (--max-train-examples) lack.
+            log.warning("%d words carry tags that the %d training tags (%s) lack: %s; the model "
+                        "cannot predict them (more training examples would hold them)",
+                        sum(unknown.values()), len(tag_ids), ", ".join(tag_ids),
+                        ", ".join(f"{tag} x{count}" for tag, count in unknown.most_common()))
         return Features(*self._arrays(encodings), labels, starts)

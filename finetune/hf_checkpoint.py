@@ -41,8 +41,19 @@ def is_model_directory(path: str) -> bool:
 def read_config(directory: str) -> EncoderConfig:
     """config.json -> the encoder's hyperparameters; vocab.txt must match its vocab_size."""
     path = f"{directory}/{CONFIG}"
-    with tf.io.gfile.GFile(path) as f:
-        config = encoder_config_from_hf(json.load(f), path)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        raw = f.read()
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}:{error.lineno}: not valid JSON: {error.msg} (column "
+                              f"{error.colno})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not valid JSON: not UTF-8") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path}: expected a JSON object (a transformers config), got "
+                              f"{type(values).__name__}")
+    config = encoder_config_from_hf(values, path)
     if not tf.io.gfile.exists(f"{directory}/vocab.txt"):
         raise FileNotFoundError(f"{directory} has no vocab.txt: fine-tuning needs the model's "
                                 "WordPiece vocabulary (a tokenizer.json alone is not read)")

@@ -8,8 +8,10 @@ import json
 import logging
 import sys
 
+import tensorflow as tf
+
 from pretrain import config as config_lib
-from pretrain import training
+from pretrain import data, training
 from pretrain.errors import USER_ERRORS
 
 log = logging.getLogger("pretrain")
@@ -43,6 +45,28 @@ class StrictParser(argparse.ArgumentParser):
         return flags
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (0 or less would mean nothing, or a silent default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m pretrain",
@@ -65,21 +89,21 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any hyperparameter, e.g. generator_hidden_fraction=0.33 "
                             "(repeatable)")
-    train.add_argument("--train-steps", type=int, help="total steps (default: the size's)")
-    train.add_argument("--batch-size", type=int, help="global batch size (default: the size's)")
-    train.add_argument("--max-seq-length", type=int,
+    train.add_argument("--train-steps", type=positive_int, help="total steps (default: the size's)")
+    train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the size's)")
+    train.add_argument("--max-seq-length", type=positive_int,
                        help="must match the data (default: read from pretrain_data.json)")
     train.add_argument("--seed", type=int, help="seed for initialisation, masking and data order")
     train.add_argument("--tpu", help="Cloud TPU name, or `local` on a TPU VM")
     train.add_argument("--mixed-precision", default=run.mixed_precision, choices=sorted(training.COMPUTE_DTYPES),
                        help="bf16 on TPU/Ampere+, fp16 with loss scaling on older GPUs")
-    train.add_argument("--steps-per-loop", type=int, default=run.steps_per_loop,
+    train.add_argument("--steps-per-loop", type=positive_int, default=run.steps_per_loop,
                        help="training steps per host call (default: %(default)s)")
-    train.add_argument("--log-every", type=int, default=run.log_every,
+    train.add_argument("--log-every", type=positive_int, default=run.log_every,
                        help="steps between metric lines (default: %(default)s)")
-    train.add_argument("--save-every", type=int, default=run.save_every,
+    train.add_argument("--save-every", type=positive_int, default=run.save_every,
                        help="steps between checkpoints (default: %(default)s)")
-    train.add_argument("--keep-checkpoints", type=int, default=run.keep_checkpoints,
+    train.add_argument("--keep-checkpoints", type=positive_int, default=run.keep_checkpoints,
                        help="checkpoints kept (default: %(default)s)")
     xla = train.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None,
@@ -88,20 +112,25 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--init-checkpoint",
                        help="start from these weights (our run directory or checkpoint prefix, "
                             "or an original ELECTRA TF1 checkpoint)")
-    train.add_argument("--shuffle-buffer", type=int, default=run.shuffle_buffer,
+    train.add_argument("--shuffle-buffer", type=positive_int, default=run.shuffle_buffer,
                        help="examples in the shuffle buffer (saved in each checkpoint; default: %(default)s)")
-    train.add_argument("--peak-tflops", type=float,
+    train.add_argument("--peak-tflops", type=positive_float,
                        help="accelerator peak per replica, for MFU where it is not detected")
+    train.add_argument("--verify-data", action="store_true",
+                       help="check every record of every shard (framing, checksums) before training: one "
+                            "read of the data; without it a damaged shard stops the run when reached")
 
     evaluate = commands.add_parser("evaluate", help="generator/discriminator metrics on shards")
     evaluate.add_argument("--checkpoint", required=True,
                           help="training output directory (latest checkpoint) or a prefix")
     evaluate.add_argument("--data", required=True, help="glob(s) of held-out shards")
-    evaluate.add_argument("--batch-size", type=int)
-    evaluate.add_argument("--max-steps", type=int, help="stop after this many batches")
+    evaluate.add_argument("--batch-size", type=positive_int)
+    evaluate.add_argument("--max-steps", type=positive_int, help="stop after this many batches")
     evaluate.add_argument("--seed", type=int, default=0, help="masking/sampling seed")
     evaluate.add_argument("--xla", action="store_true")
     evaluate.add_argument("--output-json", help="also write the metrics here")
+    evaluate.add_argument("--verify-data", action="store_true",
+                          help="check every record of every shard (framing, checksums) first")
 
     export = commands.add_parser(
         "export", help="Hugging Face discriminator/generator and a TF1-name checkpoint")
@@ -133,14 +162,20 @@ def _train(args: argparse.Namespace) -> None:
         keep_checkpoints=args.keep_checkpoints, xla=args.xla,
         init_checkpoint=args.init_checkpoint, shuffle_buffer=args.shuffle_buffer,
         peak_tflops=args.peak_tflops)
-    training.train(config, vocab, options)
+    files = data.resolve_files(args.data)
+    if args.verify_data:
+        data.verify_shards(files)
+    try:
+        training.train(config, vocab, options)
+    except tf.errors.DataLossError as error:  # a damaged shard: TF names only a byte offset
+        raise data.explain_data_loss(error, files) from None
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from pretrain.evaluation import evaluate
 
     metrics = evaluate(args.checkpoint, args.data, args.batch_size, args.max_steps, args.seed,
-                       args.xla, args.output_json)
+                       args.xla, args.output_json, args.verify_data)
     print(json.dumps(metrics, sort_keys=True))
 
 

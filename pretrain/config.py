@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 import tensorflow as tf
@@ -169,12 +170,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
                     raise ValueError(raw)
                 result[key] = raw.lower() in ("true", "1")
             elif kind == "int":
-                result[key] = int(float(raw)) if "e" in raw.lower() else int(raw)
+                value = float(raw) if "e" in raw.lower() else int(raw)
+                if value != int(value):
+                    raise ValueError(raw)  # 1.5e3 is 1500, 1.7e0 is no integer
+                result[key] = int(value)
             elif kind == "float":
                 result[key] = float(raw)
+                if not math.isfinite(result[key]):
+                    raise ValueError(raw)
             else:
                 result[key] = raw
-        except ValueError:
+        except (ValueError, OverflowError):
             raise PretrainError(f"--set {key}: cannot read {raw!r} as {kind}") from None
     return result
 

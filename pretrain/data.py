@@ -4,18 +4,26 @@ The format and its checks are `pretraining_data.contract` (written by `pipelines
 `pretrain_data.tfrecord-SSSSS-of-NNNNN` of `input_ids`, `input_mask`, `segment_ids` (int64, length
 max_seq_length) and `pretrain_data.json` beside them. Everything here goes through `tf.io.gfile`, so local,
 gs:// and ram:// paths all work.
+
+A damaged shard makes TensorFlow raise `tf.errors.DataLossError` ("corrupted record at 244") deep in an
+iterator, without naming the file: `explain_data_loss` turns it into a DataMismatchError naming the shard, the
+record and its byte offset (catch the error around the iteration and raise its result); `verify_shards` checks
+every shard before a run.
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
+import re
 
 import tensorflow as tf
 
+from pretrain.errors import PretrainError
 from pretrain.files import read_bytes
 from pretraining_data.contract import (FEATURES, METADATA_FILE, DataMismatchError, check_metadata, is_shard,
                                        parse_metadata)
+from pretraining_data.encoding import framing_problem
 from vocab.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -29,8 +37,15 @@ def resolve_files(patterns: str) -> list[str]:
         matched = tf.io.gfile.glob(pattern)
         if not matched:
             raise FileNotFoundError(f"no file matches {pattern!r}")
-        files.extend(m for m in matched if is_shard(posixpath.basename(m)) or not (
-            posixpath.basename(m).startswith("pretrain_data.") or posixpath.basename(m) == "errors"))
+        for m in matched:
+            name = posixpath.basename(m.rstrip("/"))
+            if is_shard(name):
+                files.append(m)
+            elif not (name.startswith("pretrain_data.") or name == "errors"):
+                if tf.io.gfile.isdir(m):
+                    raise PretrainError(f"{m} is a directory: give its shards, e.g. "
+                                        f"'{m.rstrip('/')}/pretrain_data.tfrecord-*'")
+                files.append(m)
     if not files:
         raise FileNotFoundError(f"no data shard matches {patterns!r}")
     return sorted(set(files))
@@ -103,7 +118,11 @@ def count_examples(files: list[str]) -> int | None:
 
 
 def _first_example(path: str) -> dict[str, list[int]]:
-    for record in tf.data.TFRecordDataset(path).take(1):
+    try:
+        records = list(tf.data.TFRecordDataset(path).take(1))
+    except tf.errors.DataLossError as error:
+        raise explain_data_loss(error, [path]) from None
+    for record in records:
         example = tf.train.Example.FromString(record.numpy())
         missing = [n for n in FEATURES if n not in example.features.feature]
         if missing:
@@ -112,18 +131,70 @@ def _first_example(path: str) -> dict[str, list[int]]:
     raise DataMismatchError(f"{path} holds no example")
 
 
+def shard_problem(path: str, near: int | None = None) -> str | None:
+    """What breaks the TFRecord framing of one shard ("record N at byte B ..."), or None: every record's length
+    and data checksum, or with `near` (a byte offset TensorFlow reported) only the record holding it."""
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        return framing_problem(handle, handle.size(), near)
+
+
+def _damaged(path: str, problem: str) -> DataMismatchError:
+    return DataMismatchError(f"{path}: damaged TFRecord shard: {problem}; rebuild it (python -m pipelines.tfrecords) "
+                             "or leave it out of --data")
+
+
+def verify_shards(files: list[str]) -> None:
+    """A pre-flight check: every record of every shard whole and passing its checksums (one read of all the
+    data); a DataMismatchError naming the first damaged shard, record and byte offset."""
+    for path in files:
+        problem = shard_problem(path)
+        if problem:
+            raise _damaged(path, problem)
+    log.info("verified the framing and checksums of %d shard(s)", len(files))
+
+
+_DATA_LOSS_OFFSET = re.compile(r"(?:corrupted|truncated) record at (\d+)")
+
+
+def explain_data_loss(error: tf.errors.DataLossError, files: list[str]) -> DataMismatchError:
+    """The one-line error for a `tf.errors.DataLossError` raised while reading `files`: the damaged shard, record
+    and byte offset. TensorFlow names only the offset, so the shards long enough to hold it are walked header to
+    header up to it (cheap: 12 bytes a record), and all of them in full if that finds nothing. Call it only on
+    failure, and raise what it returns (`raise explain_data_loss(error, files) from None`)."""
+    found = _DATA_LOSS_OFFSET.search(str(error.message))
+    near = int(found.group(1)) if found else None
+    if near is not None:
+        for path in files:
+            if tf.io.gfile.stat(path).length > near:
+                problem = shard_problem(path, near)
+                if problem:
+                    return _damaged(path, problem)
+    for path in files:
+        problem = shard_problem(path)
+        if problem:
+            return _damaged(path, problem)
+    reported = str(error.message).split(" [Op:")[0].split("}} ")[-1].strip()
+    return DataMismatchError(f"TensorFlow lost data reading {len(files)} shard(s) ({reported}), but every record of "
+                             f"{', '.join(files[:3])}{' ...' if len(files) > 3 else ''} is whole and passes its "
+                             "checksums now: a read that failed in transit? Run again")
+
+
 def feature_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
     """The `tf.io.parse_example` spec of the three features (what Google's original ELECTRA reader uses)."""
     return {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURES}
 
 
 def read_examples(file_pattern: str, max_seq_length: int, vocab: Vocabulary | None = None,
-                  strict: bool = True) -> tf.data.Dataset:
+                  strict: bool = True, verify: bool = False) -> tf.data.Dataset:
     """A `tf.data.Dataset` of `{input_ids, input_mask, segment_ids}` int64 tensors of `[max_seq_length]`,
     one per example in file order, after the metadata checks (strict by default: every directory must hold a
-    `pretrain_data.json` that agrees with `max_seq_length` and, when given, the vocabulary)."""
+    `pretrain_data.json` that agrees with `max_seq_length` and, when given, the vocabulary). `verify` first
+    checks every record's framing (`verify_shards`); otherwise a damaged shard raises DataLossError while
+    iterating: `explain_data_loss(error, resolve_files(file_pattern))` names it."""
     files = resolve_files(file_pattern)
     check_metadata_of(files, vocab, max_seq_length, strict)
+    if verify:
+        verify_shards(files)
     spec = feature_spec(max_seq_length)
     return tf.data.TFRecordDataset(files).map(
         lambda record: tf.io.parse_single_example(record, spec), num_parallel_calls=tf.data.AUTOTUNE)

@@ -18,13 +18,16 @@ log = logging.getLogger(__name__)
 
 def evaluate(checkpoint: str, data_glob: str, batch_size: int | None = None,
              max_steps: int | None = None, seed: int = 0, xla: bool = False,
-             output_json: str | None = None) -> dict[str, float]:
+             output_json: str | None = None, verify_data: bool = False) -> dict[str, float]:
     """Runs the pretraining objective without dropout over the data once (or `max_steps`
-    batches); masking and sampling use `seed`, so repeated evaluations agree."""
+    batches); masking and sampling use `seed`, so repeated evaluations agree. A damaged shard is
+    a DataMismatchError naming it (`verify_data` checks every shard before evaluating)."""
     config, model, prefix = checkpoints.load_model(checkpoint)
     run_dir = checkpoints.run_directory(prefix)
     files = data.resolve_files(data_glob)
     data.check_data(files, read_vocabulary(f"{run_dir}/vocab"), config.max_seq_length)
+    if verify_data:
+        data.verify_shards(files)
     batch_size = batch_size or config.batch_size
     dataset = data.evaluation_dataset(files, batch_size, config.max_seq_length)
 
@@ -38,12 +41,15 @@ def evaluate(checkpoint: str, data_glob: str, batch_size: int | None = None,
 
     sums: dict[str, np.ndarray] = {}
     batches = 0
-    for index, batch in enumerate(dataset):
-        if max_steps is not None and index >= max_steps:
-            break
-        for key, value in eval_step(batch, tf.constant(index, tf.int64)).items():
-            sums[key] = sums.get(key, 0) + value.numpy()
-        batches += 1
+    try:
+        for index, batch in enumerate(dataset):
+            if max_steps is not None and index >= max_steps:
+                break
+            for key, value in eval_step(batch, tf.constant(index, tf.int64)).items():
+                sums[key] = sums.get(key, 0) + value.numpy()
+            batches += 1
+    except tf.errors.DataLossError as error:  # a damaged shard: TF names only a byte offset
+        raise data.explain_data_loss(error, files) from None
     if not batches:
         raise PretrainError(f"no example in {data_glob}")
     metrics = objective.summarize(sums)

@@ -4,11 +4,12 @@
 `pretraining_data.contract` specifies (checked in tests) at a fraction of its cost (one Python list -> proto
 conversion per feature costs more than the whole encoding), and `frame_record` adds the TFRecord framing, so
 shards can be written through Beam's file systems (which reach any Beam file system, a GCS emulator included;
-TensorFlow's own GCS client cannot).
+TensorFlow's own GCS client cannot). `framing_problem` reads the framing back and says where it breaks.
 """
 from __future__ import annotations
 
 import struct
+from typing import BinaryIO, Optional
 
 import google_crc32c
 
@@ -91,3 +92,42 @@ def frame_record(data: bytes) -> bytes:
     """One TFRecord: length, its masked CRC-32C, the data, the data's masked CRC-32C."""
     length = struct.pack("<Q", len(data))
     return length + _masked_crc(length) + data + _masked_crc(data)
+
+
+HEADER_BYTES = 12  # the data length (uint64, little-endian) and its masked CRC-32C
+FOOTER_BYTES = 4  # the data's masked CRC-32C
+
+
+def framing_problem(handle: BinaryIO, size: int, near: Optional[int] = None) -> Optional[str]:
+    """Where the TFRecord framing of a file of `size` bytes (read through `handle`, which can `seek`)
+    breaks, as "record N at byte B ...", or None when every record is whole and passes its checksums.
+
+    Without `near` every record's length and data checksums are checked (the whole file is read). With
+    `near`, a byte offset TensorFlow reported ("corrupted record at 244"), the walk reads only the 12-byte
+    headers of the records before it, checks the record that holds it and stops there.
+    """
+    if near is not None and near >= size:
+        return None
+    position = record = 0
+    while position < size:
+        handle.seek(position)
+        header = handle.read(HEADER_BYTES)
+        where = f"record {record} at byte {position}"
+        if len(header) < HEADER_BYTES:
+            return (f"{where} is cut off: the file ends {len(header)} bytes into its {HEADER_BYTES}-byte "
+                    "header (a partial copy?)")
+        if header[8:] != _masked_crc(header[:8]):
+            return f"{where}: its length field fails its checksum (damaged, or not a TFRecord file)"
+        length = struct.unpack("<Q", header[:8])[0]
+        end = position + HEADER_BYTES + length + FOOTER_BYTES
+        if end > size:
+            return (f"{where} is cut off: it needs {end - position} bytes, the file ends after "
+                    f"{size - position} (a partial copy?)")
+        if near is None or near < end:
+            data = handle.read(length)
+            if handle.read(FOOTER_BYTES) != _masked_crc(data):
+                return f"{where}: its {length} data bytes fail their checksum (damaged)"
+            if near is not None:
+                return None
+        position, record = end, record + 1
+    return None

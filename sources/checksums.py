@@ -6,11 +6,11 @@ import re
 import zlib
 from typing import BinaryIO, Optional
 
-_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")  # with fullmatch: "$" would accept a final "\n"
 # NCBI / openssl style: "MD5(pubmed25n0001.xml.gz)= 0123..." (also "MD5 (name) = ..." as BSD md5 writes it).
-_OPENSSL = re.compile(r"^MD5\s*\((?P<name>[^)]*)\)\s*=\s*(?P<md5>[0-9a-fA-F]{32})\s*$")
+_OPENSSL = re.compile(r"MD5\s*\((?P<name>[^)]*)\)\s*=\s*(?P<md5>[0-9a-fA-F]{32})\s*")
 # GNU md5sum style: "0123...  name" or "0123... *name".
-_GNU = re.compile(r"^(?P<md5>[0-9a-fA-F]{32})(?:\s+\*?(?P<name>.+?))?\s*$")
+_GNU = re.compile(r"(?P<md5>[0-9a-fA-F]{32})(?:\s+\*?(?P<name>.+?))?\s*")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -25,7 +25,7 @@ def parse_md5_sidecar(text: str, expected_name: Optional[str] = None) -> str:
     file is as wrong as a wrong digest.
     """
     line = next((raw.strip() for raw in text.splitlines() if raw.strip()), "")
-    match = _OPENSSL.match(line) or _GNU.match(line)
+    match = _OPENSSL.fullmatch(line) or _GNU.fullmatch(line)
     if not match:
         raise ChecksumError(f"not an MD5 sidecar: {line[:80]!r}")
     name = (match.group("name") or "").strip()
@@ -44,7 +44,7 @@ def md5_from_etag(etag: Optional[str]) -> Optional[str]:
     if not etag:
         return None
     value = etag.strip().strip('"')
-    return value.lower() if _HEX32.match(value) else None
+    return value.lower() if _HEX32.fullmatch(value) else None
 
 
 def looks_like_html(head: bytes) -> bool:

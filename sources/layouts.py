@@ -84,7 +84,7 @@ SOURCES: dict[str, SourceLayout] = {
         data_glob="*.xml",
         md5_sidecar_suffix="",
         md5_sidecar_required=False,
-        article_key_pattern=r"^(?P<dir>PMC\d+\.\d+)/(?P=dir)\.xml$",
+        article_key_pattern=r"(?P<dir>PMC\d+\.\d+)/(?P=dir)\.xml",
         data_suffix=".xml",
         metadata_suffix=".json",
     ),

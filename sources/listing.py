@@ -1,6 +1,7 @@
 """Parsers for remote listings: Apache-style HTML directory indexes and S3 ListObjectsV2 pages."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Optional
@@ -26,9 +27,19 @@ class IndexEntry:
 class DirectoryIndex:
     entries: list[IndexEntry]
     foreign_links: list[str] = field(default_factory=list)  # links off this directory's host, never followed
+    # Other links left out, counted by kind (`IGNORED_LINKS`), so that a listing's stats account for every link.
+    ignored: Counter = field(default_factory=Counter)
 
     def files(self) -> dict[str, IndexEntry]:
         return {entry.name: entry for entry in self.entries if not entry.is_dir}
+
+
+# The kinds of same-host links an index page has that are not its entries.
+PARENT_LINKS = "parent_links"  # this directory or one above it: `../`, `./`, "Parent Directory"
+QUERY_LINKS = "query_links"  # sort links (`?C=N;O=D`), fragments, mailto:, javascript:, any URL with a query
+OUTSIDE_LINKS = "outside_links"  # elsewhere on the host (`../../other/y.tar.gz`, `/robots.txt`)
+DEEPER_LINKS = "deeper_links"  # into a subdirectory (`sub/file.gz`): only direct children are entries
+IGNORED_LINKS = (PARENT_LINKS, QUERY_LINKS, OUTSIDE_LINKS, DEEPER_LINKS)
 
 
 class _Anchors(HTMLParser):
@@ -47,8 +58,8 @@ def parse_apache_index(html: str, page_url: str) -> DirectoryIndex:
     """The direct children of the directory whose index page `html` was served at `page_url`.
 
     Works for NCBI's `<pre>` listing and Apache's table listing alike: only the links matter. Sort links
-    (`?C=N;O=D`), the parent directory and links elsewhere on the site are left out; links to other hosts are
-    reported in `foreign_links`.
+    (`?C=N;O=D`), the parent directory and links elsewhere on the site are left out and counted in `ignored`
+    (see `IGNORED_LINKS`); links to other hosts are reported in `foreign_links`.
     """
     if not page_url.endswith("/"):
         page_url += "/"
@@ -58,23 +69,34 @@ def parse_apache_index(html: str, page_url: str) -> DirectoryIndex:
     page = urlsplit(page_url)
     entries: dict[str, IndexEntry] = {}
     foreign: list[str] = []
+    ignored: Counter = Counter()
     for href in parser.hrefs:
         if href.startswith(("?", "#", "mailto:", "javascript:")):
+            ignored[QUERY_LINKS] += 1
             continue
         url = urljoin(page_url, href)
         parts = urlsplit(url)
         if parts.netloc.lower() != page.netloc.lower():
             foreign.append(url)
             continue
-        if parts.query or not parts.path.startswith(page.path):
+        if parts.query:
+            ignored[QUERY_LINKS] += 1
+            continue
+        if not parts.path.startswith(page.path):
+            above = page.path.startswith(parts.path if parts.path.endswith("/") else parts.path + "/")
+            ignored[PARENT_LINKS if above else OUTSIDE_LINKS] += 1
             continue
         rest = parts.path[len(page.path):]
         name = unquote(rest.rstrip("/"))
-        if not name or "/" in name or name in (".", ".."):
+        if not name or name == ".":
+            ignored[PARENT_LINKS] += 1
+            continue
+        if "/" in name or name == "..":
+            ignored[DEEPER_LINKS if "/" in name else PARENT_LINKS] += 1
             continue
         clean_url = f"{page.scheme}://{page.netloc}{parts.path}"
         entries.setdefault(name, IndexEntry(name=name, url=clean_url, is_dir=rest.endswith("/")))
-    return DirectoryIndex(entries=list(entries.values()), foreign_links=foreign)
+    return DirectoryIndex(entries=list(entries.values()), foreign_links=foreign, ignored=ignored)
 
 
 @dataclass(frozen=True)

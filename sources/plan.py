@@ -115,6 +115,8 @@ def _index_files(
     for link in index.foreign_links:
         log.warning("listing %s links to another host, ignored: %s", page_url, link)
         stats["foreign_links_ignored"] += 1
+    for kind, count in index.ignored.items():
+        stats[f"{kind}_ignored"] += count
     files = index.files()
     for name in sorted(files):
         if not fnmatch.fnmatchcase(name, layout.data_glob):
@@ -200,7 +202,7 @@ def _s3_articles(
         if key_folder != folder:
             yield from flush()
             folder = key_folder
-        if pattern.match(obj.key):
+        if pattern.fullmatch(obj.key):  # the whole key: "$" would let "...xml\n" through
             xmls[obj.key] = obj
         elif layout.metadata_suffix and obj.key.endswith(layout.metadata_suffix):
             metadata[obj.key] = obj

@@ -108,6 +108,7 @@ def test_include_and_limit(ncbi, tmp_path):
     assert sorted(p.name for p in (tmp_path / "some").glob("*.xml.gz")) == ["pubmed20n0003.xml.gz",
                                                                             "pubmed20n0004.xml.gz"]
     assert summary(dest)["listing"]["excluded_by_include"] == 2  # 0001 and 0002, before the limit stopped it
+    assert summary(dest)["listing"]["parent_links_ignored"] == 1  # the index page's "Parent Directory"
 
 
 @pytest.fixture(scope="module")

@@ -161,6 +161,7 @@ pressure\tI-OUT
 def test_pico_reader_on_the_blurb_ebmnlp_layout(tmp_path):
     (tmp_path / "ner/ebmnlp").mkdir(parents=True)
     (tmp_path / "ner/ebmnlp/dev.tsv").write_text(EBMNLP)
+    (tmp_path / "ner/ebmnlp/train.tsv").write_text(EBMNLP)  # dev's tags must occur in train
     sentences = read_split(TASKS["EBM-PICO"], str(tmp_path), "dev")
     assert [len(s.text_a) for s in sentences] == [6, 5, 5]  # -DOCSTART- lines are no words
     assert sentences[0].text_a[:3] == ["Aspirin", "for", "adults"]
@@ -170,16 +171,21 @@ def test_pico_reader_on_the_blurb_ebmnlp_layout(tmp_path):
 
 
 @pytest.mark.parametrize("line, reason", [
-    ("Aspirin\tB-INT", "a B- tag: BLURB's PICO files are IO"),
-    ("Aspirin\tI-CMP", "not a PICO class"),
-    ("Aspirin I-INT", "no tab"),
-    ("\tI-INT", "no word"),
+    ("Aspirin\tB-INT", "tag 'B-INT' is not an EBM-PICO tag: BLURB's PICO files are IO-tagged "
+                       "(O, I-PAR, I-INT, I-OUT; no B- tags, which its scorer would not count) "
+                       "(did you mean 'I-INT'?)"),
+    ("Aspirin\tI-CMP", "tag 'I-CMP' is not an EBM-PICO tag: BLURB's PICO files are IO-tagged "
+                       "(O, I-PAR, I-INT, I-OUT; no B- tags, which its scorer would not count) "
+                       "(did you mean 'I-PAR'?)"),
+    ("Aspirin I-INT", "expected 'word<TAB>O|I-PAR|I-INT|I-OUT', got 'Aspirin I-INT'"),  # no tab
+    ("\tI-INT", "expected 'word<TAB>O|I-PAR|I-INT|I-OUT', got '\\tI-INT'"),  # no word
 ])
 def test_pico_reader_names_a_malformed_line(tmp_path, line, reason):
     bad = tmp_path / "train.tsv"
     bad.write_text(f"-DOCSTART- (10000001)\n\nfor\tO\n{line}\n")
-    with pytest.raises(DataError, match=r"train.tsv:4: expected 'word<TAB>O\|I-PAR"):
+    with pytest.raises(DataError) as caught:
         read_pico(str(bad))
+    assert str(caught.value) == f"{bad}:4: {reason}"
 
 
 def test_bioasq_reader_on_the_blurb_layout(tmp_path):

@@ -74,6 +74,17 @@ def test_parse_apache_table_page():
     assert [(e.name, e.is_dir) for e in index.entries] == [("oa_comm_xml.incr.2024-06-19.tar.gz", False),
                                                           ("old files", True)]
     assert index.foreign_links == ["https://elsewhere.example/x.tar.gz"]
+    # Every other link is counted by kind: 2 sort links, the parent directory, one elsewhere on the site.
+    assert index.ignored == {"query_links": 2, "parent_links": 1, "outside_links": 1}
+
+
+def test_dropped_index_links_are_counted_by_kind():
+    page = ('<a href="../">Parent Directory</a><a href="./">.</a><a href="?C=M;O=A">Last modified</a>'
+            '<a href="sub/pubmed26n0003.xml.gz">deeper</a><a href="/robots.txt">elsewhere</a>'
+            '<a href="pubmed26n0002.xml.gz?download=1">query</a><a href="pubmed26n0001.xml.gz">file</a>')
+    index = parse_apache_index(page, "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/")
+    assert [e.name for e in index.entries] == ["pubmed26n0001.xml.gz"]
+    assert index.ignored == {"parent_links": 2, "query_links": 2, "deeper_links": 1, "outside_links": 1}
 
 
 def test_s3_listing_errors_are_explicit():
@@ -280,6 +291,7 @@ def test_plan_pubmed_listing(mirror):
     base = mirror.url + "pubmed/baseline/"
     plan = plan_files(client_for(base), SOURCES["pubmed-baseline"], base)
     assert [f.path for f in plan.files] == ["pubmed20n0001.xml.gz", "pubmed20n0002.xml.gz"]
+    assert plan.stats["parent_links_ignored"] == 1  # the index page's "Parent Directory"
     assert all(f.verify == VERIFY_MD5_SIDECAR and f.md5_url == f.url + ".md5" for f in plan.files)
 
 
@@ -296,6 +308,21 @@ def test_plan_s3_pairs_metadata_across_pages(mirror):
     assert len(limited.files) == 2 and limited.stats["listing_pages"] <= 2  # stops paging at the limit
     assert [f.name for f in plan_files(client_for(base), layout, base, include=["PMC3*"]).files] == [
         "PMC3166277.1.xml", "PMC3363814.1.xml", "PMC3460867.1.xml", "PMC3574550.1.xml", "PMC3585041.1.xml"]
+
+
+def test_plan_s3_takes_only_whole_keys(tmp_path):
+    """A key with a final newline is no article: the key pattern must match the whole key ("$" in a
+    pattern used with match() would let "PMC….xml\\n" through)."""
+    folder = tmp_path / "pmc-oa-opendata" / "PMC1234567.1"
+    folder.mkdir(parents=True)
+    (folder / "PMC1234567.1.xml").write_bytes(b"<article/>")
+    (folder / "PMC1234567.1.xml\n").write_bytes(b"<article/>")
+    (folder / "PMC1234567.1.json").write_text('{"license_code": "CC BY", "is_pmc_openaccess": true}')
+    with MirrorServer(tmp_path) as server:
+        base = server.url + "pmc-oa-opendata/"
+        plan = plan_files(client_for(base), SOURCES["pmc-oa"], base)
+    assert [f.path for f in plan.files] == ["PMC1234567.1/PMC1234567.1.xml"]
+    assert plan.stats["listed_objects"] == 3 and plan.stats["keys_ignored"] == 1
 
 
 def test_plan_s3_multipart_etag_falls_back_to_size(mirror):

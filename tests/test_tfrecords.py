@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import logging
 import random
 import re
 from pathlib import Path
@@ -232,6 +233,27 @@ def test_phase_two_length_and_reader_checks(work, text_dir, vocab_dir, tokenizer
         assert conflict in str(error.value)
     with pytest.raises(DataMismatchError, match="no pretrain_data.json"):
         read_examples(f"{text_dir}/part-00000-of-00003.txt", 512)
+
+
+def test_heavy_truncation_ends_the_job_with_a_warning(work, documents, vocab_dir, caplog):
+    """Above 20% of the input tokens truncated (the sample loses 13% at 128), the job warns with the
+    fraction; the summary line always gives it."""
+    text_dir = work / "few"
+    write_text_shards(text_dir, documents[:6], num_files=2)
+    with caplog.at_level(logging.INFO, logger="pipelines.tfrecords"):
+        short = run_job(text_dir, vocab_dir, work / "out5", "--max-seq-length", "5", "--num-shards", "1")
+    fraction = short["num_truncated_tokens"] / short["num_input_tokens"]
+    assert fraction > 0.5
+    records = [r for r in caplog.records if r.name == "pipelines.tfrecords"]
+    assert f"{short['num_truncated_tokens']} truncated ({100 * fraction:.1f}%)" in records[-2].getMessage()
+    assert (records[-1].levelno, records[-1].getMessage()) == (logging.WARNING, (
+        f"tfrecords: {100 * fraction:.1f}% of the {short['num_input_tokens']} input tokens were truncated "
+        "(more than 20%): --max-seq-length 5 is short for this text's sentences; build with a larger "
+        "--max-seq-length (ELECTRA uses 128, then 512)"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pipelines.tfrecords"):
+        run_job(text_dir, vocab_dir, work / "out128-few", "--num-shards", "1")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "pipelines.tfrecords"]
 
 
 def test_bad_input_is_reported_and_nothing_else_is_lost(work, documents, vocab_dir):

@@ -44,7 +44,9 @@ def parse_vocab(data: bytes, source: str = VOCAB_FILE) -> list[str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise VocabError(f"{source} is not UTF-8: {err}") from err
+        line = data.count(b"\n", 0, err.start) + 1
+        raise VocabError(f"{source}:{line}: not UTF-8 (byte 0x{data[err.start]:02x}); a vocab.txt is UTF-8, one "
+                         f"token per line") from None
     lines = text.split("\n")  # not splitlines(): a token may hold U+2028 or other line separators
     if lines and lines[-1] == "":
         lines.pop()
@@ -124,10 +126,11 @@ def parse_config(data: Optional[bytes], source: str, require: bool = True) -> di
             raise VocabError(f"{source} is not valid JSON: {err}") from err
         if not isinstance(config, dict):
             raise VocabError(f"{source} is not a JSON object")
-    if require:
-        for key in ("do_lower_case", "strip_accents"):
-            if not isinstance(config.get(key), bool):
-                raise VocabError(f"{source} must set {key} to true or false, found {config.get(key)!r}")
+    for key in ("do_lower_case", "strip_accents"):
+        # Required: true or false. Otherwise absent or null may stand for the default, but a string such as
+        # "false" must not be read as true.
+        if (require or config.get(key) is not None) and not isinstance(config.get(key), bool):
+            raise VocabError(f"{source} must set {key} to true or false, found {config.get(key)!r}")
     do_lower_case = bool(config.get("do_lower_case", True))
     strip_accents = config.get("strip_accents")
     return {**config, "do_lower_case": do_lower_case,
