@@ -10,7 +10,7 @@ import sys
 
 from pretrain import config as config_lib
 from pretrain import training
-from pretrain.errors import USER_ERRORS
+from pretrain.errors import USER_ERRORS, exit_status
 
 log = logging.getLogger("pretrain")
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
     except USER_ERRORS as e:
         log.error("%s", e)
-        return 2
+        return exit_status(e)
     return 0
 
 
