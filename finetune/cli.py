@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m finetune",
         description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks and score them "
-                    "with BLURB's metrics (the dev split, or --eval-split test).")
+                    "with BLURB's metrics (the dev split, or --eval-split test).",
+        epilog="Exit status: 0 done; 2 wrong flags, data or paths; 3 a trial's loss went NaN or "
+               "infinite (blurb: after running the other tasks and recording it in blurb.json/md).")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="one task", description="Fine-tune on one task.")
     run.add_argument("--task", required=True, choices=sorted(TASKS))

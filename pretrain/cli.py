@@ -46,7 +46,10 @@ class StrictParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m pretrain",
-        description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.")
+        description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.",
+        epilog="Exit status: 0 done; 2 wrong flags, data or paths; 3 training diverged (a NaN or "
+               "infinite loss or gradient norm: nothing later is saved, lower --set learning_rate=... "
+               "and re-run to resume from the last good checkpoint) or a checkpoint holds NaN/Inf.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = training.RunOptions(data="", output="")  # the defaults of how to run
 
