@@ -176,7 +176,7 @@ def test_diverged_run_resumes_from_the_last_good_checkpoint_with_a_lower_rate(ge
     with caplog.at_level(logging.INFO):
         assert _train(genia, run, "--set", "learning_rate=1e-3", "--train-steps", "12",
                       "--steps-per-loop", "4", "--log-every", "4", "--save-every", "4") == 0
-    assert f"learning_rate was 1e+37, now 0.001" in caplog.text
+    assert "learning_rate was 1e+37, now 0.001" in caplog.text
     assert f"resumed from {run}/ckpt-1 at step 1" in caplog.text
     assert tf.train.latest_checkpoint(str(run)) == f"{run}/ckpt-12"
     assert _all_finite(f"{run}/ckpt-12")
