@@ -12,7 +12,7 @@ from finetune import anchors, scoring
 from finetune.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task
 from pretrain.cli import StrictParser, positive_float, positive_int
-from pretrain.errors import USER_ERRORS
+from pretrain.errors import USER_ERRORS, NonFiniteError, exit_status
 from pretrain.files import write_atomically, write_json
 from pretrain.training import make_strategy
 
@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m finetune",
         description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks and score them "
-                    "with BLURB's metrics (the dev split, or --eval-split test).")
+                    "with BLURB's metrics (the dev split, or --eval-split test).",
+        epilog="Exit status: 0 done; 2 wrong flags, data or paths; 3 a trial's loss went NaN or "
+               "infinite (blurb: after running the other tasks and recording it in blurb.json/md).")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="one task", description="Fine-tune on one task.")
     run.add_argument("--task", required=True, choices=sorted(TASKS))
@@ -90,35 +92,50 @@ def main(argv: list[str] | None = None) -> int:
             write_json(f"{args.output}/{args.task}.json", result)
             print(markdown_table([result], None), end="")
             return 0
-        results, missing = [], []
+        results, missing, failed = [], [], {}
         for task in TASKS.values():
             if not tf.io.gfile.exists(task.path(args.data, "train")):
                 missing.append(task.name)
                 continue
-            result = run_task(task, args.data, args.checkpoint, options, args.trials, args.seed,
-                              strategy)
+            try:
+                result = run_task(task, args.data, args.checkpoint, options, args.trials,
+                                  args.seed, strategy)
+            except NonFiniteError as error:
+                # One diverged task does not cost the others: recorded, and the exit status says so.
+                log.error("%s", error)
+                failed[task.name] = str(error)
+                continue
             write_json(f"{args.output}/{task.name}.json", result)
             results.append(result)
         if missing:
             log.warning("no training data under %s for: %s", args.data, ", ".join(missing))
-        if not results:
+        if not results and not failed:
             raise FileNotFoundError(f"no BLURB task has training data under {args.data}")
-        blurb = scoring.blurb_score({r["task"]: r["mean"] for r in results},
-                                    {r["task"]: r["blurb_type"] for r in results})
+        blurb = scoring.blurb_score(
+            {r["task"]: r["mean"] for r in results},
+            {r["task"]: r["blurb_type"] for r in results}) if results else None
         table = markdown_table(results, blurb)
+        if failed:
+            table += (f"\nFailed (training diverged, no score; left out of the BLURB score): "
+                      f"{', '.join(failed)}.\n")
+            table += "".join(f"- {message}\n" for message in failed.values())
         if missing:
             table += f"\nNot run (no training data): {', '.join(missing)}.\n"
         names = [r["task"] for r in results]
         write_json(f"{args.output}/blurb.json",
                    {"blurb_score": blurb, "split": args.eval_split, "tasks": names,
-                    "missing": missing,
+                    "missing": missing, "failed": failed,
                     "published": anchors.as_json(names)})
         write_atomically(f"{args.output}/blurb.md", table)
         print(table, end="")
+        if failed:
+            log.error("%d of %d tasks diverged and have no score: %s (see %s/blurb.md)", len(failed),
+                      len(failed) + len(results), ", ".join(failed), args.output)
+            return NonFiniteError.exit_status
         return 0
     except (DataError, *USER_ERRORS) as error:
         log.error("%s", error)
-        return 2
+        return exit_status(error)
 
 
 if __name__ == "__main__":

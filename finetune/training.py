@@ -17,6 +17,7 @@ from finetune.features import IGNORE, Featurizer, Features
 from finetune.model import (FineTuningModel, LayerwiseAdamW, load_encoder,
                             vocabulary_directory)
 from finetune.tasks import Example, Task, read_split
+from pretrain.errors import NonFiniteError
 from pretrain.optimization import warmup_then_decay
 from pretrain.training import default_xla
 
@@ -159,10 +160,13 @@ class _Trial:
         loss, grads = self._gradients(step, replica, *_replica_slice(batch, self.replicas))
         if self.replicas > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, _ = tf.clip_by_global_norm(grads, 1.0)
-        self.optimizer.apply(grads, warmup_then_decay(step, self.peak, self.total, self.warmup),
-                             tf.constant(True))
-        return loss / self.replicas
+        grads, grad_norm = tf.clip_by_global_norm(grads, 1.0)
+        self.optimizer.apply(grads, self.learning_rate(step), tf.constant(True))
+        # [loss, gradient norm]; the cross-replica sum gives the mean loss and the (shared) norm.
+        return tf.stack([loss, grad_norm]) / self.replicas
+
+    def learning_rate(self, step) -> tf.Tensor:
+        return warmup_then_decay(step, self.peak, self.total, self.warmup)
 
     def _replica_predict(self, batch):
         return self.model(*_replica_slice(batch, self.replicas))
@@ -219,13 +223,18 @@ def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Option
     trial = _Trial(task, checkpoint, settings, 1 if task.head == "regression" else len(data.labels),
                    seed, total, strategy, xla)
     arrays = (train.input_ids, train.input_mask, train.segment_ids, train.labels)
+    steps_per_epoch = math.ceil(num_train / batch)
     started = time.perf_counter()
-    losses = []
+    outputs, checked = [], np.zeros([0, 2])
     for step, rows in enumerate(_epoch_order(num_train, batch, total, seed), start=1):
         batch_arrays = tuple(tf.constant(a[rows]) for a in arrays)
-        # Kept as tensors: a float() here would wait for the device at every step.
-        losses.append(trial.train_step(tf.constant(step, tf.int64), batch_arrays))
-    losses = [float(loss) for loss in losses]
+        # Kept as tensors ([loss, gradient norm]): a float() here would wait for the device at
+        # every step. They are read, and checked, once per epoch.
+        outputs.append(trial.train_step(tf.constant(step, tf.int64), batch_arrays))
+        if step % steps_per_epoch == 0 or step == total:
+            checked = np.concatenate([checked, tf.stack(outputs[len(checked):]).numpy()])
+            _check_finite(checked, task, seed, trial)
+    losses = checked[:, 0].tolist()
     train_seconds = time.perf_counter() - started
 
     predicted = _decode(task, trial.predict(data.evaluation), data.evaluation, data.labels)
@@ -235,6 +244,21 @@ def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Option
              value, total, train_seconds, losses[0], statistics.fmean(losses[-10:]))
     return {"seed": seed, "score": value, "steps": total, "train_seconds": train_seconds,
             "first_loss": losses[0], "last_loss": statistics.fmean(losses[-10:])}
+
+
+def _check_finite(outputs: np.ndarray, task: Task, seed: int, trial: _Trial) -> None:
+    """Stops a trial whose loss or gradient norm went NaN or infinite (checked once per epoch)."""
+    bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    if not len(bad):
+        return
+    step = int(bad[0]) + 1
+    loss, grad_norm = outputs[bad[0]]
+    what = (f"loss is {loss}" if not np.isfinite(loss)
+            else f"gradient norm is {grad_norm} (loss {loss:.4g})")
+    rate = float(trial.learning_rate(step))
+    raise NonFiniteError(
+        f"fine-tuning diverged: {task.name} seed {seed}: {what} at step {step} of {trial.total} "
+        f"(learning rate {rate:.1e}, peak {trial.peak:.1e}); lower --learning-rate")
 
 
 def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trials: int = 1,

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from pretrain import config as config_lib
 from pretrain import data, training
-from pretrain.errors import USER_ERRORS
+from pretrain.errors import USER_ERRORS, exit_status
 
 log = logging.getLogger("pretrain")
 
@@ -70,7 +70,10 @@ def positive_float(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m pretrain",
-        description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.")
+        description="ELECTRA pretraining in TensorFlow 2 (TPU, GPU, CPU) over TFRecord shards.",
+        epilog="Exit status: 0 done; 2 wrong flags, data or paths; 3 training diverged (a NaN or "
+               "infinite loss or gradient norm: nothing later is saved, lower --set learning_rate=... "
+               "and re-run to resume from the last good checkpoint) or a checkpoint holds NaN/Inf.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = training.RunOptions(data="", output="")  # the defaults of how to run
 
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
     except USER_ERRORS as e:
         log.error("%s", e)
-        return 2
+        return exit_status(e)
     return 0
 
 

@@ -12,7 +12,7 @@ from safetensors.numpy import save as safetensors_bytes
 
 from pretrain import checkpoints
 from pretrain.config import EncoderConfig, PretrainConfig
-from pretrain.errors import PretrainError
+from pretrain.errors import NonFiniteError, PretrainError
 from pretrain.files import copy_atomically, read_vocabulary, write_atomically, write_json
 from pretrain.model import LAYER_NORM_EPSILON, ElectraModel
 
@@ -144,6 +144,18 @@ def _export_tf1(directory: str, named: list[tuple[str, np.ndarray]], step: int,
     log.info("wrote %s/model.ckpt (%d variables)", directory, len(names))
 
 
+def _check_finite(named: list[tuple[str, np.ndarray]], prefix: str) -> None:
+    """A NaN or an infinity in any tensor (a diverged run's checkpoint) refuses the whole export."""
+    for name, value in named:
+        bad = ~np.isfinite(value)
+        if bad.any():
+            kinds = "/".join(sorted({"nan" if np.isnan(v) else str(v) for v in value[bad][:1000]}))
+            raise NonFiniteError(
+                f"{prefix}: {name} holds {int(bad.sum())} non-finite value(s) ({kinds}) of "
+                f"{value.size}; nothing exported (export an earlier checkpoint of the run, "
+                f"--checkpoint {checkpoints.run_directory(prefix)}/ckpt-N)")
+
+
 def export(checkpoint: str, output: str) -> dict[str, str]:
     """Writes OUTPUT/discriminator, OUTPUT/generator (transformers) and OUTPUT/tf1."""
     config, model, prefix = checkpoints.load_model(checkpoint)
@@ -155,6 +167,7 @@ def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
     output = output.rstrip("/")
     vocab_dir = f"{checkpoints.run_directory(prefix)}/vocab"
     named = [(name, variable.numpy()) for name, variable in model.tf1_variables()]
+    _check_finite(named, prefix)  # before anything is written: no partial export
     discriminator, generator = {}, {}
     for name, value in named:
         target, transpose = hf_name(name)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
+import posixpath
 import signal
 import threading
 import time
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 
 from pretrain import checkpoints, data, flops, objective
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
-from pretrain.errors import PretrainError
-from pretrain.files import copy_atomically, write_json
+from pretrain.errors import NonFiniteError, PretrainError
+from pretrain.files import copy_atomically, write_atomically, write_json
 from pretrain.model import ElectraModel
 from pretrain.optimization import AdamWeightDecay, DynamicLossScale, learning_rate
 from pretrain.summaries import summary_name, write_scalars
@@ -26,6 +29,11 @@ from vocab.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 COMPUTE_DTYPES = {"none": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
+
+# The key of `Trainer.train_loop`'s result that holds the divergence guard (not a metric): float64
+# [first step with a non-finite loss or gradient norm (0: none), its loss, its gradient norm,
+# 1 if its loss was non-finite else 0].
+DIVERGENCE = "divergence"
 
 
 @dataclasses.dataclass
@@ -66,6 +74,18 @@ def default_xla(strategy: tf.distribute.Strategy) -> bool:
         strategy, tf.distribute.TPUStrategy)
 
 
+def nonfinite_gradients(grad_norm: tf.Tensor, grads_finite: tf.Tensor,
+                        loss_scale: tf.Tensor | None) -> tf.Tensor:
+    """The divergence guard's verdict on a step's gradients (a non-finite loss is fatal on its own):
+    True for a non-finite global norm, except an fp16 overflow that the dynamic loss scale absorbs
+    (the step is skipped and the scale halved) while the scale can still go down. At its minimum, 1,
+    the gradients are non-finite unscaled: that is divergence, not a scale too high."""
+    bad = ~tf.math.is_finite(grad_norm)
+    if loss_scale is not None:
+        bad &= grads_finite | (loss_scale <= 1.0)
+    return bad
+
+
 class Trainer:
     """Model, optimiser and step counter under a strategy, and the compiled training loop."""
 
@@ -85,6 +105,11 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
             self.loss_scale = DynamicLossScale() if mixed_precision == "fp16" else None
+        # What a checkpoint holds, by name, for the finiteness check before each save.
+        self._checked = [*named, *((f"{n}/adam_m", m) for (n, _), m in zip(named, self.optimizer.m)),
+                         *((f"{n}/adam_v", v) for (n, _), v in zip(named, self.optimizer.v))]
+        if self.loss_scale is not None:
+            self._checked.append(("loss_scale", self.loss_scale.scale))
         self._base_seed = tf.constant([config.seed, 0], tf.int64)
         single_device = self.replicas == 1 and not isinstance(strategy, tf.distribute.TPUStrategy)
         if single_device:
@@ -133,9 +158,12 @@ class Trainer:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         finite = tf.constant(True)
         if self.loss_scale is not None:
-            grads = [g / self.loss_scale.scale for g in grads]
+            scale = self.loss_scale.scale.read_value()  # the scale this step's loss was scaled by
+            grads = [g / scale for g in grads]
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
         grads, grad_norm = tf.clip_by_global_norm(grads, self.config.clip_norm)
+        bad_grads = nonfinite_gradients(grad_norm, finite,
+                                        scale if self.loss_scale is not None else None)
         lr = learning_rate(step, self.config)
         extra = [(self.step, lambda s, _: s.assign_add(1))]
         if self.loss_scale is not None:
@@ -146,18 +174,44 @@ class Trainer:
         stats["loss_sum"] = loss / self.replicas
         stats["grad_norm_sum"] = tf.where(finite, grad_norm, 0.0) / self.replicas
         stats["skipped_steps"] = tf.cast(~finite, tf.float32) / self.replicas
+        stats["guard/nonfinite_loss"] = tf.cast(~tf.math.is_finite(loss), tf.float32) / self.replicas
+        stats["guard/nonfinite_grads"] = tf.cast(bad_grads, tf.float32) / self.replicas
+        stats["guard/grad_norm"] = grad_norm / self.replicas  # the same on every replica
         return stats
 
     def _train_loop(self, iterator, num_steps: tf.Tensor) -> dict[str, tf.Tensor]:
-        def one_step():
-            per_replica = self.strategy.run(self._step_fn, args=(next(iterator),))
-            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        """`num_steps` steps; returns the summed statistics and, under DIVERGENCE, the first step
+        whose loss or gradient norm was non-finite. The guard is a few scalar selects per step in
+        this graph: the host reads it once per call, with the statistics."""
+        first = self.step.read_value() + 1  # the number of this call's first step
 
-        totals = one_step()  # outside the loop, so the loop variables have a structure
-        for _ in tf.range(num_steps - 1):
-            stats = one_step()
+        def one_step(number, divergence):
+            per_replica = self.strategy.run(self._step_fn, args=(next(iterator),))
+            stats = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            bad_loss = stats.pop("guard/nonfinite_loss") > 0
+            bad_grads = stats.pop("guard/nonfinite_grads") > 0
+            grad_norm = stats.pop("guard/grad_norm")
+            this = tf.stack([tf.cast(number, tf.float64), tf.cast(stats["loss_sum"], tf.float64),
+                             tf.cast(grad_norm, tf.float64), tf.cast(bad_loss, tf.float64)])
+            first_bad = (divergence[0] == 0) & (bad_loss | bad_grads)
+            return stats, tf.where(first_bad, this, divergence)
+
+        # The first step outside the loop, so the loop variables have a structure.
+        totals, divergence = one_step(first, tf.zeros([4], tf.float64))
+        for i in tf.range(num_steps - 1):
+            stats, divergence = one_step(first + 1 + tf.cast(i, tf.int64), divergence)
             totals = {k: totals[k] + stats[k] for k in stats}
-        return totals
+        return {**totals, DIVERGENCE: divergence}
+
+    def nonfinite_variables(self) -> list[str]:
+        """The names of the checkpointed variables (weights, optimizer slots, loss scale) holding a NaN
+        or an infinity; one reduction per variable on the device and one transfer."""
+        finite = self._finite_flags().numpy()
+        return [name for (name, _), ok in zip(self._checked, finite) if not ok]
+
+    @tf.function
+    def _finite_flags(self) -> tf.Tensor:
+        return tf.stack([tf.reduce_all(tf.math.is_finite(v)) for _, v in self._checked])
 
 
 class MetricsLog:
@@ -216,13 +270,23 @@ class MetricsLog:
         return metrics
 
 
+# What may change when a run is resumed: the total, and the schedule, so that a diverged run can go on
+# from its last good checkpoint with a lower learning rate or a longer warm-up.
+RESUMABLE_CHANGES = ("train_steps", "learning_rate", "warmup_steps")
+
+
 def _check_resumable(saved: PretrainConfig, wanted: PretrainConfig, output: str) -> None:
-    """Only --train-steps may change between runs into one output directory."""
+    """Only --train-steps and the learning-rate schedule may change between runs into one output
+    directory."""
     a, b = dataclasses.asdict(saved), dataclasses.asdict(wanted)
-    differ = [f"{k}: {a[k]!r} there, {b[k]!r} now" for k in a if k != "train_steps" and a[k] != b[k]]
+    differ = [f"{k}: {a[k]!r} there, {b[k]!r} now" for k in a
+              if k not in RESUMABLE_CHANGES and a[k] != b[k]]
     if differ:
         raise PretrainError(f"{output} holds a run with other settings ({'; '.join(differ)}); "
                          "use a new --output or the same settings")
+    for key in ("learning_rate", "warmup_steps"):
+        if a[key] != b[key]:
+            log.warning("%s: %s was %r, now %r", output, key, a[key], b[key])
 
 
 DATA_FILES_FILENAME = "data_files.json"
@@ -306,26 +370,111 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
         return {}
     last_metrics: dict[str, float] = {}
     compiled = False
-    with _sigterm_flag() as stop:
+    with _sigterm_flag() as stop, contextlib.closing(writer):
         while step < config.train_steps:
             boundary = min(config.train_steps, _next_multiple(step, options.log_every),
                            _next_multiple(step, options.save_every))
             steps = min(options.steps_per_loop, boundary - step)
             start = time.perf_counter()
             totals = trainer.train_loop(iterator, tf.constant(steps))
-            step = trainer.current_step()  # waits for the loop to finish
+            divergence = totals.pop(DIVERGENCE).numpy()  # waits for the loop to finish
+            step = trainer.current_step()
+            if divergence[0]:
+                # Before any save below (periodic, final, SIGTERM): nothing after the last good
+                # checkpoint is written.
+                raise NonFiniteError(_diverged(divergence, trainer, options, manager))
             metrics_log.add(totals, steps, time.perf_counter() - start if compiled else None)
             compiled = True
             if step % options.log_every == 0 or step == config.train_steps:
                 last_metrics = metrics_log.flush(step)
             if step % options.save_every == 0 or step == config.train_steps or stop:
-                log.info("saved %s", manager.save(checkpoint_number=step))
+                _save(trainer, manager, step, options)
             if stop:
                 log.warning("SIGTERM: stopped at step %d of %d; the same command resumes",
                             step, config.train_steps)
                 break
-    writer.close()
     return last_metrics
+
+
+FIX = "lower --set learning_rate=... (or raise --set warmup_steps=...) and re-run the same command"
+
+
+def _recovery(manager: tf.train.CheckpointManager, options: RunOptions) -> str:
+    """Where a re-run goes on from, and how to make it not diverge again."""
+    latest = manager.latest_checkpoint
+    if latest:
+        return (f"the last good checkpoint is {latest} (step {checkpoints.step_of(latest)}) and "
+                f"nothing later was saved — {FIX} to resume from it")
+    start = (f"--init-checkpoint {options.init_checkpoint}" if options.init_checkpoint
+             else "step 0")
+    return f"no checkpoint was saved — {FIX}: it starts again from {start}"
+
+
+def _diverged(divergence: np.ndarray, trainer: Trainer, options: RunOptions,
+              manager: tf.train.CheckpointManager) -> str:
+    """The one-line error for a divergence at step N. A checkpoint of step N - 1 holds the very
+    weights whose loss (or gradients) at step N was non-finite: resuming from it would diverge again
+    whatever the learning rate (same weights, same next batch, same random draws). Then the one
+    before it is the last good checkpoint, and the run directory's `checkpoint` index is rolled back
+    to it so that the same command resumes from there; its files are left where they are."""
+    step, loss, grad_norm, bad_loss = divergence
+    step = int(step)
+    if bad_loss:
+        what = f"loss is {float(loss)}"
+    else:
+        what = f"gradient norm is {float(grad_norm)} (loss {float(loss):.4g})"
+        if trainer.loss_scale is not None and float(trainer.loss_scale.scale) <= 1.0:
+            what += ", an fp16 overflow with the loss scale already at its minimum of 1,"
+    config = trainer.config
+    rate = float(learning_rate(step - 1, config))
+    message = (f"training diverged: {what} at step {step} (learning rate {rate:.1e}, peak "
+               f"{config.learning_rate:.1e}); ")
+    saved = [(prefix, checkpoints.step_of(prefix)) for prefix in manager.checkpoints]
+    good = [prefix for prefix, saved_step in saved if saved_step < step - 1]
+    poisoned = [prefix for prefix, saved_step in saved if saved_step >= step - 1]
+    if not poisoned:
+        return message + _recovery(manager, options)
+    if not good:
+        return message + (f"the only checkpoint left, {poisoned[-1]}, holds the weights that gave it, "
+                          f"so resuming from it diverges again: start afresh with a new --output "
+                          f"and a lower --set learning_rate=...")
+    _roll_back_index(options.output.rstrip("/"), good)
+    return message + (f"the last good checkpoint is {good[-1]} (step "
+                      f"{checkpoints.step_of(good[-1])}): {poisoned[-1]} holds the weights that "
+                      f"gave it and was taken out of the checkpoint index — {FIX} to resume "
+                      f"from {good[-1]}")
+
+
+def _roll_back_index(output: str, keep: list[str]) -> None:
+    """Rewrites RUN/checkpoint (tf.train.CheckpointManager's index) to list only `keep`, the last of
+    them as the latest; timestamps and relative paths as the manager wrote them."""
+    path = f"{output}/checkpoint"
+    with tf.io.gfile.GFile(path) as f:
+        text = f.read()
+    state = type(tf.train.get_checkpoint_state(output))()
+    text_format.Parse(text, state)
+    names = {posixpath.basename(prefix) for prefix in keep}
+    pairs = [(p, t) for p, t in itertools.zip_longest(
+        state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps)
+        if posixpath.basename(p) in names]
+    del state.all_model_checkpoint_paths[:]
+    del state.all_model_checkpoint_timestamps[:]
+    state.all_model_checkpoint_paths.extend(p for p, _ in pairs)
+    if all(t is not None for _, t in pairs):
+        state.all_model_checkpoint_timestamps.extend(t for _, t in pairs)
+    state.model_checkpoint_path = pairs[-1][0]
+    write_atomically(path, text_format.MessageToString(state))
+
+
+def _save(trainer: Trainer, manager: tf.train.CheckpointManager, step: int,
+          options: RunOptions) -> None:
+    """Every checkpoint goes through here: one with a NaN or an infinity is never written."""
+    bad = trainer.nonfinite_variables()
+    if bad:
+        raise NonFiniteError(
+            f"refusing to save step {step}: {len(bad)} variable(s) hold NaN or infinite values "
+            f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); {_recovery(manager, options)}")
+    log.info("saved %s", manager.save(checkpoint_number=step))
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ small slices of the real BLURB fixtures through the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -234,3 +235,44 @@ def test_fine_tuning_under_mirrored_strategy_on_two_devices(tiny_run, blurb_slic
     assert report["copies_equal"] == {"kernel": True, "word_embeddings": True}
     assert report["embeddings_moved"] > 0
     assert report["rows"] == 21 and report["prediction_error"] < 1e-5
+
+
+def test_a_diverging_trial_stops_with_the_task_seed_and_step(tiny_run, blurb_slices, tmp_path,
+                                                              caplog):
+    """An absurd rate: the loss is NaN after the first real update; the trial stops at the end of that
+    epoch (the losses are read once per epoch) with exit status 3 and writes no result."""
+    output = tmp_path / "run"
+    assert cli.main(["run", "--task", "BC5CDR-chem", "--data", str(blurb_slices),
+                     "--checkpoint", tiny_run, "--output", str(output), "--seed", "5",
+                     "--learning-rate", "1e37", "--epochs", "3", "--batch-size", "16",
+                     "--max-train-examples", "32", "--max-seq-length", str(LENGTH)]) == 3
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["fine-tuning diverged: BC5CDR-chem seed 5: loss is nan at step 2 of 6 "
+                      "(learning rate 6.7e+36, peak 1.0e+37); lower --learning-rate"]
+    assert not (output / "BC5CDR-chem.json").exists()
+
+
+def test_blurb_records_a_diverged_task_runs_the_others_and_fails_at_the_end(
+        tiny_run, blurb_slices, tmp_path, monkeypatch, caplog):
+    data = tmp_path / "data"
+    for part in ("ner/BC5CDR-chem-IOB", "similarity/BIOSSES"):
+        (data / part).parent.mkdir(parents=True, exist_ok=True)
+        (data / part).symlink_to(blurb_slices / part)
+    # BIOSSES alone with an absurd default rate: it diverges, BC5CDR-chem (run before it) and the
+    # table do not suffer.
+    monkeypatch.setitem(TASKS, "BIOSSES", dataclasses.replace(TASKS["BIOSSES"], learning_rate=1e37))
+    output = tmp_path / "blurb"
+    assert cli.main(["blurb", "--data", str(data), "--checkpoint", tiny_run, "--output", str(output),
+                     "--epochs", "3", "--batch-size", "16", "--max-train-examples", "32",
+                     "--max-seq-length", str(LENGTH)]) == 3
+    summary = json.loads((output / "blurb.json").read_text())
+    assert summary["tasks"] == ["BC5CDR-chem"] and list(summary["failed"]) == ["BIOSSES"]
+    assert summary["failed"]["BIOSSES"].startswith(
+        "fine-tuning diverged: BIOSSES seed 0: loss is ")
+    assert summary["blurb_score"] == pytest.approx(
+        json.loads((output / "BC5CDR-chem.json").read_text())["mean"])
+    assert not (output / "BIOSSES.json").exists()
+    table = (output / "blurb.md").read_text()
+    assert "Failed (training diverged, no score; left out of the BLURB score): BIOSSES." in table
+    assert f"- {summary['failed']['BIOSSES']}\n" in table
+    assert "1 of 2 tasks diverged and have no score: BIOSSES" in caplog.text
