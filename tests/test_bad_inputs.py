@@ -381,3 +381,187 @@ def test_documents_row(row, documents_runs):
 
 def test_documents_keeps_every_good_record(documents_runs):
     assert _documents_written(documents_runs["hostile"]) == _documents_written(documents_runs["clean"])
+
+
+# --- pretraining (python -m pretrain: data, vocabulary, settings) ---------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class CliRow:
+    """One hostile input of a command: how it is made (from a good set-up), the exit status, what the one-line
+    error (or the warning) says."""
+
+    name: str
+    what: str
+    make: Callable[[dict, Path], list[str]]  # (good set-up, a scratch directory) -> the command's arguments
+    status: int
+    message: str
+
+
+def _train(setup: dict, data: str, vocab: Optional[str] = None, *extra: str) -> list[str]:
+    return ["train", "--data", data, "--vocab", vocab or setup["vocab"], "--output", setup["run"],
+            "--model-size", "tiny", "--max-seq-length", "64", "--train-steps", "2", "--steps-per-loop", "1",
+            *extra]
+
+
+def _damaged_copy(setup: dict, scratch: Path, change: Callable[[bytes], bytes]) -> str:
+    shards = sorted(Path(setup["train"].rsplit("/", 1)[0]).glob("pretrain_data.*"))
+    for shard in shards:
+        data = shard.read_bytes()
+        (scratch / shard.name).write_bytes(change(data) if shard.name.endswith("00000-of-00004") else data)
+    return f"{scratch}/pretrain_data.tfrecord-*"
+
+
+def _vocab_copy(setup: dict, scratch: Path, vocab: Optional[bytes] = None, config: Optional[bytes] = None) -> str:
+    directory = scratch / "vocab"
+    directory.mkdir()
+    source = Path(setup["vocab"])
+    (directory / "vocab.txt").write_bytes(vocab if vocab is not None else (source / "vocab.txt").read_bytes())
+    (directory / "tokenizer_config.json").write_bytes(
+        config if config is not None else (source / "tokenizer_config.json").read_bytes())
+    return str(directory)
+
+
+def _flip(data: bytes) -> bytes:
+    return data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]
+
+
+PRETRAIN_ROWS = [
+    CliRow("other-length", "shards built at 64 read at 128",
+           lambda s, d: _train(s, s["train"])[:-8] + ["--max-seq-length", "128", "--train-steps", "2"], 2,
+           "built with max_seq_length=64 but is being read with max_seq_length=128"),
+    CliRow("other-vocabulary", "shards built with another vocabulary",
+           lambda s, d: _train(s, s["train"], _vocab_copy(
+               s, d, (Path(s["vocab"]) / "vocab.txt").read_bytes() + b"zzzz\n")), 2,
+           "another vocabulary or casing"),
+    CliRow("flipped-byte", "a shard with one flipped byte (--verify-data)",
+           lambda s, d: _train(s, _damaged_copy(s, d, _flip), None, "--verify-data"), 2, "fail their checksum"),
+    CliRow("cut-shard", "a shard cut short (a partial copy)",
+           lambda s, d: _train(s, _damaged_copy(s, d, lambda b: b[: len(b) // 2]), None, "--verify-data"), 2,
+           "is cut off"),
+    CliRow("not-tfrecord", "a file that is not a TFRecord named as a shard",
+           lambda s, d: _train(s, _damaged_copy(s, d, lambda b: b"<html>not data</html>"), None,
+                               "--verify-data"), 2, "not a TFRecord file"),
+    CliRow("no-match", "--data matching no file", lambda s, d: _train(s, f"{d}/nothing-*"), 2, "no file matches"),
+    CliRow("directory", "--data naming a directory", lambda s, d: _train(s, str(d)), 2, "is a directory"),
+    CliRow("no-cls", "a vocabulary without [CLS]",
+           lambda s, d: _train(s, s["train"], _vocab_copy(s, d, (Path(s["vocab"]) / "vocab.txt").read_bytes()
+                                                           .replace(b"[CLS]\n", b"[CLX]\n"))), 2,
+           "special tokens ['[CLS]'] are missing"),
+    CliRow("vocab-not-utf8", "a vocab.txt that is not UTF-8",
+           lambda s, d: _train(s, s["train"], _vocab_copy(
+               s, d, (Path(s["vocab"]) / "vocab.txt").read_bytes() + b"caf\xe9\n")), 2, "not UTF-8"),
+    CliRow("config-string", 'tokenizer_config.json with "do_lower_case": "false" (a string)',
+           lambda s, d: _train(s, s["train"], _vocab_copy(
+               s, d, config=b'{"do_lower_case": "false", "strip_accents": true}')), 2, "do_lower_case"),
+    CliRow("unknown-setting", "--set of a hyperparameter that does not exist",
+           lambda s, d: _train(s, s["train"], None, "--set", "hiden_size=64"), 2, "unknown hyperparameter"),
+    CliRow("nan-setting", "--set learning_rate=nan", lambda s, d: _train(s, s["train"], None, "--set",
+                                                                         "learning_rate=nan"), 2, "nan"),
+    CliRow("diverging", "a learning rate that makes the loss NaN (1e37)",
+           lambda s, d: _train(s, s["train"], None, "--set", "learning_rate=1e37", "--train-steps", "6"), 3,
+           "training diverged"),
+    CliRow("no-metadata", "shards without pretrain_data.json (another tool's): accepted, with a warning",
+           lambda s, d: _train(s, _without_metadata(s, d)), 0, "no pretrain_data.json in"),
+]
+
+
+def _without_metadata(setup: dict, scratch: Path) -> str:
+    pattern = _damaged_copy(setup, scratch, lambda data: data)
+    (scratch / "pretrain_data.json").unlink()
+    return pattern
+
+
+@pytest.fixture(scope="module")
+def pretrain_setup(tmp_path_factory) -> dict:
+    from tests.pretrain_data import make_dataset
+
+    root = tmp_path_factory.mktemp("bad-pretrain")
+    return make_dataset(str(root / "data"))
+
+
+@pytest.mark.parametrize("row", PRETRAIN_ROWS, ids=lambda row: row.name)
+def test_pretrain_row(row, pretrain_setup, tmp_path, caplog):
+    import logging
+
+    from pretrain import cli
+
+    setup = {**pretrain_setup, "run": str(tmp_path / "run")}
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with caplog.at_level(logging.WARNING):
+        status = cli.main(row.make(setup, scratch))
+    messages = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert status == row.status, messages
+    assert any(row.message in message for message in messages), messages
+    if row.status:
+        errors = [m for m in messages if caplog.records[messages.index(m)].levelno >= logging.ERROR]
+        assert len(errors) == 1 and "\n" not in errors[0]  # one line
+
+
+# --- fine-tuning data (the BLURB readers behind python -m finetune) -------------------------------------------------
+
+BLURB = Path(__file__).resolve().parent / "data" / "blurb"
+
+
+@dataclasses.dataclass(frozen=True)
+class FileRow:
+    """A BLURB file with one bad line among real ones: the reader's one-line error names file:line."""
+
+    name: str
+    what: str
+    task: str
+    source: str  # a real file under tests/data/blurb
+    change: Callable[[list[bytes]], list[bytes]]
+    message: str  # None-free: every row here is refused
+    split: str = "train"
+
+
+def _replace_line(index: int, line: bytes) -> Callable[[list[bytes]], list[bytes]]:
+    return lambda lines: [*lines[:index], line, *lines[index + 1:]]
+
+
+FINETUNE_ROWS = [
+    FileRow("other-entity-type", "B-Disease in a BC5CDR-chem file", "BC5CDR-chem", "ner/BC5CDR-chem-IOB/train.tsv",
+            _replace_line(0, b"Selegiline\tB-Disease"), "train.tsv:1: tag 'B-Disease' is not a BC5CDR-chem tag"),
+    FileRow("misspelt-tag", "a misspelt tag I-Chemcial", "BC5CDR-chem", "ner/BC5CDR-chem-IOB/train.tsv",
+            _replace_line(0, b"Selegiline\tI-Chemcial"), "did you mean 'I-Chemical'?"),
+    FileRow("mixed-schemes", "untyped B after typed tags", "BC5CDR-chem", "ner/BC5CDR-chem-IOB/train.tsv",
+            _replace_line(30, b"word\tB"), "all typed"),
+    FileRow("not-utf8", "a line in Latin-1", "BC5CDR-chem", "ner/BC5CDR-chem-IOB/train.tsv",
+            _replace_line(3, b"postur\xe9l\tO"), "train.tsv:4: not UTF-8"),
+    FileRow("no-tab", "a line without its tag", "BC5CDR-chem", "ner/BC5CDR-chem-IOB/train.tsv",
+            _replace_line(2, b"induced"), "train.tsv:3"),
+    FileRow("score-not-number", "a BIOSSES score that is not a number", "BIOSSES", "similarity/BIOSSES/train.tsv",
+            lambda lines: [lines[0], lines[1].rsplit(b"\t", 1)[0] + b"\thigh", *lines[2:]], "is not a number"),
+    FileRow("score-off-scale", "a BIOSSES score of 4.5", "BIOSSES", "similarity/BIOSSES/train.tsv",
+            lambda lines: [lines[0], lines[1].rsplit(b"\t", 1)[0] + b"\t4.5", *lines[2:]], "scale 0-4"),
+    FileRow("repeated-id", "a BIOSSES pair id given twice", "BIOSSES", "similarity/BIOSSES/train.tsv",
+            lambda lines: [*lines, lines[1]], "already appears on line 2"),
+    FileRow("missing-column", "a DDI row without its label", "DDI", "re/DDI/dev.tsv",
+            lambda lines: [lines[0].rsplit(b"\t", 1)[0], *lines[1:]], "tab-separated fields", split="dev"),
+    FileRow("unknown-label", "a DDI label that does not exist", "DDI", "re/DDI/dev.tsv",
+            lambda lines: [lines[0].rsplit(b"\t", 1)[0] + b"\tDDI-fals", *lines[1:]], "DDI-fals", split="dev"),
+    FileRow("empty", "a training file with its header only", "BIOSSES", "similarity/BIOSSES/train.tsv",
+            lambda lines: lines[:1], "holds no example"),
+    FileRow("no-header", "an empty training file (not even BIOSSES' header)", "BIOSSES",
+            "similarity/BIOSSES/train.tsv", lambda lines: [], "expected the header"),
+]
+
+
+@pytest.mark.parametrize("row", FINETUNE_ROWS, ids=lambda row: row.name)
+def test_finetune_row(row, tmp_path):
+    from finetune.tasks import DataError, get_task, read_split
+
+    source = BLURB / row.source
+    target = tmp_path / row.source
+    target.parent.mkdir(parents=True)
+    for sibling in source.parent.iterdir():  # the other splits, untouched
+        (target.parent / sibling.name).write_bytes(sibling.read_bytes())
+    lines = source.read_bytes().split(b"\n")
+    target.write_bytes(b"\n".join(row.change(lines)))
+    task = get_task(row.task)
+    with pytest.raises((DataError, FileNotFoundError)) as error:
+        read_split(task, str(tmp_path), row.split)
+    assert row.message in str(error.value) and "\n" not in str(error.value), error.value
+    target.write_bytes(source.read_bytes())
+    assert read_split(task, str(tmp_path), row.split)  # the good file is read
