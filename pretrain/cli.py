@@ -93,11 +93,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="override any hyperparameter, e.g. generator_hidden_fraction=0.33 "
                             "(repeatable)")
     train.add_argument("--train-steps", type=positive_int, help="total steps (default: the size's)")
-    train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the size's)")
+    train.add_argument("--batch-size", type=positive_int,
+                       help="global batch size: examples per optimiser step (default: the size's)")
+    train.add_argument("--accumulation-steps", type=positive_int,
+                       help="micro-batches per optimiser step: the gradients of --batch-size / (replicas x "
+                            "K) examples at a time are summed, so a batch of 1024-4096 fits a few chips "
+                            "(default 1)")
     train.add_argument("--max-seq-length", type=positive_int,
                        help="must match the data (default: read from pretrain_data.json)")
     train.add_argument("--seed", type=int, help="seed for initialisation, masking and data order")
     train.add_argument("--tpu", help="Cloud TPU name, or `local` on a TPU VM")
+    train.add_argument("--per-host-input", action=argparse.BooleanOptionalAction, default=None,
+                       help="each host reads its own shards and feeds its own replicas (default: on when "
+                            "several hosts feed the replicas, as on a TPU pod slice)")
     train.add_argument("--mixed-precision", default=run.mixed_precision, choices=sorted(training.COMPUTE_DTYPES),
                        help="bf16 on TPU/Ampere+, fp16 with loss scaling on older GPUs")
     train.add_argument("--steps-per-loop", type=positive_int, default=run.steps_per_loop,
@@ -148,7 +156,8 @@ def _train(args: argparse.Namespace) -> None:
 
     overrides = config_lib.parse_overrides(args.set)
     for flag, key in (("train_steps", "train_steps"), ("batch_size", "batch_size"),
-                      ("max_seq_length", "max_seq_length"), ("seed", "seed")):
+                      ("max_seq_length", "max_seq_length"), ("seed", "seed"),
+                      ("accumulation_steps", "accumulation_steps")):
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
     if args.max_seq_length is None and "max_seq_length" not in overrides:
@@ -164,7 +173,7 @@ def _train(args: argparse.Namespace) -> None:
         steps_per_loop=args.steps_per_loop, log_every=args.log_every, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, xla=args.xla,
         init_checkpoint=args.init_checkpoint, shuffle_buffer=args.shuffle_buffer,
-        peak_tflops=args.peak_tflops)
+        peak_tflops=args.peak_tflops, per_host_input=args.per_host_input)
     files = data.resolve_files(args.data)
     if args.verify_data:
         data.verify_shards(files)

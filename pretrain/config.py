@@ -71,7 +71,7 @@ class PretrainConfig:
     mask_token_fraction: float = 0.85  # of the chosen positions become [MASK]; the rest stay
     gen_weight: float = 1.0
     disc_weight: float = 50.0
-    temperature: float = 1.0
+    temperature: float = 1.0  # of the generator's samples; 0: its most likely token (no noise)
     # Optimisation.
     learning_rate: float = 5e-4
     lr_decay_power: float = 1.0
@@ -82,7 +82,11 @@ class PretrainConfig:
     adam_epsilon: float = 1e-6
     clip_norm: float = 1.0
     # Run.
-    batch_size: int = 128
+    batch_size: int = 128  # examples per optimiser step (all replicas, all accumulated micro-batches)
+    # Micro-batches per optimiser step: each replica computes the gradients of batch_size / (replicas x
+    # accumulation_steps) examples at a time and sums them, so a large batch fits in a few chips' memory. The
+    # masking and the loss normalisers are those of the whole batch, so the update is the one batch_size gives.
+    accumulation_steps: int = 1
     max_seq_length: int = 128
     train_steps: int = 1_000_000
     seed: int = 12345
@@ -130,6 +134,11 @@ class PretrainConfig:
             raise PretrainError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
         if self.max_predictions_per_seq < 1:
             raise PretrainError("max_seq_length * mask_prob leaves no position to predict")
+        if self.accumulation_steps < 1 or self.batch_size % self.accumulation_steps:
+            raise PretrainError(f"batch_size {self.batch_size} is not a multiple of accumulation_steps "
+                                f"{self.accumulation_steps}")
+        if self.temperature < 0:
+            raise PretrainError(f"temperature must be 0 or more, got {self.temperature}")
         self.discriminator()
         self.generator()
 

@@ -77,7 +77,10 @@ def _scatter_values(positions: tf.Tensor, flags: tf.Tensor, values: tf.Tensor,
 
 
 def sample_tokens(logits: tf.Tensor, seed: tf.Tensor, temperature: float) -> tf.Tensor:
-    """Gumbel-max sample from softmax(logits / T), [B, N, V] -> [B, N]; no gradient."""
+    """Gumbel-max sample from softmax(logits / T), [B, N, V] -> [B, N]; no gradient. T = 0: the most
+    likely token, without noise."""
+    if temperature == 0:
+        return tf.stop_gradient(tf.argmax(logits, axis=-1, output_type=tf.int32))
     uniform = tf.random.stateless_uniform(tf.shape(logits), seed)
     gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
     return tf.stop_gradient(
@@ -96,21 +99,43 @@ def replace_tokens(input_ids: tf.Tensor, masked: MaskedInputs,
     return fake_ids, labels
 
 
+@dataclasses.dataclass
+class Normalizers:
+    """What the losses of a batch are divided by: its masked positions and its real tokens. With gradient
+    accumulation they are the whole batch's, so that the micro-batches' losses add up to the batch's."""
+
+    gen_count: tf.Tensor
+    disc_count: tf.Tensor
+
+    @classmethod
+    def of(cls, masked: MaskedInputs, input_mask: tf.Tensor) -> "Normalizers":
+        return cls(tf.reduce_sum(masked.weights), tf.reduce_sum(tf.cast(input_mask, tf.float32)))
+
+
 def electra_loss(model: ElectraModel, batch: dict[str, tf.Tensor], config: PretrainConfig,
                  seed: tf.Tensor, training: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """gen_weight * generator MLM loss + disc_weight * discriminator loss, and metric sums."""
+    masked = mask_inputs(batch["input_ids"], batch["input_mask"], config, seed)
+    return micro_batch_loss(model, batch, masked, Normalizers.of(masked, batch["input_mask"]), config,
+                            seed, training)
+
+
+def micro_batch_loss(model: ElectraModel, batch: dict[str, tf.Tensor], masked: MaskedInputs,
+                     normalizers: Normalizers, config: PretrainConfig, seed: tf.Tensor,
+                     training: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """The loss of (a slice of) a batch already masked, divided by the whole batch's `normalizers`; `seed`
+    draws the generator's samples and the dropout. Metric sums are the slice's own."""
     input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
     fold = tf.random.experimental.stateless_fold_in
     seeds = DropoutSeeds(fold(seed, _DROPOUT)) if training else None
 
-    masked = mask_inputs(input_ids, input_mask, config, seed)
     gen_logits = model.generator_logits(masked.input_ids, input_mask, segment_ids,
                                         masked.positions, seeds)
     log_probs = tf.nn.log_softmax(gen_logits)
     target_log_probs = tf.gather(log_probs, masked.targets, batch_dims=2)
     gen_loss_sum = -tf.reduce_sum(target_log_probs * masked.weights)
     gen_count = tf.reduce_sum(masked.weights)
-    gen_loss = gen_loss_sum / (gen_count + 1e-6)
+    gen_loss = gen_loss_sum / (normalizers.gen_count + 1e-6)
 
     sampled = sample_tokens(gen_logits, fold(seed, _GUMBEL), config.temperature)
     fake_ids, labels = replace_tokens(input_ids, masked, sampled)
@@ -120,7 +145,7 @@ def electra_loss(model: ElectraModel, batch: dict[str, tf.Tensor], config: Pretr
     disc_losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels_f, logits=disc_logits)
     disc_loss_sum = tf.reduce_sum(disc_losses * token_weights)
     disc_count = tf.reduce_sum(token_weights)
-    disc_loss = disc_loss_sum / (disc_count + 1e-6)
+    disc_loss = disc_loss_sum / (normalizers.disc_count + 1e-6)
 
     total = config.gen_weight * gen_loss + config.disc_weight * disc_loss
     stats = _metric_sums(masked, log_probs, sampled, gen_loss_sum, gen_count, disc_logits,

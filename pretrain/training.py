@@ -34,6 +34,7 @@ COMPUTE_DTYPES = {"none": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 # [first step with a non-finite loss or gradient norm (0: none), its loss, its gradient norm,
 # 1 if its loss was non-finite else 0].
 DIVERGENCE = "divergence"
+_MICRO_BATCH = 1000  # folded into the step seed (plus k) for micro-batch k > 0
 
 
 @dataclasses.dataclass
@@ -52,6 +53,9 @@ class RunOptions:
     init_checkpoint: str | None = None
     shuffle_buffer: int = 1000
     peak_tflops: float | None = None
+    # Each host reads its own shards (tf.distribute input contexts): on by itself when several hosts feed
+    # the replicas (a TPU pod slice, a multi-worker cluster); True forces it on one host.
+    per_host_input: bool | None = None
 
 
 def make_strategy(tpu: str | None) -> tf.distribute.Strategy:
@@ -90,13 +94,17 @@ class Trainer:
     """Model, optimiser and step counter under a strategy, and the compiled training loop."""
 
     def __init__(self, config: PretrainConfig, strategy: tf.distribute.Strategy,
-                 mixed_precision: str = "none", xla: bool = False):
+                 mixed_precision: str = "none", xla: bool = False, per_replica_input: bool = False):
+        """`per_replica_input`: the iterator is a distributed one (several hosts, each feeding its own
+        replicas their own batches); otherwise one host iterator gives the global batch and each
+        replica takes its slice."""
         self.config = config
+        self.per_replica_input = per_replica_input
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
-        if config.batch_size % self.replicas:
-            raise PretrainError(f"--batch-size {config.batch_size} is not divisible by the "
-                             f"{self.replicas} replicas")
+        if config.batch_size % (self.replicas * config.accumulation_steps):
+            raise PretrainError(f"--batch-size {config.batch_size} is not divisible by the {self.replicas} "
+                                f"replica(s) x {config.accumulation_steps} accumulation step(s)")
         with strategy.scope():
             self.model = ElectraModel(config, COMPUTE_DTYPES[mixed_precision])
             named = self.model.tf1_variables()
@@ -132,9 +140,43 @@ class Trainer:
         return tf.train.Checkpoint(**objects)
 
     def _forward_backward(self, batch, seed):
+        """This replica's loss, statistics and gradients for its batch: in one pass, or, with
+        accumulation_steps K > 1, in K micro-batches whose gradients are summed. The masking and the
+        loss normalisers are the whole replica batch's, so the K micro-batches give the same loss and
+        gradients as one pass (only the generator's samples and the dropout draw otherwise)."""
+        steps = self.config.accumulation_steps
+        if steps == 1:
+            return self._micro_gradients(batch, None, None, seed)
+        masked = objective.mask_inputs(batch["input_ids"], batch["input_mask"], self.config, seed)
+        normalizers = objective.Normalizers.of(masked, batch["input_mask"])
+
+        def micro(k):
+            def part(t):
+                return tf.gather(tf.reshape(t, [steps, -1, *t.shape[1:]]), k)
+            # Micro-batch 0 draws what one pass would; the others their own samples and dropout.
+            micro_seed = tf.cast(tf.random.experimental.stateless_fold_in(seed, _MICRO_BATCH + k), seed.dtype)
+            micro_seed = tf.where(k > 0, micro_seed, seed)
+            micro_masked = objective.MaskedInputs(*(part(t) for t in (
+                masked.input_ids, masked.positions, masked.targets, masked.weights)))
+            return self._micro_gradients({n: part(t) for n, t in batch.items()}, micro_masked,
+                                         normalizers, micro_seed)
+
+        loss, stats, grads = micro(tf.constant(0))
+        for k in tf.range(1, steps):
+            micro_loss, micro_stats, micro_grads = micro(k)
+            loss += micro_loss
+            stats = {n: stats[n] + micro_stats[n] for n in stats}
+            grads = [a + b for a, b in zip(grads, micro_grads)]
+        return loss, stats, grads
+
+    def _micro_gradients(self, batch, masked, normalizers, seed):
         scale = self.loss_scale.scale if self.loss_scale is not None else None
         with tf.GradientTape() as tape:
-            loss, stats = objective.electra_loss(self.model, batch, self.config, seed, training=True)
+            if masked is None:
+                loss, stats = objective.electra_loss(self.model, batch, self.config, seed, training=True)
+            else:
+                loss, stats = objective.micro_batch_loss(self.model, batch, masked, normalizers,
+                                                         self.config, seed, training=True)
             # Replica losses are summed by the all-reduce: divide so the sum is the global mean.
             scaled = loss / self.replicas
             if scale is not None:
@@ -145,7 +187,7 @@ class Trainer:
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group
-        if self.replicas > 1:
+        if self.replicas > 1 and not self.per_replica_input:
             # Every replica sees the global batch (one host iterator, checkpointed) and takes its
             # own slice, so the data order does not depend on the number of devices.
             batch = {k: tf.gather(tf.reshape(t, [self.replicas, -1, t.shape[-1]]), replica)
@@ -272,7 +314,7 @@ class MetricsLog:
 
 # What may change when a run is resumed: the total, and the schedule, so that a diverged run can go on
 # from its last good checkpoint with a lower learning rate or a longer warm-up.
-RESUMABLE_CHANGES = ("train_steps", "learning_rate", "warmup_steps")
+RESUMABLE_CHANGES = ("train_steps", "learning_rate", "warmup_steps", "accumulation_steps")
 
 
 def _check_resumable(saved: PretrainConfig, wanted: PretrainConfig, output: str) -> None:
@@ -333,26 +375,39 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
 
     strategy = make_strategy(options.tpu)
     xla = default_xla(strategy) if options.xla is None else options.xla
-    trainer = Trainer(config, strategy, options.mixed_precision, xla)
-    log.info("%s with %d replica(s), compute %s, XLA %s", type(strategy).__name__,
-             trainer.replicas, options.mixed_precision, "on" if xla else "off")
+    hosts = data.input_pipelines(strategy)
+    per_host = hosts > 1 if options.per_host_input is None else options.per_host_input
+    trainer = Trainer(config, strategy, options.mixed_precision, xla, per_replica_input=per_host)
+    log.info("%s with %d replica(s) on %d host(s), compute %s, XLA %s%s", type(strategy).__name__,
+             trainer.replicas, hosts, options.mixed_precision, "on" if xla else "off",
+             f", {config.accumulation_steps} micro-batches of {config.batch_size // trainer.replicas // config.accumulation_steps} per replica per step" if config.accumulation_steps > 1 else "")
     latest = tf.train.latest_checkpoint(output)
     seed = config.seed
     same_data = _record_data_files(output, files, options.shuffle_buffer)
-    if latest and not same_data:
-        # A saved iterator only makes sense for the files it was reading: keep everything else.
+    if latest and (not same_data or per_host):
+        # A saved iterator only makes sense for the files it was reading: keep everything else. With
+        # per-host input there is none (TensorFlow cannot checkpoint a distributed iterator).
         trainer.checkpoint().restore(latest).expect_partial().assert_existing_objects_matched()
         seed = config.seed + trainer.current_step()
-        log.warning("the data files or the shuffle buffer changed since %s: resuming the weights, "
-                    "optimizer and step %d, with the data read afresh (seed %d)", latest,
-                    trainer.current_step(), seed)
-    dataset = data.training_dataset(files, config.batch_size, config.max_seq_length, seed,
-                                    options.shuffle_buffer)
+        if per_host:
+            log.info("resumed from %s at step %d; per-host input is read afresh (seed %d)", latest,
+                     trainer.current_step(), seed)
+        else:
+            log.warning("the data files or the shuffle buffer changed since %s: resuming the weights, "
+                        "optimizer and step %d, with the data read afresh (seed %d)", latest,
+                        trainer.current_step(), seed)
+    if per_host:
+        dataset = strategy.distribute_datasets_from_function(
+            lambda context: data.host_training_dataset(files, config.batch_size, config.max_seq_length, seed,
+                                                       context, options.shuffle_buffer))
+    else:
+        dataset = data.training_dataset(files, config.batch_size, config.max_seq_length, seed,
+                                        options.shuffle_buffer)
     iterator = iter(dataset)
-    checkpoint = trainer.checkpoint(data=iterator)
+    checkpoint = trainer.checkpoint() if per_host else trainer.checkpoint(data=iterator)
     manager = tf.train.CheckpointManager(checkpoint, output, max_to_keep=options.keep_checkpoints,
                                          step_counter=trainer.step, checkpoint_name="ckpt")
-    if latest and same_data:
+    if latest and same_data and not per_host:
         checkpoint.restore(latest).assert_existing_objects_matched()
         log.info("resumed from %s at step %d", latest, trainer.current_step())
     elif not latest and options.init_checkpoint:
