@@ -228,6 +228,39 @@ def training_dataset(files: list[str], batch_size: int, max_seq_length: int, see
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def input_pipelines(strategy: tf.distribute.Strategy) -> int:
+    """How many hosts feed the strategy's replicas: a TPU pod slice's hosts, a multi-worker cluster's
+    workers; 1 on one machine."""
+    extended = strategy.extended
+    hosts = getattr(extended, "num_hosts", None)  # TPUStrategy
+    if hosts is None:
+        hosts = getattr(extended, "_num_workers", 1)  # MultiWorkerMirroredStrategy
+    return max(1, int(hosts))
+
+
+def host_files(files: list[str], context: tf.distribute.InputContext) -> list[str]:
+    """The shards one host reads: every `num_input_pipelines`-th of the sorted list, from its
+    `input_pipeline_id`, so hosts read disjoint shards that together are all of them."""
+    mine = files[context.input_pipeline_id::context.num_input_pipelines]
+    if not mine:
+        raise PretrainError(f"{len(files)} shard(s) for {context.num_input_pipelines} hosts: every host "
+                            f"needs at least one (build the data with more --num-shards)")
+    return mine
+
+
+def host_training_dataset(files: list[str], global_batch_size: int, max_seq_length: int, seed: int,
+                          context: tf.distribute.InputContext,
+                          shuffle_buffer: int = 1000) -> tf.data.Dataset:
+    """One host's part of the input on a pod (for `strategy.distribute_datasets_from_function`): its own
+    shards (`host_files`), batched per replica, so the global batch is split across hosts and no host
+    reads another's data. Each host shuffles with its own seed."""
+    if global_batch_size % context.num_replicas_in_sync:
+        raise PretrainError(f"--batch-size {global_batch_size} is not divisible by the "
+                            f"{context.num_replicas_in_sync} replicas")
+    return training_dataset(host_files(files, context), context.get_per_replica_batch_size(global_batch_size),
+                            max_seq_length, seed + 7919 * context.input_pipeline_id, shuffle_buffer)
+
+
 def evaluation_dataset(files: list[str], batch_size: int, max_seq_length: int) -> tf.data.Dataset:
     """One pass in file order; the last batch is padded with empty rows (input_mask 0), which
     every metric ignores, so shapes stay static and no example is dropped."""
