@@ -29,7 +29,7 @@ test-fast: $(STAMP)  ## run the suite without the tests marked slow (under a min
 demo: $(STAMP)  ## run the chain on the bundled sample into out/demo
 	$(PY) -m scripts.demo --output $(DEMO_OUT)
 
-BENCHMARKS := parse pmc_parse sentences corpus vocab tfrecords pretrain
+BENCHMARKS := parse pmc_parse sentences corpus vocab tfrecords pretrain accelerator
 
 bench: $(STAMP)  ## run every stage's benchmark (each prints its figures and ratios)
 	for b in $(BENCHMARKS); do echo "== benchmarks.$$b"; $(PY) -m benchmarks.$$b || exit 1; done
