@@ -108,7 +108,7 @@ def _ours() -> Splitter:
 def _ours_in_spacy() -> Splitter:
     import spacy
 
-    import corpus.sentences  # noqa: F401  (registers the component factory)
+    import corpus.sentences_spacy  # noqa: F401  (registers the component factory)
 
     nlp = spacy.blank("en")
     nlp.add_pipe("biomedical_sentencizer")

@@ -9,7 +9,8 @@ leftovers ("...cells.[12] The"), section labels ("RESULTS:") and lower-case cont
 
 `SentenceSplitter(model=PATH_OR_NAME)` loads a trained spaCy pipeline (e.g. scispacy's en_core_sci_sm) and uses
 its sentence boundaries instead, with every component the boundaries do not need disabled. The rules are also a
-spaCy component, "biomedical_sentencizer", for pipelines that want them on top of their own tokenizer.
+spaCy component, "biomedical_sentencizer" (`corpus.sentences_spacy`), for pipelines that want them on top of their
+own tokenizer. spaCy is imported only when a model is asked for: the rules need nothing but `re`.
 
 Whichever detector runs, sentences are exact substrings of the input, in order, trimmed of surrounding
 whitespace, and together they cover every non-space character.
@@ -20,11 +21,6 @@ import logging
 import re
 from itertools import islice
 from typing import Iterable, Iterator, Optional
-
-import numpy
-from spacy.attrs import IDX, SENT_START
-from spacy.language import Language
-from spacy.tokens import Doc
 
 log = logging.getLogger(__name__)
 
@@ -304,42 +300,6 @@ def spans_from_boundaries(text: str, boundaries: Iterable[int]) -> list[Span]:
     return spans
 
 
-_NOT_SENT_START = numpy.iinfo(numpy.uint64).max  # -1 in spaCy's uint64 attribute arrays
-
-
-@Language.factory("biomedical_sentencizer")
-def create_biomedical_sentencizer(nlp: Language, name: str) -> "BiomedicalSentencizer":
-    """spaCy factory: `nlp.add_pipe("biomedical_sentencizer")` after importing this module."""
-    return BiomedicalSentencizer()
-
-
-class BiomedicalSentencizer:
-    """spaCy component: sets `Token.is_sent_start` from `find_boundaries` run on the Doc's text.
-
-    A sentence that would start inside a token (the tokenizer kept "cells.[12]" or "world.Non" together) starts
-    at the next token instead, so spaCy's token-level sentences never break a token.
-    """
-
-    def __call__(self, doc: Doc) -> Doc:
-        if not len(doc):
-            return doc
-        text = doc.text
-        token_starts = doc.to_array(IDX).astype(numpy.int64)
-        sentence_starts = [_next_non_space(text, cut) for cut in find_boundaries(text)]
-        # Setting Token.is_sent_start one token at a time re-checks the whole Doc on every call (quadratic);
-        # one from_array call sets them all. SENT_START is 1 for a start and -1 (as uint64) for "not a start".
-        values = numpy.full((len(doc), 1), _NOT_SENT_START, dtype=numpy.uint64)
-        values[0] = 1
-        indices = numpy.searchsorted(token_starts, sentence_starts, side="left")
-        values[indices[indices < len(doc)]] = 1
-        doc.from_array([SENT_START], values)
-        return doc
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterator[Doc]:
-        for doc in docs:
-            yield self(doc)
-
-
 class SentenceSplitter:
     """Split text into sentences: exact, ordered, whitespace-trimmed substrings covering all non-space text.
 
@@ -353,7 +313,12 @@ class SentenceSplitter:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.model = model
         self.batch_size = batch_size
-        self._nlp = _load_pipeline(model) if model is not None else None
+        self._nlp = None
+        if model is not None:
+            from corpus import sentences_spacy  # spaCy (and what it imports) only when a model is asked for
+
+            self._nlp = sentences_spacy.load_pipeline(model)
+            self._doc_spans = sentences_spacy.doc_spans
 
     def split(self, text: str) -> list[str]:
         return [text[start:end] for start, end in self.split_spans(text)]
@@ -362,7 +327,7 @@ class SentenceSplitter:
         """(start, end) character offsets of the sentences of `text`."""
         if self._nlp is None:
             return spans_from_boundaries(text, find_boundaries(text))
-        return _doc_spans(self._nlp(text))
+        return self._doc_spans(self._nlp(text))
 
     def split_batch(self, texts: Iterable[str]) -> Iterator[list[str]]:
         """Sentences of each text, in order; spaCy pipelines process the texts in batches (`nlp.pipe`)."""
@@ -381,52 +346,7 @@ class SentenceSplitter:
                 yield chunk, [self.split_spans(text) for text in chunk]
             else:
                 docs = self._nlp.pipe(chunk, batch_size=self.batch_size)
-                yield chunk, [_doc_spans(doc) for doc in docs]
-
-
-def _doc_spans(doc: Doc) -> list[Span]:
-    text = doc.text
-    return spans_from_boundaries(text, [sentence.start_char for sentence in doc.sents][1:])
-
-
-# Components that set sentence boundaries, in order of preference; the first one present is used.
-_BOUNDARY_COMPONENTS = ("senter", "parser", "biomedical_sentencizer", "pysbd_sentencizer", "sentencizer")
-
-
-def _load_pipeline(model: str) -> Language:
-    import spacy
-
-    # scispacy's pipelines name its tokenizer and sentencizer; importing registers them with spaCy.
-    from scispacy import custom_sentence_segmenter, custom_tokenizer  # noqa: F401
-
-    try:
-        nlp = spacy.load(model)
-    except OSError as error:
-        raise ValueError(
-            f"cannot load spaCy pipeline {model!r}: give a directory written by nlp.to_disk() or the name of an "
-            f"installed pipeline package ({error})"
-        ) from error
-    names = nlp.component_names  # includes disabled components (a trained "senter" ships disabled)
-    boundary = next((name for name in _BOUNDARY_COMPONENTS if name in names), None)
-    if boundary is None:
-        raise ValueError(
-            f"spaCy pipeline {model!r} has no component that sets sentence boundaries "
-            f"(looked for {', '.join(_BOUNDARY_COMPONENTS)}); its components: {', '.join(names) or 'none'}"
-        )
-    keep = {boundary} | {name for name in names if boundary in _listeners(nlp, name)}
-    for name in names:
-        if name in keep and name in nlp.disabled:
-            nlp.enable_pipe(name)
-        elif name not in keep and name not in nlp.disabled:
-            nlp.disable_pipe(name)
-    log.info("spaCy pipeline %s: sentence boundaries from %r, enabled %s", model, boundary, nlp.pipe_names)
-    return nlp
-
-
-def _listeners(nlp: Language, name: str) -> list[str]:
-    """Components that listen to the shared embedding component `name` (tok2vec, transformer)."""
-    component = nlp.get_pipe(name)
-    return list(getattr(component, "listening_components", []) or [])
+                yield chunk, [self._doc_spans(doc) for doc in docs]
 
 
 def main(argv: Optional[list[str]] = None) -> int:

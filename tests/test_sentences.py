@@ -14,6 +14,7 @@ from corpus.documents import Document
 from corpus.pmc import JatsOptions, parse_jats
 from corpus.pubmed import iter_pubmed
 from corpus.sentences import SentenceSplitter, find_boundaries, spans_from_boundaries
+from corpus import sentences_spacy  # noqa: F401  (registers the biomedical_sentencizer factory)
 from tests.fixtures import DATA, PUBMED_SAMPLES, SAMPLES, genia_files
 
 
@@ -505,3 +506,19 @@ def test_command_line(tmp_path, capsys):
     )
     assert main(["--spans", str(second)]) == 0
     assert capsys.readouterr().out == "0\t9\tOne more.\n"
+
+
+def test_the_rules_do_not_import_spacy():
+    """The default splitter (every corpus worker) never imports spaCy: its import costs seconds and ~250 MB."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from corpus.sentences import SentenceSplitter; import pipelines.corpus; "
+        "SentenceSplitter().split('One. Two.'); "
+        "print(sorted(m for m in ('spacy', 'thinc', 'torch') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
