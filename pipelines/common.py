@@ -205,10 +205,22 @@ class _CounterInc:
 
     def __init__(self, namespace: str):
         self.namespace = namespace
+        self._counters: dict[str, Any] = {}
 
     def __call__(self, name: str, amount: int = 1) -> None:
         if amount:
-            Metrics.counter(self.namespace, name).inc(amount)
+            counter = self._counters.get(name)
+            if counter is None:
+                # A counter object resolves the running bundle's container at each inc, so one per name serves
+                # every bundle; creating it per call was a measurable share of a fast step's time.
+                counter = self._counters[name] = Metrics.counter(self.namespace, name)
+            counter.inc(amount)
+
+    def __getstate__(self) -> dict:
+        return {"namespace": self.namespace}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["namespace"])
 
 
 def counter_inc_fn(namespace: str) -> _CounterInc:
@@ -218,6 +230,7 @@ def counter_inc_fn(namespace: str) -> _CounterInc:
 
 ERRORS_DIR = "errors"
 DEAD_LETTERS = "dead_letters"  # the tag of every step's dead-letter output
+EXCLUSIONS = "exclusions"  # the tag of the records of what a step removed: (id, step, reason)
 SNIPPET_CHARS = 200
 
 
@@ -228,6 +241,12 @@ def dead_letter(job: str, kind: str, origin: str, reason: str, **detail: Any) ->
     letter = {"job": job, "kind": kind, "origin": origin, "reason": reason}
     letter.update((key, value) for key, value in detail.items() if value is not None)
     return letter
+
+
+def exclusion(element_id: str, step: str, reason: str) -> dict:
+    """The record of one element a step removed (a document's id, the step, why), for a job's exclusion list:
+    unlike a dead letter it is no error, but it traces every removal back."""
+    return {"id": element_id, "step": step, "reason": reason}
 
 
 def snippet(text: str | bytes, limit: int = SNIPPET_CHARS) -> str:
@@ -317,6 +336,7 @@ class CountedStep(beam.DoFn):
         self.namespace = namespace
         self.step = step
         self.inc = counter_inc_fn(namespace)
+        self.record_exclusions = False  # set by apply_step when it collects exclusions
         self._side: list = []
 
     def origin_of(self, element) -> str:
@@ -351,23 +371,33 @@ class CountedStep(beam.DoFn):
             self._side = []
             outcome = Removed("error", dead_letter(self.namespace, self.kind, self.origin_of(element),
                                                    f"{self.step} failed: {type(error).__name__}: {error}"[:500]))
-        yield from self._side
         if isinstance(outcome, Removed):
             self.inc(f"{self.step}.removed.{outcome.reason}")
             self.removed(element, outcome.reason)
+            yield from self._side
             if outcome.dead_letter is not None:
                 yield beam.pvalue.TaggedOutput(DEAD_LETTERS, outcome.dead_letter)
+            if self.record_exclusions:
+                yield beam.pvalue.TaggedOutput(EXCLUSIONS, exclusion(self.origin_of(element), self.step,
+                                                                     outcome.reason))
             return
+        yield from self._side
         self.inc(f"{self.step}.out")
         yield outcome
 
 
-def apply_step(documents, label: str, step: CountedStep, *side_outputs: str, dead_letters: Optional[list] = None):
-    """`documents | label >> ParDo(step)` with its dead letters appended to `dead_letters` (when given) and
-    its side outputs; returns the main output, or the whole result when there are side outputs."""
-    result = documents | label >> beam.ParDo(step).with_outputs(DEAD_LETTERS, *side_outputs, main="main")
+def apply_step(documents, label: str, step: CountedStep, *side_outputs: str, dead_letters: Optional[list] = None,
+               exclusions: Optional[list] = None):
+    """`documents | label >> ParDo(step)` with its dead letters appended to `dead_letters` and the records of
+    what it removed to `exclusions` (each when given), and its side outputs; returns the main output, or the
+    whole result when there are side outputs."""
+    step.record_exclusions = exclusions is not None
+    result = documents | label >> beam.ParDo(step).with_outputs(DEAD_LETTERS, EXCLUSIONS, *side_outputs,
+                                                                 main="main")
     if dead_letters is not None:
         dead_letters.append(result[DEAD_LETTERS])
+    if exclusions is not None:
+        exclusions.append(result[EXCLUSIONS])
     return result if side_outputs else result.main
 
 
