@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from corpus.assemble import CorpusDocument
 from corpus.minhash import normalised_words
@@ -21,7 +21,11 @@ _DIGITS = re.compile(r"\d+")
 
 def line_key(sentence: str) -> Optional[str]:
     """The boilerplate key of a sentence, or None when it has no words to compare."""
-    words = normalised_words(sentence.replace("©", "(c)"))
+    return key_of_words(normalised_words(sentence.replace("©", "(c)")))
+
+
+def key_of_words(words: list[str]) -> Optional[str]:
+    """The line key of a sentence's normalised words (digits count as one, so years and grant numbers vary)."""
     if not words:
         return None
     normalised = _DIGITS.sub("0", " ".join(words))
@@ -38,10 +42,11 @@ def winner_order(seed: int, document_id: str) -> bytes:
     return hashlib.blake2b(f"{seed}:{document_id}".encode("utf-8"), digest_size=8).digest()
 
 
-def losing_documents(occurrences: Iterable[tuple[bytes, str]], min_documents: int) -> tuple[int, list[str]]:
+def losing_documents(occurrences: Iterable[tuple[bytes, str]], min_documents: int) -> tuple[int, Iterator[str]]:
     """(number of documents, ids to remove the line from) for one line key's (winner order, document id) pairs.
 
-    `occurrences` is iterated twice (a Beam grouped value can be); nothing is removed below `min_documents`.
+    `occurrences` is iterated twice (a Beam grouped value can be), and the losers are yielded from the second
+    pass, so a line in millions of documents is never held as a list; nothing is removed below `min_documents`.
     """
     count, winner = 0, None
     for order, document_id in occurrences:
@@ -49,8 +54,8 @@ def losing_documents(occurrences: Iterable[tuple[bytes, str]], min_documents: in
         if winner is None or (order, document_id) < winner:
             winner = (order, document_id)
     if count < min_documents:
-        return count, []
-    return count, [document_id for order, document_id in occurrences if (order, document_id) != winner]
+        return count, iter(())
+    return count, (document_id for order, document_id in occurrences if (order, document_id) != winner)
 
 
 def remove_lines(document: CorpusDocument, keys: set[str]) -> list[tuple[str, str]]:

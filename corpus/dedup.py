@@ -6,6 +6,7 @@ the longer text, then the smaller id, so the result never depends on the order r
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
@@ -87,9 +88,17 @@ def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterato
     documents yields O(n * max_links) pairs instead of n^2, and a document is always compared with the
     bucket's best copy.
     """
-    ordered = sorted(set(members))
-    for position in range(1, len(ordered)):
-        worse = ordered[position][1]
-        for _, better in ordered[:min(position, max_links)]:
-            if better != worse:
-                yield worse, better
+    # The best `max_links` members (one pass, bounded memory), then every member against those better than it
+    # (a second pass over the re-iterable group): a bucket of millions is never held.
+    best: list[tuple[Rank, str]] = []
+    for member in members:
+        member = (tuple(member[0]), member[1])
+        if member not in best and (len(best) < max_links or member < best[-1]):
+            bisect.insort(best, member)
+            del best[max_links:]
+    for member in members:  # a document is in a bucket once (band keys hold their band)
+        member = (tuple(member[0]), member[1])
+        for better in best:
+            if better >= member:
+                break
+            yield member[1], better[1]

@@ -155,8 +155,11 @@ def _cluster_rows(stats: dict) -> list[list[str]]:
             f"{html.escape(m['id'])} (J≈{m['similarity']:.2f}): {html.escape(_short(m['title'], 90))}"
             for m in cluster["removed"])
         note = "" if cluster["kept_in_corpus"] else "<br>(itself a near duplicate of a better copy)"
+        size = cluster.get("size", len(cluster["removed"]))
+        if size > len(cluster["removed"]):
+            members += f"<br>... and {size - len(cluster['removed'])} more"
         rows.append([f"{html.escape(cluster['kept'])}<br><i>{html.escape(_short(cluster['title'], 90))}</i>{note}",
-                     str(len(cluster["removed"])), members])
+                     str(size), members])
     return rows
 
 

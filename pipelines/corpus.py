@@ -32,10 +32,11 @@ from corpus.stats import build_stats
 from pipelines.common import (WriteDeadLetters, add_argument_once, counters, errors_prefix, expand_globs, job_parser,
                               parse_job_args, read_json, run_pipeline, use_local_runner_by_default, write_atomically,
                               write_json)
-from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, DropCrossSourceDuplicates, DropExactDuplicates,
-                                    FilterDocuments, IdentifyLanguage, ReadCorpusInput, RemoveBoilerplate)
-from pipelines.corpus_write import LengthHistograms, WriteCorpus, remove_stale_shards
-from pipelines.near_duplicates import DropNearDuplicates
+from pipelines.corpus_dedup import DeduplicateCorpus
+from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, DropCrossSourceDuplicates, FilterDocuments,
+                                    IdentifyLanguage, ReadCorpusInput)
+from pipelines.corpus_write import (LengthHistograms, WriteCorpus, WriteExclusions, remove_exclusions,
+                                   remove_stale_shards)
 
 LOG = logging.getLogger(__name__)
 
@@ -153,7 +154,9 @@ class BuildCorpus(beam.PTransform):
     def expand(self, documents):
         config = self._config
         steps = [DropCrossSourceDuplicates(), AssembleText(config.splitter_model),
-                 FilterDocuments(config.filters), IdentifyLanguage(config.language)]
+                 FilterDocuments(config.filters), IdentifyLanguage(config.language),
+                 DeduplicateCorpus(config.near, config.seed, config.boilerplate_min_documents, config.filters,
+                                   config.report_top)]
         kept = (
             documents
             | "CrossSource" >> steps[0]
@@ -161,20 +164,13 @@ class BuildCorpus(beam.PTransform):
             | "Filters" >> steps[2]
             | "Language" >> steps[3]
         )
-        kept, exact_groups = kept | "ExactDuplicates" >> DropExactDuplicates()
-        steps.append(DropNearDuplicates(config.near, config.report_top))
-        kept, clusters = kept | "NearDuplicates" >> steps[-1]
-        steps.append(RemoveBoilerplate(config.seed, config.boilerplate_min_documents, config.filters,
-                                       config.report_top))
-        kept, lines = kept | "Boilerplate" >> steps[-1]
+        kept, top_exact, clusters, lines = kept | "Deduplicate" >> steps[4]
         self.dead_letters = [letters for step in steps for letters in step.dead_letters]
+        _ = ([letters for step in steps for letters in step.exclusions]
+             | "AllExclusions" >> beam.Flatten()
+             | "WriteExclusions" >> WriteExclusions(self._output))
         shard_rows = kept | "Write" >> WriteCorpus(self._output, config.seed, config.shard_size_bytes)
         histograms = kept | "Histograms" >> beam.CombineGlobally(LengthHistograms())
-        top_exact = (
-            exact_groups
-            | "TopExact" >> beam.combiners.Top.Of(config.report_top,
-                                                  key=lambda g: (g["removed_count"], g["kept"]))
-        )
         parts = [
             histograms | "NameHistograms" >> beam.Map(lambda h: {"histograms": h}),
             shard_rows | "NameShards" >> beam.Map(lambda rows: {"shards": rows}),
@@ -215,6 +211,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
     options = PipelineOptions(argv)
     use_local_runner_by_default(options)
+    remove_exclusions(output)
     pipeline = beam.Pipeline(options=options)
     documents, errors = pipeline | "Read" >> ReadCorpusInput(files, config.max_document_bytes)
     build = BuildCorpus(output, config)

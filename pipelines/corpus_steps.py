@@ -4,9 +4,10 @@
 Counters (namespace `corpus`) follow one scheme, which `corpus.stats` turns into the report's table:
 `<step>.in`, `<step>.out`, `<step>.removed.<reason>` count documents (per-document steps are `CountedStep`s, so
 they balance by construction); `sentences.in`, `sentences.removed.<reason>` and `sentences.dropped_with_document`
-count sentences. Near duplicates are `pipelines.near_duplicates`; writing the shards is `pipelines.corpus_write`.
-Each step transform keeps the dead letters of its steps in `dead_letters` (a list of PCollections), which the
-job writes with the others.
+count sentences. The dedup steps (exact duplicates, near duplicates, boilerplate lines) are
+`pipelines.corpus_dedup` and `pipelines.near_duplicates`; writing the shards is `pipelines.corpus_write`. Each step
+transform keeps the dead letters of its steps in `dead_letters` and the records of the documents it removed in
+`exclusions` (lists of PCollections), which the job writes with the others.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Iterator, Optional
 
 import apache_beam as beam
 
-from corpus import boilerplate, dedup, filters, langid
+from corpus import dedup, filters, langid
 from corpus.assemble import CorpusDocument, assemble, schema_problem
 from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document, unencodable_text
 from pipelines.common import (DEAD_LETTERS, CountedStep, Line, ReadLines, Removed, apply_step, counter_inc_fn,
@@ -131,11 +132,13 @@ class KeepUnlessSuperseded(CorpusStep):
 
 
 class StepTransform(beam.PTransform):
-    """A transform of the corpus job whose steps' dead letters are collected in `dead_letters`."""
+    """A transform of the corpus job whose steps' dead letters are collected in `dead_letters` and the records
+    of the documents they removed in `exclusions` (lists of PCollections, filled when it is applied)."""
 
     def __init__(self):
         super().__init__()
         self.dead_letters: list = []
+        self.exclusions: list = []
 
 
 class DropCrossSourceDuplicates(StepTransform):
@@ -154,7 +157,8 @@ class DropCrossSourceDuplicates(StepTransform):
             | "JoinVerdicts" >> beam.CoGroupByKey()
             | "WithVerdict" >> beam.FlatMap(_with_verdict)
         )
-        return apply_step(joined, "KeepUnlessSuperseded", KeepUnlessSuperseded(), dead_letters=self.dead_letters)
+        return apply_step(joined, "KeepUnlessSuperseded", KeepUnlessSuperseded(),
+                          dead_letters=self.dead_letters, exclusions=self.exclusions)
 
 
 # --- Assembly, filters, language ----------------------------------------------------------------------------------
@@ -168,7 +172,7 @@ class AssembleDoFn(CorpusStep):
         self._splitter = None
 
     def setup(self) -> None:
-        from corpus.sentences import SentenceSplitter  # loads spaCy: once per worker, not at import
+        from corpus.sentences import SentenceSplitter
 
         self._splitter = SentenceSplitter(model=self._model)
 
@@ -188,7 +192,8 @@ class AssembleText(StepTransform):
         self._model = splitter_model
 
     def expand(self, documents):
-        return apply_step(documents, "Assemble", AssembleDoFn(self._model), dead_letters=self.dead_letters)
+        return apply_step(documents, "Assemble", AssembleDoFn(self._model),
+                          dead_letters=self.dead_letters, exclusions=self.exclusions)
 
 
 class FilterDoFn(CorpusStep):
@@ -210,7 +215,8 @@ class FilterDocuments(StepTransform):
         self._config = config
 
     def expand(self, documents):
-        return apply_step(documents, "Filter", FilterDoFn(self._config), dead_letters=self.dead_letters)
+        return apply_step(documents, "Filter", FilterDoFn(self._config),
+                          dead_letters=self.dead_letters, exclusions=self.exclusions)
 
 
 class LanguageDoFn(CorpusStep):
@@ -239,183 +245,5 @@ class IdentifyLanguage(StepTransform):
         self._config = config
 
     def expand(self, documents):
-        return apply_step(documents, "Language", LanguageDoFn(self._config), dead_letters=self.dead_letters)
-
-
-# --- Exact duplicates ---------------------------------------------------------------------------------------------
-
-class BestCopy(beam.CombineFn):
-    """Per normalised-text key: the best-ranked document, how many copies there were, the sentences of the
-    copies that lost, and the first ids that lost (for the report)."""
-
-    def __init__(self, keep_ids: int):
-        self._keep_ids = keep_ids
-
-    def create_accumulator(self):
-        return None, None, 0, 0, []
-
-    def add_input(self, accumulator, element):
-        rank, document = element
-        return self.merge_accumulators([accumulator, (rank, document, 1, 0, [])])
-
-    def merge_accumulators(self, accumulators):
-        best_rank, best, count, lost_sentences, losers = None, None, 0, 0, []
-        for rank, document, n, lost, lost_ids in accumulators:
-            count += n
-            lost_sentences += lost
-            losers.extend(lost_ids)
-            if document is None:
-                continue
-            if best is None:
-                best_rank, best = rank, document
-                continue
-            if rank < best_rank:
-                (loser_rank, loser), (best_rank, best) = (best_rank, best), (rank, document)
-            else:
-                loser_rank, loser = rank, document
-            lost_sentences += loser.num_sentences()
-            losers.append((loser_rank, loser.id))
-        return best_rank, best, count, lost_sentences, sorted(losers)[: self._keep_ids]
-
-    def extract_output(self, accumulator):
-        return accumulator
-
-
-def _resolve_exact(item) -> Iterator:
-    """One group of identical documents: the best copy stays; the others were combined away, so the step's
-    balance is counted here per group (in = copies, out = 1, removed.duplicate = copies - 1)."""
-    _, (_, best, count, lost_sentences, losers) = item
-    inc("exact.in", count)
-    inc("exact.out")
-    if count > 1:
-        inc("exact.removed.duplicate", count - 1)
-        inc("sentences.dropped_with_document", lost_sentences)
-        yield beam.pvalue.TaggedOutput("groups", {
-            "kept": best.id, "title": best.title(), "removed_count": count - 1,
-            "removed": [doc_id for _, doc_id in losers]})
-    yield best
-
-
-class DropExactDuplicates(beam.PTransform):
-    """Identical documents after normalisation kept once (the best-ranked copy); returns (documents, groups)."""
-
-    def __init__(self, report_ids: int = 10):
-        super().__init__()
-        self._report_ids = report_ids
-
-    def expand(self, documents):
-        resolved = (
-            documents
-            | "KeyByText" >> beam.Map(lambda d: (dedup.exact_key(d), (dedup.survivor_rank(d), d)))
-            | "BestCopy" >> beam.CombinePerKey(BestCopy(self._report_ids))
-            | "Resolve" >> beam.FlatMap(_resolve_exact).with_outputs("groups", main="documents")
-        )
-        return resolved.documents, resolved.groups
-
-
-# --- Boilerplate lines --------------------------------------------------------------------------------------------
-
-def _line_occurrences(document: CorpusDocument, seed: int) -> Iterator:
-    order = boilerplate.winner_order(seed, document.id)
-    for key in boilerplate.document_line_keys(document):
-        yield key, (order, document.id)
-
-
-def _line_losers(item, min_documents: int) -> Iterator[tuple[str, str]]:
-    key, occurrences = item
-    _, losers = boilerplate.losing_documents(occurrences, min_documents)
-    if losers:
-        inc("boilerplate.lines", 1)
-    for document_id in losers:
-        yield document_id, key
-
-
-def _with_lines(item) -> Iterator[tuple[CorpusDocument, frozenset]]:
-    _, grouped = item
-    keys = frozenset(grouped["key"])
-    for document in grouped["document"]:
-        yield document, keys
-
-
-class RemoveLinesDoFn(CorpusStep):
-    """(document, its boilerplate line keys) -> the document without those lines, unless it is left too short;
-    each removed line (once per document) goes to the `lines` output for the report."""
-
-    def __init__(self, config: filters.FilterConfig):
-        super().__init__("boilerplate")
-        self._config = config
-
-    def apply(self, item: tuple[CorpusDocument, frozenset]):
-        document, keys = item
-        removed = boilerplate.remove_lines(document, keys) if keys else []
-        self.inc("sentences.removed.boilerplate", len(removed))
-        examples = {}
-        for key, sentence in removed:
-            examples.setdefault(key, sentence)
-        for key, sentence in sorted(examples.items()):  # once per document, for the document count
-            self.side("lines", (key, sentence))
-        problem = filters.document_problem(document, self._config)
-        return Removed(problem) if problem else document
-
-    def removed(self, element, reason: str) -> None:
-        super().removed(element[0], reason)
-
-
-class LineExample(beam.CombineFn):
-    """Per line key: how many sentences were removed, and the smallest one as the example to show."""
-
-    def create_accumulator(self):
-        return 0, None
-
-    def add_input(self, accumulator, sentence):
-        count, example = accumulator
-        return count + 1, sentence if example is None else min(example, sentence)
-
-    def merge_accumulators(self, accumulators):
-        count, example = 0, None
-        for n, text in accumulators:
-            count += n
-            if text is not None:
-                example = text if example is None else min(example, text)
-        return count, example
-
-    def extract_output(self, accumulator):
-        return accumulator
-
-
-class RemoveBoilerplate(StepTransform):
-    """Sentences found in >= min_documents documents are kept in one (seeded winner) and removed from the rest.
-
-    Then documents left too short are dropped. Returns (documents, top removed lines as one list).
-    """
-
-    def __init__(self, seed: int, min_documents: int, filter_config: filters.FilterConfig, top: int = 20):
-        super().__init__()
-        self._seed = seed
-        self._min_documents = min_documents
-        self._filters = filter_config
-        self._top = top
-
-    def expand(self, documents):
-        removals = (
-            documents
-            | "LineKeys" >> beam.FlatMap(_line_occurrences, seed=self._seed)
-            | "GroupLines" >> beam.GroupByKey()
-            | "Losers" >> beam.FlatMap(_line_losers, min_documents=self._min_documents)
-        )
-        keyed = documents | "KeyById" >> beam.Map(lambda d: (d.id, d))
-        joined = (
-            {"document": keyed, "key": removals}
-            | "JoinRemovals" >> beam.CoGroupByKey()
-            | "WithLines" >> beam.FlatMap(_with_lines)
-        )
-        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters), "lines",
-                              dead_letters=self.dead_letters)
-        lines = (
-            resolved.lines
-            | "PerLine" >> beam.CombinePerKey(LineExample())
-            | "LineRows" >> beam.MapTuple(lambda key, value: (value[0] + 1, key, value[1]))
-            | "TopLines" >> beam.combiners.Top.Of(self._top)
-            | "Unwrap" >> beam.Map(lambda top: [{"documents": n, "key": key, "text": text} for n, key, text in top])
-        )
-        return resolved.main, lines
+        return apply_step(documents, "Language", LanguageDoFn(self._config),
+                          dead_letters=self.dead_letters, exclusions=self.exclusions)

@@ -8,6 +8,7 @@ written (empty), so the shard set is always complete.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Iterator
 
@@ -21,6 +22,7 @@ from pipelines.corpus_steps import NAMESPACE, SOURCES
 
 LOG = logging.getLogger(__name__)
 inc = counter_inc_fn(NAMESPACE)
+REMOVED_DIR = "removed"
 
 
 # --- Shuffle and write --------------------------------------------------------------------------------------------
@@ -82,6 +84,23 @@ class WriteCorpus(beam.PTransform):
         )
 
 
+class WriteExclusions(beam.PTransform):
+    """Exclusion records (id, step, reason) -> `removed/part-SSSSS-of-NNNNN.jsonl.gz`: every document the job
+    removed, and why. (The job deletes an earlier run's files before it starts.)"""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self._output = output
+
+    def expand(self, exclusions):
+        return (
+            exclusions
+            | "ToJson" >> beam.Map(lambda row: json.dumps(row, ensure_ascii=False, sort_keys=True))
+            | "Write" >> beam.io.WriteToText(f"{self._output}/{REMOVED_DIR}/part", file_name_suffix=".jsonl.gz",
+                                             shard_name_template="-SSSSS-of-NNNNN")
+        )
+
+
 class LengthHistograms(beam.CombineFn):
     def create_accumulator(self):
         return empty_histograms()
@@ -95,6 +114,13 @@ class LengthHistograms(beam.CombineFn):
 
     def extract_output(self, accumulator):
         return accumulator
+
+
+def remove_exclusions(output: str) -> None:
+    """An earlier run's exclusion files, which this run's (another number of them) would not all replace."""
+    old = [m.path for result in FileSystems.match([f"{output}/{REMOVED_DIR}/part-*"]) for m in result.metadata_list]
+    if old:
+        FileSystems.delete(old)
 
 
 def remove_stale_shards(output: str, num_shards: int) -> None:

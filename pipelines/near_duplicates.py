@@ -1,50 +1,36 @@
 """Near-duplicate removal as a Beam graph: MinHash LSH over word shingles, without any step that holds the corpus.
 
-Documents -> signatures (one MinHash per document, the hasher built once per worker) -> band keys -> LSH
-buckets -> candidate pairs (at most `max_bucket_links` per document per bucket, which bounds huge buckets) ->
-pairs verified by estimated Jaccard similarity -> removal of every document that a better-ranked one matches
-(`corpus.dedup.survivor_rank`), so each cluster keeps its best copy. Only ids, ranks and signatures are shuffled.
-The decisions themselves (signatures, band keys, bucket edges, the LSH parameters) are `corpus.dedup` and
+Fingerprints (`corpus.fingerprints`: each document's MinHash signature, rank and title, computed once) -> band
+keys -> LSH buckets -> candidate pairs (at most `max_bucket_links` per document per bucket, two passes over a
+bucket, so a bucket of millions is never held) -> pairs verified by estimated Jaccard similarity -> a verdict
+for every document that a better-ranked one matches (`corpus.dedup.survivor_rank`), so each cluster keeps its
+best copy. Only ids, ranks and signatures are shuffled; the documents themselves meet their verdicts later, in
+`pipelines.corpus_dedup`. The decisions (band keys, bucket edges, the LSH parameters) are `corpus.dedup` and
 `corpus.minhash`; `corpus.dedup.NearDuplicateConfig` holds the settings.
 """
 from __future__ import annotations
 
-import logging
+import heapq
 from typing import Iterator
 
 import apache_beam as beam
 import numpy as np
 
 from corpus import dedup
-from corpus.assemble import CorpusDocument
 from corpus.dedup import NearDuplicateConfig
-from corpus.minhash import MinHasher, jaccard_estimate, lsh_parameters
+from corpus.fingerprints import Fingerprint
+from corpus.minhash import jaccard_estimate, lsh_parameters
 from pipelines.common import Removed, apply_step, counter_inc_fn
-from pipelines.corpus_steps import NAMESPACE, CorpusStep, StepTransform
+from pipelines.corpus_steps import NAMESPACE, StepTransform
+from pipelines.corpus_dedup import VERDICTS, FingerprintStep
 
-LOG = logging.getLogger(__name__)
 inc = counter_inc_fn(NAMESPACE)
+REPORT_MEMBERS = 10  # removed copies listed per cluster in the report (all are counted)
 
 
-class SignatureDoFn(beam.DoFn):
-    """CorpusDocument -> (id, (rank, signature bytes, title)); the hasher is built once per worker."""
-
-    def __init__(self, config: NearDuplicateConfig):
-        self._config = config
-        self._hasher = None
-
-    def setup(self) -> None:
-        self._hasher = MinHasher(self._config.num_perm, self._config.seed)
-
-    def process(self, document: CorpusDocument) -> Iterator:
-        try:
-            signature = dedup.minhash_signature(document, self._hasher, self._config.shingle_size)
-        except Exception:  # noqa: BLE001 - the document stays, undeduplicated, rather than failing the job
-            LOG.exception("no MinHash signature for %s", document.id)
-            inc("near.signature_errors")
-            return
-        if signature is not None:
-            yield document.id, (dedup.survivor_rank(document), signature.tobytes(), document.title())
+def _signature(fingerprint: Fingerprint) -> Iterator:
+    if fingerprint.signature is not None:  # a document without words has none: it matches nothing
+        yield fingerprint.id, (fingerprint.rank, fingerprint.signature, fingerprint.title)
 
 
 def _band_entries(item, bands: int, rows: int) -> Iterator:
@@ -77,64 +63,69 @@ def _verify(item, threshold: float) -> Iterator:
                 yield worse_id, (better_id, similarity, better_title, worse_title)
 
 
-def _with_matches(item) -> Iterator[tuple[CorpusDocument, list]]:
+def _with_matches(item) -> Iterator[tuple[Fingerprint, list]]:
     _, grouped = item
     matches = sorted(grouped["match"], key=lambda match: (-match[1], match[0]))
-    for document in grouped["document"]:
-        yield document, matches
+    for fingerprint in grouped["fingerprint"]:
+        yield fingerprint, matches
 
 
-class KeepUnlessNearDuplicate(CorpusStep):
-    """(document, the better documents verified similar to it) -> the document, unless there is one; the
-    outputs `kept` and `removed` feed the report's clusters."""
+class KeepUnlessNearDuplicate(FingerprintStep):
+    """(fingerprint, the better documents verified similar to it) -> the fingerprint, unless there is one: then
+    a verdict for its document; the outputs `kept` and `removed` feed the report's clusters."""
 
     def __init__(self):
         super().__init__("near")
 
-    def apply(self, item: tuple[CorpusDocument, list]):
-        document, matches = item
+    def apply(self, item: tuple[Fingerprint, list]):
+        fingerprint, matches = item
         if not matches:
-            self.side("kept", (document.id, True))
-            return document
+            self.side("kept", (fingerprint.id, True))
+            return fingerprint
         better_id, similarity, better_title, worse_title = matches[0]
         self.side("removed", (better_id, {
-            "id": document.id, "similarity": round(similarity, 3), "title": worse_title,
+            "id": fingerprint.id, "similarity": round(similarity, 3), "title": worse_title,
             "kept_title": better_title}))
         return Removed("duplicate")
 
-    def removed(self, element, reason: str) -> None:
-        super().removed(element[0], reason)
-
 
 def _cluster(item) -> Iterator[tuple]:
+    """One cluster for the report: its size and its first REPORT_MEMBERS removed copies by id (a cluster of
+    millions is counted, not held)."""
     kept, grouped = item
-    removed = sorted(grouped["removed"], key=lambda member: member["id"])
-    if not removed:
+    size = 0
+
+    def counted():
+        nonlocal size
+        for member in grouped["removed"]:
+            size += 1
+            yield member
+
+    members = heapq.nsmallest(REPORT_MEMBERS, counted(), key=lambda member: member["id"])
+    if not size:
         return
-    yield len(removed), kept, {
-        "kept": kept, "title": removed[0]["kept_title"],
+    yield size, kept, {
+        "kept": kept, "title": members[0]["kept_title"], "size": size,
         # False when the copy the others matched was itself a near duplicate of a better one.
         "kept_in_corpus": bool(grouped["kept"]),
-        "removed": [{k: v for k, v in member.items() if k != "kept_title"} for member in removed]}
+        "removed": [{k: v for k, v in member.items() if k != "kept_title"} for member in members]}
 
 
 class DropNearDuplicates(StepTransform):
-    """MinHash LSH over word shingles: band keys -> buckets -> candidate pairs -> verified pairs -> removal.
-
-    Only ids, ranks and signatures are shuffled; no step sees more than one bucket or one document's pairs.
-    A document is removed when a better-ranked document is verified similar (estimated Jaccard >= threshold),
-    so every cluster keeps its best copy. Returns (documents, top clusters as one list).
-    """
+    """Fingerprints in, the survivors' fingerprints out: band keys -> buckets -> candidate pairs -> verified
+    pairs -> verdicts. Returns (survivors' fingerprints, top clusters as one list); after it is applied,
+    `verdicts` holds (id, (step, reason, sentences)) for every document it removed."""
 
     def __init__(self, config: NearDuplicateConfig, top: int = 20):
         super().__init__()
         self._config = config
         self._top = top
+        self.verdicts = None
 
-    def expand(self, documents):
+    def expand(self, fingerprints):
         config = self._config
         bands, rows = lsh_parameters(config.threshold, config.num_perm)
-        signatures = documents | "Signatures" >> beam.ParDo(SignatureDoFn(config))
+        signatures = fingerprints | "Signatures" >> beam.FlatMap(_signature)
         pairs = (
             signatures
             | "BandKeys" >> beam.FlatMap(_band_entries, bands=bands, rows=rows)
@@ -152,14 +143,15 @@ class DropNearDuplicates(StepTransform):
             | "JoinBetter" >> beam.CoGroupByKey()
             | "Verify" >> beam.FlatMap(_verify, threshold=config.threshold)
         )
-        keyed = documents | "KeyById" >> beam.Map(lambda d: (d.id, d))
-        resolved = (
-            {"document": keyed, "match": matches}
+        keyed = fingerprints | "KeyById" >> beam.Map(lambda f: (f.id, f))
+        joined = (
+            {"fingerprint": keyed, "match": matches}
             | "JoinMatches" >> beam.CoGroupByKey()
             | "WithMatches" >> beam.FlatMap(_with_matches)
         )
-        resolved = apply_step(resolved, "KeepUnlessDuplicate", KeepUnlessNearDuplicate(), "removed", "kept",
-                              dead_letters=self.dead_letters)
+        resolved = apply_step(joined, "KeepUnlessDuplicate", KeepUnlessNearDuplicate(), "removed", "kept",
+                              VERDICTS, dead_letters=self.dead_letters, exclusions=self.exclusions)
+        self.verdicts = resolved[VERDICTS]
         clusters = (
             {"removed": resolved.removed, "kept": resolved.kept}
             | "GroupClusters" >> beam.CoGroupByKey()

@@ -139,10 +139,19 @@ def test_multiprocess_run_into_gcs_gives_identical_bytes(local_run, job_input, g
             return handle.read()
 
     local_files = sorted(p.relative_to(out).as_posix() for p in out.glob("**/*")
-                         if p.is_file() and not p.parts[-2] == "errors")
+                         if p.is_file() and p.parts[-2] not in ("errors", "removed"))
     assert {"stats.json", "report.html"} <= set(local_files)
     for name in local_files:
         assert read(f"{gcs_prefix}/{name}") == (out / name).read_bytes(), name
+
+    # The exclusion list is a set of records; the runner picks its shard count and order.
+    def exclusions(paths, read_file) -> list[str]:
+        return sorted(line for path in paths for line in gzip.decompress(read_file(path)).decode().splitlines())
+
+    gcs_parts = [m.path for m in FileSystems.match([f"{gcs_prefix}/removed/part-*"])[0].metadata_list]
+    local_parts = sorted((out / "removed").glob("part-*"))
+    assert exclusions(local_parts, lambda p: p.read_bytes())
+    assert exclusions(gcs_parts, read) == exclusions(local_parts, lambda p: p.read_bytes())
 
 
 def test_cli_help_and_bad_arguments(capsys, tmp_path):

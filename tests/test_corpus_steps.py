@@ -23,7 +23,7 @@ from corpus.dedup import NearDuplicateConfig
 from corpus.filters import FilterConfig
 from pipelines import corpus_steps as steps
 from pipelines.corpus_write import WriteCorpus
-from pipelines.near_duplicates import DropNearDuplicates
+from pipelines.corpus_dedup import DeduplicateCorpus
 from pipelines.common import LOCAL_RUNNER
 from tests.corpus_data import by_id, planted_documents, sample_documents
 from tests.fixtures import DATA, REPO, genia_documents
@@ -134,8 +134,8 @@ def test_boilerplate_keys_and_deterministic_winner():
     count, losers = boilerplate.losing_documents(occurrences, min_documents=3)
     winner = min(occurrences)[1]
     assert count == 5 and sorted(losers) == sorted(d for _, d in occurrences if d != winner)
-    assert boilerplate.losing_documents(occurrences[:2], min_documents=3) == (2, [])
-    assert boilerplate.losing_documents(list(reversed(occurrences)), 3)[1] == [d for d in reversed(
+    assert list(boilerplate.losing_documents(occurrences[:2], min_documents=3)[1]) == []
+    assert list(boilerplate.losing_documents(list(reversed(occurrences)), 3)[1]) == [d for d in reversed(
         [d for _, d in occurrences]) if d != winner]
 
 
@@ -225,16 +225,20 @@ def test_exact_and_near_duplicate_transforms():
     names = ("exact_original", "exact_copy", "near_original", "near_copy")
     chosen = [corpus_document(index[plants[name]]) for name in names] + [genia_document(i, f"g:{i}")
                                                                           for i in range(6)]
+    dedup_step = DeduplicateCorpus(NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, groups = pipeline | beam.Create(chosen) | steps.DropExactDuplicates()
-        kept, clusters = kept | DropNearDuplicates(NearDuplicateConfig())
+        kept, groups, clusters, _ = pipeline | beam.Create(chosen) | dedup_step
         assert_that(kept | beam.Map(lambda d: d.id),
                     equal_to([plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)]))
-        assert_that(groups | "ExactIds" >> beam.Map(lambda g: (g["kept"], g["removed"])),
-                    equal_to([(plants["exact_original"], [plants["exact_copy"]])]), label="groups")
+        assert_that(groups | "ExactIds" >> beam.Map(lambda gs: [(g["kept"], g["removed"]) for g in gs]),
+                    equal_to([[(plants["exact_original"], [plants["exact_copy"]])]]), label="groups")
         assert_that(clusters | "NearIds" >> beam.Map(lambda cs: [(c["kept"], [m["id"] for m in c["removed"]])
                                                                    for c in cs]),
                     equal_to([[(plants["near_original"], [plants["near_copy"]])]]), label="clusters")
+        exclusions = dedup_step.exclusions | "AllExclusions" >> beam.Flatten()
+        assert_that(exclusions | "Rows" >> beam.Map(lambda row: (row["id"], row["step"], row["reason"])),
+                    equal_to([(plants["exact_copy"], "exact", "duplicate"),
+                              (plants["near_copy"], "near", "duplicate")]), label="exclusions")
 
 
 def test_boilerplate_transform_keeps_one_copy():
@@ -243,8 +247,8 @@ def test_boilerplate_transform_keeps_one_copy():
     documents += [genia_document(4 + i, f"h:{i}", ("Supported by the Foo Foundation.",)) for i in range(2)]
     winner = min((boilerplate.winner_order(5, d.id), d.id) for d in documents[:4])[1]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, lines = pipeline | beam.Create(documents) | steps.RemoveBoilerplate(
-            5, 3, FilterConfig())
+        kept, _, _, lines = pipeline | beam.Create(documents) | DeduplicateCorpus(
+            NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
         holders = kept | beam.FlatMap(lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
         assert_that(holders, equal_to([winner]), label="winner")
         funding = kept | "Funding" >> beam.FlatMap(lambda d: [s for s in d.sentences() if "Foo" in s])

@@ -1,0 +1,49 @@
+"""What the corpus job's dedup steps need from one document, computed in one pass over its words.
+
+A `Fingerprint` holds a document's exact-duplicate key, its MinHash signature, its distinct boilerplate line
+keys, its survivor rank, its sentence count and its title. It is small next to the document (a PMC article's is
+a few hundredths of it), so the dedup graph (exact duplicates, near duplicates, boilerplate lines) moves
+fingerprints, and the documents meet their verdicts once, in one join. Each key is the one `corpus.dedup` and
+`corpus.boilerplate` define, from words normalised once per sentence instead of once per step.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple, Optional
+
+from corpus import boilerplate
+from corpus.assemble import CorpusDocument
+from corpus.dedup import Rank, survivor_rank
+from corpus.minhash import MinHasher, normalised_words, shingle_hashes
+
+
+class Fingerprint(NamedTuple):  # a tuple: pickled compactly, it travels through every dedup shuffle
+    id: str
+    rank: Rank
+    sentences: int
+    title: str
+    exact_key: str
+    signature: Optional[bytes]  # uint32 MinHash values; None for a document without words
+    line_keys: tuple[str, ...]  # distinct, sorted
+
+
+def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) -> Fingerprint:
+    """The document's fingerprint: `dedup.exact_key`, `dedup.minhash_signature` and
+    `boilerplate.document_line_keys` of the document, computed together."""
+    exact = hashlib.blake2b(digest_size=16)
+    all_words: list[str] = []
+    line_keys = set()
+    sentences = 0
+    for sentence in document.sentences():
+        sentences += 1
+        words = normalised_words(sentence)
+        exact.update(" ".join(words).encode("utf-8"))
+        exact.update(b" ")
+        all_words += words
+        # A line key normalises "©" as "(c)" first; other sentences' words are the same either way.
+        key = boilerplate.line_key(sentence) if "©" in sentence else boilerplate.key_of_words(words)
+        if key is not None:
+            line_keys.add(key)
+    signature = hasher.signature(shingle_hashes(all_words, shingle_size)).tobytes() if all_words else None
+    return Fingerprint(document.id, survivor_rank(document), sentences, document.title(), exact.hexdigest(),
+                       signature, tuple(sorted(line_keys)))

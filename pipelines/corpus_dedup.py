@@ -1,0 +1,247 @@
+"""The corpus job's deduplication: exact duplicates, near duplicates and boilerplate lines decided over small
+fingerprints, and the one join where the documents meet their verdicts.
+
+Each document that passed the language step is fingerprinted once (`corpus.fingerprints`: exact key, MinHash
+signature, line keys, rank, title, sentence count) and keyed by its id. The fingerprints, not the documents, go
+through the exact-duplicate groups, the near-duplicate graph (`pipelines.near_duplicates`) and the boilerplate
+line groups, each step seeing the survivors of the one before; every removal becomes a verdict. Then one
+CoGroupByKey brings each document its verdict (removed) or the boilerplate lines to drop from it: the documents
+are shuffled once here, where the three steps each moved them before.
+
+Counters keep the job's scheme (`exact.*`, `near.*`, `boilerplate.*`, `sentences.*`), so the report's step
+table balances as before; every removed document is also an exclusion record (id, step, reason) for the job's
+`removed/` list. Grouped values are read in passes (Beam's are re-iterable), never held whole, so one hot key
+(thousands of copies of one template, one line in millions of documents) costs bounded memory.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import Iterator
+
+import apache_beam as beam
+
+from corpus import boilerplate, filters
+from corpus.assemble import CorpusDocument
+from corpus.dedup import NearDuplicateConfig
+from corpus.fingerprints import Fingerprint, fingerprint
+from corpus.minhash import MinHasher
+from pipelines.common import (DEAD_LETTERS, EXCLUSIONS, Removed, apply_step, counter_inc_fn, dead_letter,
+                              exclusion)
+from pipelines.corpus_steps import NAMESPACE, CorpusStep, StepTransform
+
+inc = counter_inc_fn(NAMESPACE)
+VERDICTS = "verdicts"  # (document id, (step, reason, sentences)) of every document a dedup step removed
+FINGERPRINTS = "fingerprints"
+REPORT_IDS = 10  # removed ids listed per exact-duplicate group in the report (all are counted)
+
+
+class FingerprintStep(CorpusStep):
+    """A dedup step over fingerprints: a removed document's sentences leave with it (counted) and its
+    verdict goes to the VERDICTS output, for the join with the documents."""
+
+    def removed(self, element, reason: str) -> None:
+        item = element[0] if isinstance(element, tuple) else element
+        self.inc("sentences.dropped_with_document", item.sentences)
+        self.side(VERDICTS, (item.id, (self.step, reason, item.sentences)))
+
+
+class FingerprintDoFn(beam.DoFn):
+    """CorpusDocument -> (id, document), and its Fingerprint to the FINGERPRINTS output; the MinHash
+    permutations are built once per worker. A document that cannot be fingerprinted leaves at the exact step
+    (`exact.removed.error`) with a dead letter."""
+
+    def __init__(self, config: NearDuplicateConfig):
+        self._config = config
+        self._hasher = None
+
+    def setup(self) -> None:
+        self._hasher = MinHasher(self._config.num_perm, self._config.seed)
+
+    def process(self, document: CorpusDocument) -> Iterator:
+        try:
+            print_ = fingerprint(document, self._hasher, self._config.shingle_size)
+        except Exception as error:  # noqa: BLE001 - one document must not fail a day-long job
+            for name in ("exact.in", "exact.removed.error"):
+                inc(name)
+            inc("sentences.dropped_with_document", document.num_sentences())
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter(
+                NAMESPACE, "document", document.id, f"fingerprint failed: {type(error).__name__}: {error}"[:500]))
+            yield beam.pvalue.TaggedOutput(EXCLUSIONS, exclusion(document.id, "exact", "error"))
+            return
+        yield beam.pvalue.TaggedOutput(FINGERPRINTS, print_)
+        yield document.id, document
+
+
+def _resolve_exact(item) -> Iterator:
+    """One group of identical documents (three passes over its fingerprints, none held): the best-ranked
+    stays; every other is a verdict, and the group a report entry."""
+    _, fingerprints = item
+    count, best = 0, None
+    for print_ in fingerprints:
+        count += 1
+        if best is None or print_.rank < best.rank:
+            best = print_
+    inc("exact.in", count)
+    inc("exact.out")
+    if count > 1:
+        inc("exact.removed.duplicate", count - 1)
+        lost_sentences = 0
+        for print_ in fingerprints:
+            if print_.id == best.id:
+                continue
+            lost_sentences += print_.sentences
+            yield beam.pvalue.TaggedOutput(VERDICTS, (print_.id, ("exact", "duplicate", print_.sentences)))
+            yield beam.pvalue.TaggedOutput(EXCLUSIONS, exclusion(print_.id, "exact", "duplicate"))
+        inc("sentences.dropped_with_document", lost_sentences)
+        first = heapq.nsmallest(REPORT_IDS, ((p.rank, p.id) for p in fingerprints if p.id != best.id))
+        yield beam.pvalue.TaggedOutput("groups", {"kept": best.id, "title": best.title,
+                                                  "removed_count": count - 1, "removed": [i for _, i in first]})
+    yield best
+
+
+class DropExactDuplicates(StepTransform):
+    """Fingerprints -> the best-ranked of each group of identical documents (after normalisation); returns
+    (survivors, report groups); `verdicts` holds the removed after it is applied."""
+
+    def __init__(self):
+        super().__init__()
+        self.verdicts = None
+
+    def expand(self, fingerprints):
+        resolved = (
+            fingerprints
+            | "KeyByText" >> beam.Map(lambda p: (p.exact_key, p))
+            | "Groups" >> beam.GroupByKey()
+            | "Resolve" >> beam.FlatMap(_resolve_exact).with_outputs("groups", VERDICTS, EXCLUSIONS,
+                                                                     main="survivors")
+        )
+        self.verdicts = resolved[VERDICTS]
+        self.exclusions.append(resolved[EXCLUSIONS])
+        return resolved.survivors, resolved.groups
+
+
+def _line_occurrences(print_: Fingerprint, seed: int) -> Iterator:
+    order = boilerplate.winner_order(seed, print_.id)
+    for key in print_.line_keys:
+        yield key, (order, print_.id)
+
+
+def _line_losers(item, min_documents: int) -> Iterator[tuple[str, str]]:
+    key, occurrences = item
+    count, losers = boilerplate.losing_documents(occurrences, min_documents)
+    if count >= min_documents:
+        inc("boilerplate.lines", 1)
+    for document_id in losers:
+        yield document_id, key
+
+
+def _with_verdicts(item) -> Iterator[tuple[CorpusDocument, frozenset]]:
+    """A document with no verdict, and the boilerplate lines to drop from it; a removed one goes no further
+    (it was counted, and excluded, where its verdict was made)."""
+    _, grouped = item
+    if any(True for _ in grouped["verdict"]):
+        return
+    keys = frozenset(grouped["key"])
+    for document in grouped["document"]:
+        yield document, keys
+
+
+class RemoveLinesDoFn(CorpusStep):
+    """(document, its boilerplate line keys) -> the document without those lines, unless it is left too short;
+    each removed line (once per document) goes to the `lines` output for the report."""
+
+    def __init__(self, config: filters.FilterConfig):
+        super().__init__("boilerplate")
+        self._config = config
+
+    def apply(self, item: tuple[CorpusDocument, frozenset]):
+        document, keys = item
+        removed = boilerplate.remove_lines(document, keys) if keys else []
+        self.inc("sentences.removed.boilerplate", len(removed))
+        examples = {}
+        for key, sentence in removed:
+            examples.setdefault(key, sentence)
+        for key, sentence in sorted(examples.items()):  # once per document, for the document count
+            self.side("lines", (key, sentence))
+        problem = filters.document_problem(document, self._config)
+        return Removed(problem) if problem else document
+
+    def removed(self, element, reason: str) -> None:
+        super().removed(element[0], reason)
+
+
+class LineExample(beam.CombineFn):
+    """Per line key: how many sentences were removed, and the smallest one as the example to show."""
+
+    def create_accumulator(self):
+        return 0, None
+
+    def add_input(self, accumulator, sentence):
+        count, example = accumulator
+        return count + 1, sentence if example is None else min(example, sentence)
+
+    def merge_accumulators(self, accumulators):
+        count, example = 0, None
+        for n, text in accumulators:
+            count += n
+            if text is not None:
+                example = text if example is None else min(example, text)
+        return count, example
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class DeduplicateCorpus(StepTransform):
+    """Documents -> the documents that are neither exact nor near duplicates, without their boilerplate lines
+    (sentences in >= `min_documents` documents are kept in one, a seeded winner, and removed from the rest),
+    unless left too short. Returns (documents, exact-duplicate groups, near-duplicate clusters as one list,
+    top removed lines as one list)."""
+
+    def __init__(self, near: NearDuplicateConfig, seed: int, min_documents: int,
+                 filter_config: filters.FilterConfig, top: int = 20):
+        super().__init__()
+        self._near = near
+        self._seed = seed
+        self._min_documents = min_documents
+        self._filters = filter_config
+        self._top = top
+
+    def expand(self, documents):
+        from pipelines.near_duplicates import DropNearDuplicates
+
+        printed = documents | "Fingerprint" >> beam.ParDo(FingerprintDoFn(self._near)).with_outputs(
+            FINGERPRINTS, DEAD_LETTERS, EXCLUSIONS, main="documents")
+        self.dead_letters.append(printed[DEAD_LETTERS])
+        self.exclusions.append(printed[EXCLUSIONS])
+        exact = DropExactDuplicates()
+        survivors, groups = printed[FINGERPRINTS] | "ExactDuplicates" >> exact
+        near = DropNearDuplicates(self._near, self._top)
+        survivors, clusters = survivors | "NearDuplicates" >> near
+        for step in (exact, near):
+            self.dead_letters += step.dead_letters
+            self.exclusions += step.exclusions
+        losers = (
+            survivors
+            | "LineKeys" >> beam.FlatMap(_line_occurrences, seed=self._seed)
+            | "GroupLines" >> beam.GroupByKey()
+            | "Losers" >> beam.FlatMap(_line_losers, min_documents=self._min_documents)
+        )
+        verdicts = (exact.verdicts, near.verdicts) | "AllVerdicts" >> beam.Flatten()
+        joined = (
+            {"document": printed.documents, "verdict": verdicts, "key": losers}
+            | "JoinVerdicts" >> beam.CoGroupByKey()
+            | "WithVerdicts" >> beam.FlatMap(_with_verdicts)
+        )
+        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters), "lines",
+                              dead_letters=self.dead_letters, exclusions=self.exclusions)
+        lines = (
+            resolved.lines
+            | "PerLine" >> beam.CombinePerKey(LineExample())
+            | "LineRows" >> beam.MapTuple(lambda key, value: (value[0] + 1, key, value[1]))
+            | "TopLines" >> beam.combiners.Top.Of(self._top)
+            | "Unwrap" >> beam.Map(lambda top: [{"documents": n, "key": key, "text": text} for n, key, text in top])
+        )
+        top_groups = groups | "TopExact" >> beam.combiners.Top.Of(
+            self._top, key=lambda g: (g["removed_count"], g["kept"]))
+        return resolved.main, top_groups, clusters, lines
