@@ -7,9 +7,9 @@ a paragraph boundary, because each paragraph is split on its own.
 """
 from __future__ import annotations
 
+import functools
 import pickle
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional, Protocol
@@ -70,12 +70,23 @@ class CorpusDocument:
                 return " ".join(paragraph.sentences)
         return ""
 
+    def to_bytes(self) -> bytes:
+        """The document as compact bytes (its field values as plain tuples, pickled); `from_bytes` reads them
+        back. Only for this job's own steps."""
+        return pickle.dumps(self._fields(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "CorpusDocument":
+        return _corpus_document(*pickle.loads(data))  # noqa: S301 - our own bytes, within one job
+
     def __reduce__(self):
-        # How Beam moves a document between steps (pickled): its fields as a tuple of strings, zlib-compressed,
-        # about half the bytes of a plain pickle; the local runner holds documents in that form between steps.
-        fields = (self.id, self.source, self.pmid, self.pmcid, self.doi, self.year, self.article_type,
-                  self.language, [(p.kind, p.label, p.sentences) for p in self.paragraphs])
-        return _corpus_document, (zlib.compress(pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL), 1),)
+        # How Beam moves a document between steps (pickled): its field values, without a dataclass pickle's
+        # field names and per-paragraph objects.
+        return _corpus_document, self._fields()
+
+    def _fields(self) -> tuple:
+        return (self.id, self.source, self.pmid, self.pmcid, self.doi, self.year, self.article_type,
+                self.language, [(p.kind, p.label, p.sentences) for p in self.paragraphs])
 
     def to_dict(self) -> dict:
         return {
@@ -92,16 +103,18 @@ class CorpusDocument:
                    paragraphs=paragraphs, language=data.get("language"))
 
 
-def _corpus_document(data: bytes) -> CorpusDocument:
-    """The inverse of `CorpusDocument.__reduce__`."""
-    (id_, source, pmid, pmcid, doi, year, article_type, language,
-     paragraphs) = pickle.loads(zlib.decompress(data))  # noqa: S301 - our own bytes, within one job
+def _corpus_document(id_, source, pmid, pmcid, doi, year, article_type, language, paragraphs) -> CorpusDocument:
+    """The inverse of `CorpusDocument._fields`."""
     return CorpusDocument(id=id_, source=source, pmid=pmid, pmcid=pmcid, doi=doi, year=year,
                           article_type=article_type, language=language,
                           paragraphs=[Paragraph(kind, label, sentences) for kind, label, sentences in paragraphs])
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def count_words(text: str) -> int:
+    """Words (`\\w+` runs) of a sentence. The filters, the survivor rank and the length histograms each count
+    a document's words; the cache (the sentences of the last few hundred documents) lets the later ones reuse
+    the first count."""
     return len(_WORD.findall(text))
 
 

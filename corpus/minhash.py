@@ -26,6 +26,18 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD
 _CHUNK = 4096  # shingles per block: memory stays at num_perm * 4096 * 8 bytes for any document length
 
 
+class _WordHashes(dict):
+    """CRC-32 of a word's UTF-8 bytes, remembered: a corpus repeats its words, so most lookups are hits."""
+
+    def __missing__(self, word: str) -> int:
+        value = self[word] = zlib.crc32(word.encode("utf-8"))
+        return value
+
+
+_WORD_HASHES = _WordHashes()
+_WORD_HASHES_MAX = 1 << 20  # words remembered (tens of MB at most); then it starts again
+
+
 def normalised_words(text: str) -> list[str]:
     """The words of `text` after Unicode compatibility folding and case folding; punctuation is dropped."""
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
@@ -37,8 +49,9 @@ def shingle_hashes(words: Sequence[str], size: int) -> np.ndarray:
         raise ValueError(f"shingle size must be in 1..{len(_MIX)}, got {size}")
     if not words:
         return np.zeros(0, dtype=np.uint64)
-    word_hashes = np.fromiter((zlib.crc32(word.encode("utf-8")) for word in words), dtype=np.uint64,
-                              count=len(words))
+    if len(_WORD_HASHES) > _WORD_HASHES_MAX:
+        _WORD_HASHES.clear()
+    word_hashes = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
     size = min(size, len(words))
     count = len(words) - size + 1
     mixed = np.zeros(count, dtype=np.uint64)
