@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import math
-from typing import Iterable
+from typing import BinaryIO, Iterable, NamedTuple
 
 from corpus.assemble import CorpusDocument
 
@@ -48,21 +48,67 @@ def text_bytes(document: CorpusDocument) -> int:
     return len(text_of(document).encode("utf-8")) + 2
 
 
+class Entry(NamedTuple):
+    """A document on its way to its shard: the shuffle key, its text's size and sentence count, its source,
+    and the document itself as `CorpusDocument.to_bytes`, decoded only when its shard is written.
+    Primitives only, so the shuffle moves it without pickling objects, and a shard's entries cost about its
+    text in memory while they are put in order."""
+
+    key: bytes
+    id: str
+    text_bytes: int
+    sentences: int
+    source: str
+    document: bytes
+
+
+def entry(seed: int, document: CorpusDocument) -> Entry:
+    return Entry(shuffle_key(seed, document.id), document.id, text_bytes(document), document.num_sentences(),
+                 document.source, document.to_bytes())
+
+
+class ShardSummary(NamedTuple):
+    documents: int
+    sentences: int
+    text_bytes: int
+    by_source: dict
+
+
+def write_shard(entries: Iterable[tuple], text_name: str, text_file: BinaryIO,
+                documents_file: BinaryIO) -> ShardSummary:
+    """The text shard and its gzipped documents shard, streamed to the two files, documents in shuffle-key
+    order; only the entries (`Entry` or plain tuples of its fields) are held, sorted; one document is decoded
+    at a time."""
+    ordered = sorted((Entry._make(item) for item in entries), key=lambda item: (item.key, item.id))
+    line = 1
+    written = 0
+    by_source: dict = {}
+    with gzip.GzipFile(filename="", mode="wb", fileobj=documents_file, mtime=0, compresslevel=6) as jsonl:
+        for index, item in enumerate(ordered):
+            document = CorpusDocument.from_bytes(item.document)
+            text = ("\n\n" if index else "") + text_of(document)
+            data = text.encode("utf-8")
+            text_file.write(data)
+            written += len(data)
+            record = document.to_dict()
+            record["text_shard"] = text_name
+            record["line"] = line
+            jsonl.write((("\n" if index else "") + json.dumps(record, ensure_ascii=False, sort_keys=True))
+                        .encode("utf-8"))
+            line += item.sentences + 1
+            by_source[item.source] = by_source.get(item.source, 0) + 1
+        if ordered:
+            text_file.write(b"\n")
+            jsonl.write(b"\n")
+            written += 1
+    return ShardSummary(len(ordered), sum(item.sentences for item in ordered), written, by_source)
+
+
 def render_shard(documents: Iterable[tuple[bytes, CorpusDocument]], text_name: str) -> tuple[bytes, bytes, int]:
-    """(text shard bytes, gzipped documents shard bytes, number of documents), documents in shuffle-key order."""
-    ordered = sorted(documents, key=lambda item: (item[0], item[1].id))
-    blocks, lines, line = [], [], 1
-    for _, document in ordered:
-        text = text_of(document)
-        blocks.append(text)
-        record = document.to_dict()
-        record["text_shard"] = text_name
-        record["line"] = line
-        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
-        line += document.num_sentences() + 1
-    text = ("\n\n".join(blocks) + "\n") if blocks else ""
-    raw = ("\n".join(lines) + "\n") if lines else ""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as handle:
-        handle.write(raw.encode("utf-8"))
-    return text.encode("utf-8"), buffer.getvalue(), len(ordered)
+    """(text shard bytes, gzipped documents shard bytes, number of documents) in memory, documents in
+    shuffle-key order: what `write_shard` streams (for tests and benchmarks)."""
+    entries = [Entry(key, document.id, text_bytes(document), document.num_sentences(), document.source,
+                     document.to_bytes()) for key, document in documents]
+    text, jsonl = io.BytesIO(), io.BytesIO()
+    summary = write_shard(entries, text_name, text, jsonl)
+    return text.getvalue(), jsonl.getvalue(), summary.documents

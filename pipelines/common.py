@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import functools
 import gzip
@@ -112,14 +113,28 @@ def expand_globs(patterns: Iterable[str], what: str) -> list[str]:
     return sorted(paths)
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write `path` (local or gs://) through a temporary name, so readers never see half a file."""
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[BinaryIO]:
+    """A binary stream that becomes `path` (local or gs://) when the block ends without an error: it is written
+    under a temporary name and renamed, so readers never see half a file; on an error the temporary file is
+    removed and `path` is left as it was."""
     temp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with FileSystems.create(temp) as handle:
-        handle.write(data)
+    try:
+        with FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            yield handle
+    except BaseException:
+        if FileSystems.exists(temp):
+            FileSystems.delete([temp])
+        raise
     if FileSystems.exists(path):
         FileSystems.delete([path])
     FileSystems.rename([temp], [path])
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `path` (local or gs://) through a temporary name, so readers never see half a file."""
+    with atomic_output(path) as handle:
+        handle.write(data)
 
 
 def write_json(path: str, payload: dict) -> None:
@@ -424,8 +439,28 @@ def use_local_runner_by_default(options) -> bool:
     standard = options.view_as(StandardOptions)
     if standard.runner in (None, "DirectRunner", "direct", "FnApiRunner", LOCAL_RUNNER):
         standard.runner = LOCAL_RUNNER
+        _return_large_buffers_to_the_system()
         return True
     return False
+
+
+def _return_large_buffers_to_the_system() -> None:
+    """The local runner holds each step's output as large encoded buffers and frees them step by step. glibc
+    serves a freed buffer's size from its heap afterwards (its mmap threshold adapts upwards), where freed
+    memory stays with the process; a fixed threshold keeps every buffer over 128 KiB in its own mapping, which
+    goes back to the system when it is freed (measured: the corpus job's peak memory a fifth lower, no slower).
+    Elsewhere (another C library, Dataflow's workers) nothing changes."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc: nothing to set
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 
 
 def run_pipeline(pipeline):

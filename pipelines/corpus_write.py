@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpus import shards
 from corpus.stats import add_document, empty_histograms, merge_histograms
-from pipelines.common import counter_inc_fn, write_atomically
+from pipelines.common import atomic_output, counter_inc_fn
 from pipelines.corpus_steps import NAMESPACE, SOURCES
 
 LOG = logging.getLogger(__name__)
@@ -28,30 +28,33 @@ REMOVED_DIR = "removed"
 # --- Shuffle and write --------------------------------------------------------------------------------------------
 
 class WriteShardDoFn(beam.DoFn):
-    """(shard index, documents) -> the text shard and its documents shard, each written atomically."""
+    """(shard index, entries) -> the text shard and its documents shard, each streamed to a temporary name and
+    renamed; only the shard's entries (compressed documents) are held, to put them in order."""
 
     def __init__(self, output: str):
         self._output = output
 
     def process(self, item, num_shards: int) -> Iterator[dict]:
         index, entries = item
-        documents = [entry for entry in entries if entry is not None]
         text_name = shards.shard_name(index, num_shards, ".txt")
-        text, jsonl, count = shards.render_shard(documents, text_name)
-        write_atomically(f"{self._output}/{shards.TEXT_DIR}/{text_name}", text)
-        write_atomically(f"{self._output}/{shards.DOCUMENTS_DIR}/{shards.shard_name(index, num_shards, '.jsonl.gz')}",
-                         jsonl)
-        sentences = sum(document.num_sentences() for _, document in documents)
-        inc("written.documents", count)
-        inc("written.sentences", sentences)
-        inc("written.text_bytes", len(text))
+        documents_name = shards.shard_name(index, num_shards, ".jsonl.gz")
+        with atomic_output(f"{self._output}/{shards.TEXT_DIR}/{text_name}") as text_file, \
+                atomic_output(f"{self._output}/{shards.DOCUMENTS_DIR}/{documents_name}") as documents_file:
+            summary = shards.write_shard((entry for entry in entries if entry is not None), text_name,
+                                         text_file, documents_file)
+        inc("written.documents", summary.documents)
+        inc("written.sentences", summary.sentences)
+        inc("written.text_bytes", summary.text_bytes)
         for source in SOURCES:
-            inc(f"written.documents.{source}", sum(1 for _, d in documents if d.source == source))
-        yield {"shard": text_name, "documents": count, "sentences": sentences, "bytes": len(text)}
+            inc(f"written.documents.{source}", summary.by_source.get(source, 0))
+        yield {"shard": text_name, "documents": summary.documents, "sentences": summary.sentences,
+               "bytes": summary.text_bytes}
 
 
 class WriteCorpus(beam.PTransform):
-    """Seeded shuffle into shards of about `shard_size_bytes`; returns the shard summaries as one sorted list."""
+    """Seeded shuffle into shards of about `shard_size_bytes`; returns the shard summaries as one sorted list.
+    Each document becomes a `shards.Entry` where it is made (a plain tuple of primitives and its bytes, which
+    Beam encodes without pickling), so the shuffle and the shard count's pass move bytes, not documents."""
 
     def __init__(self, output: str, seed: int, shard_size_bytes: int):
         super().__init__()
@@ -61,14 +64,14 @@ class WriteCorpus(beam.PTransform):
 
     def expand(self, documents):
         seed, shard_size = self._seed, self._shard_size
-        keyed = documents | "ShuffleKey" >> beam.Map(lambda d: (shards.shuffle_key(seed, d.id), d))
+        entries = documents | "Entries" >> beam.Map(lambda document: tuple(shards.entry(seed, document)))
         num_shards = beam.pvalue.AsSingleton(
-            keyed
-            | "Bytes" >> beam.Map(lambda entry: shards.text_bytes(entry[1]))
+            entries
+            | "Bytes" >> beam.Map(lambda entry: shards.Entry._make(entry).text_bytes)
             | "TotalBytes" >> beam.CombineGlobally(sum)
             | "ShardCount" >> beam.Map(shards.shard_count, shard_size))
-        assigned = keyed | "Assign" >> beam.Map(
-            lambda entry, n: (shards.shard_index(entry[0], n), entry), n=num_shards)
+        assigned = entries | "Assign" >> beam.Map(
+            lambda entry, n: (shards.shard_index(shards.Entry._make(entry).key, n), entry), n=num_shards)
         # Every shard index gets an entry, so a shard that draws no document is still written (empty).
         every_shard = (
             documents.pipeline
