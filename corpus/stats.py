@@ -14,10 +14,10 @@ from corpus.assemble import CorpusDocument, count_words
 
 STEPS = (
     ("read", "Read JSON lines"),
-    ("cross_source", "Cross-source (PubMed in PMC)"),
     ("assemble", "Text assembly"),
     ("filter", "Filters"),
     ("language", "Language"),
+    ("cross_source", "Cross-source (PubMed in PMC)"),
     ("exact", "Exact duplicates"),
     ("near", "Near duplicates"),
     ("boilerplate", "Boilerplate lines"),

@@ -33,7 +33,7 @@ from pipelines.common import (WriteDeadLetters, add_argument_once, counters, err
                               parse_job_args, read_json, run_pipeline, use_local_runner_by_default, write_atomically,
                               write_json)
 from pipelines.corpus_dedup import DeduplicateCorpus
-from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, DropCrossSourceDuplicates, FilterDocuments,
+from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, CrossSourceVerdicts, FilterDocuments,
                                     IdentifyLanguage, ReadCorpusInput)
 from pipelines.corpus_write import (LengthHistograms, WriteCorpus, WriteExclusions, remove_exclusions,
                                    remove_stale_shards)
@@ -153,18 +153,18 @@ class BuildCorpus(beam.PTransform):
 
     def expand(self, documents):
         config = self._config
-        steps = [DropCrossSourceDuplicates(), AssembleText(config.splitter_model),
-                 FilterDocuments(config.filters), IdentifyLanguage(config.language),
+        steps = [AssembleText(config.splitter_model), FilterDocuments(config.filters),
+                 IdentifyLanguage(config.language),
                  DeduplicateCorpus(config.near, config.seed, config.boilerplate_min_documents, config.filters,
                                    config.report_top)]
+        superseded = documents | "CrossSource" >> CrossSourceVerdicts()
         kept = (
             documents
-            | "CrossSource" >> steps[0]
-            | "AssembleText" >> steps[1]
-            | "Filters" >> steps[2]
-            | "Language" >> steps[3]
+            | "AssembleText" >> steps[0]
+            | "Filters" >> steps[1]
+            | "Language" >> steps[2]
         )
-        kept, top_exact, clusters, lines = kept | "Deduplicate" >> steps[4]
+        kept, top_exact, clusters, lines = (kept, superseded) | "Deduplicate" >> steps[3]
         self.dead_letters = [letters for step in steps for letters in step.dead_letters]
         _ = ([letters for step in steps for letters in step.exclusions]
              | "AllExclusions" >> beam.Flatten()

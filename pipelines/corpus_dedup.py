@@ -3,12 +3,13 @@ fingerprints, and the one join where the documents meet their verdicts.
 
 Each document that passed the language step is fingerprinted once (`corpus.fingerprints`: exact key, MinHash
 signature, line keys, rank, title, sentence count) and keyed by its id. The fingerprints, not the documents, go
-through the exact-duplicate groups, the near-duplicate graph (`pipelines.near_duplicates`) and the boilerplate
-line groups, each step seeing the survivors of the one before; every removal becomes a verdict. Then one
-CoGroupByKey brings each document its verdict (removed) or the boilerplate lines to drop from it: the documents
-are shuffled once here, where the three steps each moved them before.
+through the cross-source verdicts (a PubMed record whose PMC article is in the input), the exact-duplicate
+groups, the near-duplicate graph (`pipelines.near_duplicates`) and the boilerplate line groups, each step seeing
+the survivors of the one before; every removal becomes a verdict. Then one CoGroupByKey brings each document
+its verdict (removed) or the boilerplate lines to drop from it: the documents are shuffled once in the whole
+job, where each of the four steps moved them before.
 
-Counters keep the job's scheme (`exact.*`, `near.*`, `boilerplate.*`, `sentences.*`), so the report's step
+Counters keep the job's scheme (`cross_source.*`, `exact.*`, `near.*`, `boilerplate.*`, `sentences.*`), so the report's step
 table balances as before; every removed document is also an exclusion record (id, step, reason) for the job's
 `removed/` list. Grouped values are read in passes (Beam's are re-iterable), never held whole, so one hot key
 (thousands of copies of one template, one line in millions of documents) costs bounded memory.
@@ -36,13 +37,31 @@ REPORT_IDS = 10  # removed ids listed per exact-duplicate group in the report (a
 
 
 class FingerprintStep(CorpusStep):
-    """A dedup step over fingerprints: a removed document's sentences leave with it (counted) and its
-    verdict goes to the VERDICTS output, for the join with the documents."""
+    """A dedup step over (fingerprint, what the step needs to judge it): a removed document's sentences leave
+    with it (counted) and its verdict goes to the VERDICTS output, for the join with the documents."""
 
     def removed(self, element, reason: str) -> None:
-        item = element[0] if isinstance(element, tuple) else element
-        self.inc("sentences.dropped_with_document", item.sentences)
-        self.side(VERDICTS, (item.id, (self.step, reason, item.sentences)))
+        fingerprint_, _ = element
+        self.inc("sentences.dropped_with_document", fingerprint_.sentences)
+        self.side(VERDICTS, (fingerprint_.id, (self.step, reason, fingerprint_.sentences)))
+
+
+def _with_superseded(item) -> Iterator[tuple[Fingerprint, bool]]:
+    _, grouped = item
+    superseded = any(True for _ in grouped["winner"])
+    for print_ in grouped["fingerprint"]:
+        yield print_, superseded
+
+
+class KeepUnlessSuperseded(FingerprintStep):
+    """(fingerprint, whether the document's PMC article is in the input) -> the fingerprint, or a verdict."""
+
+    def __init__(self):
+        super().__init__("cross_source")
+
+    def apply(self, item: tuple[Fingerprint, bool]):
+        print_, superseded = item
+        return Removed("pubmed_in_pmc") if superseded else print_
 
 
 class FingerprintDoFn(beam.DoFn):
@@ -193,7 +212,8 @@ class LineExample(beam.CombineFn):
 
 
 class DeduplicateCorpus(StepTransform):
-    """Documents -> the documents that are neither exact nor near duplicates, without their boilerplate lines
+    """Documents, or (documents, cross-source verdicts from `CrossSourceVerdicts`) -> the documents that are
+    not superseded by their PMC article, nor exact or near duplicates, without their boilerplate lines
     (sentences in >= `min_documents` documents are kept in one, a seeded winner, and removed from the rest),
     unless left too short. Returns (documents, exact-duplicate groups, near-duplicate clusters as one list,
     top removed lines as one list)."""
@@ -207,15 +227,27 @@ class DeduplicateCorpus(StepTransform):
         self._filters = filter_config
         self._top = top
 
-    def expand(self, documents):
+    def expand(self, inputs):
         from pipelines.near_duplicates import DropNearDuplicates
 
+        documents, superseded = inputs if isinstance(inputs, tuple) else (inputs, None)
         printed = documents | "Fingerprint" >> beam.ParDo(FingerprintDoFn(self._near)).with_outputs(
             FINGERPRINTS, DEAD_LETTERS, EXCLUSIONS, main="documents")
         self.dead_letters.append(printed[DEAD_LETTERS])
         self.exclusions.append(printed[EXCLUSIONS])
+        fingerprints = printed[FINGERPRINTS]
+        verdicts = []
+        if superseded is not None:
+            cross = apply_step(
+                {"fingerprint": fingerprints | "KeyById" >> beam.Map(lambda p: (p.id, p)), "winner": superseded}
+                | "JoinSuperseded" >> beam.CoGroupByKey()
+                | "WithSuperseded" >> beam.FlatMap(_with_superseded),
+                "KeepUnlessSuperseded", KeepUnlessSuperseded(), VERDICTS,
+                dead_letters=self.dead_letters, exclusions=self.exclusions)
+            fingerprints = cross.main
+            verdicts.append(cross[VERDICTS])
         exact = DropExactDuplicates()
-        survivors, groups = printed[FINGERPRINTS] | "ExactDuplicates" >> exact
+        survivors, groups = fingerprints | "ExactDuplicates" >> exact
         near = DropNearDuplicates(self._near, self._top)
         survivors, clusters = survivors | "NearDuplicates" >> near
         for step in (exact, near):
@@ -227,7 +259,7 @@ class DeduplicateCorpus(StepTransform):
             | "GroupLines" >> beam.GroupByKey()
             | "Losers" >> beam.FlatMap(_line_losers, min_documents=self._min_documents)
         )
-        verdicts = (exact.verdicts, near.verdicts) | "AllVerdicts" >> beam.Flatten()
+        verdicts = (*verdicts, exact.verdicts, near.verdicts) | "AllVerdicts" >> beam.Flatten()
         joined = (
             {"document": printed.documents, "verdict": verdicts, "key": losers}
             | "JoinVerdicts" >> beam.CoGroupByKey()

@@ -12,7 +12,7 @@ transform keeps the dead letters of its steps in `dead_letters` and the records 
 from __future__ import annotations
 
 import json
-from typing import Iterator, Optional
+from typing import Optional
 
 import apache_beam as beam
 
@@ -108,29 +108,6 @@ class ReadCorpusInput(beam.PTransform):
         return parsed.documents, dead
 
 
-# --- Cross-source deduplication -----------------------------------------------------------------------------------
-
-def _cross_source_verdicts(item) -> Iterator[tuple[str, str]]:
-    _, members = item
-    yield from dedup.cross_source_losers(members)
-
-
-def _with_verdict(item) -> Iterator[tuple[Document, bool]]:
-    _, grouped = item
-    superseded = bool(grouped["winner"])
-    for document in grouped["document"]:
-        yield document, superseded
-
-
-class KeepUnlessSuperseded(CorpusStep):
-    def __init__(self):
-        super().__init__("cross_source")
-
-    def apply(self, item: tuple[Document, bool]):
-        document, superseded = item
-        return Removed("pubmed_in_pmc") if superseded else document
-
-
 class StepTransform(beam.PTransform):
     """A transform of the corpus job whose steps' dead letters are collected in `dead_letters` and the records
     of the documents they removed in `exclusions` (lists of PCollections, filled when it is applied)."""
@@ -141,24 +118,18 @@ class StepTransform(beam.PTransform):
         self.exclusions: list = []
 
 
-class DropCrossSourceDuplicates(StepTransform):
-    """Drop PubMed records whose PMC article (linked by PMID or PMCID) is in the input: full text wins."""
+class CrossSourceVerdicts(beam.PTransform):
+    """Documents -> (PubMed record id, PMC article id) for every PubMed record whose PMC article (linked by PMID
+    or PMCID) is in the input: full text wins. Only the link keys are shuffled; the verdicts are applied to the
+    fingerprints, with the other dedup steps (`pipelines.corpus_dedup`)."""
 
     def expand(self, documents):
-        links = (
+        return (
             documents
             | "LinkKeys" >> beam.FlatMap(lambda d: [(key, (d.source, d.id)) for key in dedup.link_keys(d)])
             | "GroupLinks" >> beam.GroupByKey()
-            | "Verdicts" >> beam.FlatMap(_cross_source_verdicts)
+            | "Verdicts" >> beam.FlatMap(lambda item: dedup.cross_source_losers(item[1]))
         )
-        keyed = documents | "KeyById" >> beam.Map(lambda d: (d.id, d))
-        joined = (
-            {"document": keyed, "winner": links}
-            | "JoinVerdicts" >> beam.CoGroupByKey()
-            | "WithVerdict" >> beam.FlatMap(_with_verdict)
-        )
-        return apply_step(joined, "KeepUnlessSuperseded", KeepUnlessSuperseded(),
-                          dead_letters=self.dead_letters, exclusions=self.exclusions)
 
 
 # --- Assembly, filters, language ----------------------------------------------------------------------------------

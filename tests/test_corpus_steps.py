@@ -215,8 +215,16 @@ def test_cross_source_transform():
     chosen = [index[i] for i in (plants["cross_by_pmid"], plants["cross_by_pmcid"], "pmc:PMC2994229",
                                  "pmc:PMC3574550", plants["exact_original"])]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept = (pipeline | beam.Create(chosen) | steps.DropCrossSourceDuplicates() | beam.Map(lambda d: d.id))
-        assert_that(kept, equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]))
+        documents_in = pipeline | beam.Create(chosen)
+        verdicts = documents_in | steps.CrossSourceVerdicts()
+        assert_that(verdicts | "Losers" >> beam.Map(lambda pair: pair[0]),
+                    equal_to([plants["cross_by_pmid"], plants["cross_by_pmcid"]]), label="verdicts")
+        # The verdicts are applied to the fingerprints, before the exact step; the documents meet them once.
+        corpus_documents = documents_in | "Corpus" >> beam.Map(corpus_document)
+        kept, _, _, _ = (corpus_documents, verdicts) | DeduplicateCorpus(
+            NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
+        assert_that(kept | "Ids" >> beam.Map(lambda d: d.id),
+                    equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]), label="kept")
 
 
 def test_exact_and_near_duplicate_transforms():

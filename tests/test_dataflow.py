@@ -197,7 +197,8 @@ def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
                          gcs_prefix, tmp_path)
     for step in ("BuildCorpus", "Read"):
         assert any(name.startswith(step) for name in names)
-    assert any("Near" in name for name in names) and any("Boilerplate" in name for name in names)
+    for step in ("JoinSuperseded", "ExactDuplicates", "NearDuplicates", "GroupLines", "JoinVerdicts", "RemoveLines"):
+        assert any(f"BuildCorpus/Deduplicate/{step}" in name for name in names), step
     assert "workflow.tar.gz" in staged_packages(job)
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
     # Only statistics (counts, histograms, report summaries: a few thousand numbers) are combined globally.
