@@ -1,0 +1,263 @@
+"""How the data chain's cost grows with its input: documents -> corpus -> vocab -> tfrecords at several sizes.
+
+For each size (MB of title, abstract and body text) the generator (`benchmarks.scale_data`: real records with
+fresh identifiers and resampled words, planted exact and near copies, boilerplate lines, PubMed/PMC pairs,
+superseded versions and deletions) writes an input set; each stage then runs as a separate process, on Beam's
+local runner in one process and in multi-process mode (`--workers`), and is measured from outside:
+
+- wall time, CPU time (the stage's process and its worker processes), MB of text per second and per CPU second;
+- peak resident memory of the launcher process and of the largest worker process;
+- output size; for the corpus, the planted duplicates found (recall) and the documents removed that were not
+  planted (precision), from the job's per-document exclusion list (`removed/`).
+
+Then the growth exponent of time and memory per stage (the slope of log cost against log size over the sizes),
+a table, a log-log PNG plot and a JSON file. `--baseline-repo DIR` also runs the corpus stage with the code of
+another checkout (e.g. an earlier commit in a git worktree), on the same inputs in the same run, and prints the
+ratios: how this version compares with that one.
+
+    python -m benchmarks.scale --sizes 3,10,30,100 --output out/scale      # about 40 minutes on 2 cores
+    python -m benchmarks.scale --sizes 1,3 --stages documents,corpus       # a quick look
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STAGES = ("documents", "corpus", "vocab", "tfrecords")
+# Runs a module as `python -m` does and reports, on its last stdout line, its wall and CPU time and the peak
+# resident memory of itself (the launcher) and of its largest child (a worker process of the local runner).
+MEASURE = """
+import json, resource, runpy, sys, time
+module, sys.argv = sys.argv[1], sys.argv[1:]
+started = time.perf_counter()
+status = 0
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"status": status, "seconds": time.perf_counter() - started,
+                  "cpu_seconds": me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime,
+                  "launcher_rss": me.ru_maxrss * 1024, "worker_rss": children.ru_maxrss * 1024}))
+"""
+
+
+def run_stage(args: list[str], repo: Path = REPO, log: Path | None = None) -> dict:
+    """One job in a fresh process; its measurements (and the process must succeed)."""
+    env = dict(os.environ, PYTHONPATH=str(repo), TF_CPP_MIN_LOG_LEVEL="2")
+    with open(log or os.devnull, "w") as stderr:
+        result = subprocess.run([sys.executable, "-c", MEASURE, *args], cwd=repo, env=env, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    if figures["status"]:
+        raise SystemExit(f"{' '.join(args[:1])} failed (exit {figures['status']}); see {log}")
+    return figures
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+STEP_ORDER = ("read", "assemble", "filter", "language", "cross_source", "exact", "near", "boilerplate")
+
+
+def corpus_quality(output: Path, truth: dict) -> dict:
+    """Recall and precision of the planted duplicates, from the corpus job's per-document exclusion list:
+    a planted pair counts where both copies reached its step (neither left earlier for another reason) and is
+    found where its step removed one of them; a removal by a dedup step is wrong where the document was no
+    planted copy of any kind."""
+    removed = {}
+    for path in (output / "removed").glob("*.jsonl*"):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as handle:
+            for line in handle:
+                row = json.loads(line)
+                removed[row["id"]] = row["step"]
+
+    def order(document: str) -> int:
+        return STEP_ORDER.index(removed[document]) if document in removed else len(STEP_ORDER)
+
+    quality = {}
+    kinds = (("pmc_pairs", "cross_source"), ("exact_copies", "exact"), ("near_copies", "near"))
+    planted = {x for kind, _ in kinds for pair in truth[kind] for x in pair} | set(truth.get("template_copies", []))
+    for kind, step in kinds:
+        pairs = [tuple(pair) for pair in truth[kind]]
+        reached = [pair for pair in pairs if all(order(x) >= STEP_ORDER.index(step) for x in pair)]
+        found = [pair for pair in reached if any(removed.get(x) == step for x in pair)]
+        by_step = [document for document, s in removed.items() if s == step]
+        wrong = [document for document in by_step if document not in planted]
+        quality[step] = {"planted": len(pairs), "reached": len(reached), "found": len(found),
+                         "recall": len(found) / len(reached) if reached else None,
+                         "removed": len(by_step), "not_planted": len(wrong),
+                         "precision": 1 - len(wrong) / len(by_step) if by_step else None}
+    return quality
+
+
+def slope(sizes: list[float], values: list[float]) -> float | None:
+    """Least-squares slope of log(value) against log(size): 1 is linear growth, 0 flat."""
+    points = [(math.log(s), math.log(v)) for s, v in zip(sizes, values) if s > 0 and v > 0]
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else None
+
+
+def stage_args(stage: str, data: Path, out: Path, mode: list[str]) -> list[str]:
+    if stage == "documents":
+        return ["pipelines.documents", "--pubmed", f"{data}/pubmed/*/*.xml.gz", "--pmc", f"{data}/pmc/*/*.xml",
+                "--output", f"{out}/documents/docs", *mode]
+    if stage == "corpus":
+        return ["pipelines.corpus", "--input", f"{out}/documents/docs-*-of-*.jsonl.gz", "--output",
+                f"{out}/corpus", "--shard-size-mb", "20", *mode]
+    if stage == "vocab":
+        return ["pipelines.vocab", "--input", f"{out}/corpus/text/part-*.txt", "--output", f"{out}/vocab",
+                "--vocab-size", "16000", *mode]
+    return ["pipelines.tfrecords", "--input", f"{out}/corpus/text/part-*.txt", "--vocab", f"{out}/vocab",
+            "--output", f"{out}/tfrecords", "--max-seq-length", "128", "--overwrite", *mode]
+
+
+def measure(sizes: list[float], stages: list[str], root: Path, workers: int, seed: int,
+            baseline: Path | None) -> list[dict]:
+    from benchmarks.scale_data import generate
+
+    rows = []
+    modes = {"one process": []}
+    if workers > 1:
+        modes[f"{workers} processes"] = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    for size in sizes:
+        data = root / f"input-{size:g}mb"
+        if not (data / "truth.json").exists():
+            started = time.perf_counter()
+            generate(data, size, seed)
+            print(f"generated {size:g} MB in {time.perf_counter() - started:.0f} s", flush=True)
+        truth = json.loads((data / "truth.json").read_text())
+        for mode, flags in modes.items():
+            out = root / f"run-{size:g}mb-{mode.split()[0]}"
+            for stage in stages:
+                figures = run_stage(stage_args(stage, data, out, flags), log=out.parent / f"{out.name}-{stage}.log")
+                output = out / ("documents" if stage == "documents" else stage)
+                row = {"size_mb": size, "mode": mode, "stage": stage, "implementation": "this", **figures,
+                       "output_bytes": directory_bytes(output), "text_mb": truth["text_bytes"] / 1e6}
+                if stage == "corpus":
+                    row["quality"] = corpus_quality(output, truth)
+                    if baseline is not None:
+                        base_out = root / f"baseline-{size:g}mb-{mode.split()[0]}"
+                        base = run_stage(stage_args(stage, data, out, flags)[:4] + [f"{base_out}/corpus",
+                                         *stage_args(stage, data, out, flags)[5:]], baseline,
+                                         log=root / f"{base_out.name}-corpus.log")
+                        rows.append({**row, **base, "implementation": "baseline",
+                                     "output_bytes": directory_bytes(base_out / "corpus"), "quality": None})
+                rows.append(row)
+                print(f"{size:g} MB, {mode}, {stage}: {figures['seconds']:.1f} s, launcher "
+                      f"{figures['launcher_rss'] / 1e6:.0f} MB, workers {figures['worker_rss'] / 1e6:.0f} MB",
+                      flush=True)
+    return rows
+
+
+def report(rows: list[dict]) -> tuple[str, dict]:
+    lines = ["| stage | mode | MB text | wall s | MB/s | MB per CPU s | launcher peak MB | worker peak MB | "
+             "output MB |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["implementation"] != "this":
+            continue
+        lines.append(f"| {r['stage']} | {r['mode']} | {r['text_mb']:.1f} | {r['seconds']:.1f} | "
+                     f"{r['text_mb'] / r['seconds']:.2f} | {r['text_mb'] / r['cpu_seconds']:.2f} | "
+                     f"{r['launcher_rss'] / 1e6:.0f} | {r['worker_rss'] / 1e6:.0f} | {r['output_bytes'] / 1e6:.1f} |")
+    growth = {}
+    lines += ["", "| stage | mode | time exponent | launcher memory exponent | worker memory exponent |",
+              "|---|---|---|---|---|"]
+    for stage in STAGES:
+        for mode in sorted({r["mode"] for r in rows}):
+            mine = [r for r in rows if r["stage"] == stage and r["mode"] == mode and r["implementation"] == "this"]
+            if len(mine) < 2:
+                continue
+            sizes = [r["text_mb"] for r in mine]
+            exponents = {name: slope(sizes, [r[key] for r in mine]) for name, key in
+                         (("time", "seconds"), ("launcher_memory", "launcher_rss"), ("worker_memory", "worker_rss"))}
+            growth[f"{stage}/{mode}"] = exponents
+            lines.append(f"| {stage} | {mode} | " + " | ".join(
+                f"{v:.2f}" if v is not None else "-" for v in exponents.values()) + " |")
+    quality = [r for r in rows if r["stage"] == "corpus" and r.get("quality")]
+    if quality:
+        lines += ["", "| MB text | mode | step | planted | reached the step | found (recall) | removed by the step "
+                      "| not planted (precision) |", "|---|---|---|---|---|---|---|---|"]
+        for r in quality:
+            for step, q in r["quality"].items():
+                recall = f"{q['found']} ({q['recall']:.3f})" if q["recall"] is not None else "-"
+                precision = f"{q['not_planted']} ({q['precision']:.3f})" if q["precision"] is not None else "-"
+                lines.append(f"| {r['text_mb']:.1f} | {r['mode']} | {step} | {q['planted']} | {q['reached']} | "
+                             f"{recall} | {q['removed']} | {precision} |")
+    baseline = [r for r in rows if r["implementation"] == "baseline"]
+    if baseline:
+        lines += ["", "| MB text | mode | corpus: baseline s / this s | baseline launcher MB / this |",
+                  "|---|---|---|---|"]
+        for base in baseline:
+            this = next(r for r in rows if r["implementation"] == "this" and r["stage"] == "corpus"
+                        and r["size_mb"] == base["size_mb"] and r["mode"] == base["mode"])
+            lines.append(f"| {this['text_mb']:.1f} | {this['mode']} | {base['seconds'] / this['seconds']:.2f}x | "
+                         f"{base['launcher_rss'] / this['launcher_rss']:.2f}x |")
+    return "\n".join(lines), growth
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (time_axes, memory_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for stage in STAGES:
+        for mode, style in (("one process", "-o"),):
+            mine = [r for r in rows if r["stage"] == stage and r["mode"] == mode and r["implementation"] == "this"]
+            if not mine:
+                continue
+            sizes = [r["text_mb"] for r in mine]
+            time_axes.loglog(sizes, [r["seconds"] for r in mine], style, label=stage)
+            memory_axes.loglog(sizes, [max(r["launcher_rss"], r["worker_rss"]) / 1e6 for r in mine], style,
+                               label=stage)
+    time_axes.set(xlabel="MB of text", ylabel="wall seconds (one process)", title="time")
+    memory_axes.set(xlabel="MB of text", ylabel="peak resident MB", title="memory")
+    for axes in (time_axes, memory_axes):
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="3,10,30,100", help="MB of text per input set (default 3,10,30,100)")
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
+    parser.add_argument("--workers", type=int, default=2, help="the multi-process mode's workers (1: none)")
+    parser.add_argument("--output", default="out/scale", help="working directory (inputs are kept for re-runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline-repo", default=None,
+                        help="another checkout whose corpus job runs on the same inputs, for the ratios")
+    args = parser.parse_args(argv)
+    root = Path(args.output).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    sizes = [float(s) for s in args.sizes.split(",")]
+    rows = measure(sizes, args.stages.split(","), root, args.workers, args.seed,
+                   Path(args.baseline_repo).resolve() if args.baseline_repo else None)
+    table, growth = report(rows)
+    print(table)
+    (root / "scale.json").write_text(json.dumps({"rows": rows, "growth": growth}, indent=1))
+    (root / "scale.md").write_text(table + "\n")
+    plot(rows, root / "scale.png")
+    print(f"-> {root}/scale.json, scale.md, scale.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
