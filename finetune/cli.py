@@ -9,7 +9,7 @@ import sys
 import tensorflow as tf
 
 from finetune import anchors, scoring
-from finetune.tasks import TASKS, DataError, get_task
+from evaluation.tasks import TASKS, DataError, get_task
 from finetune.training import Options, markdown_table, run_task
 from pretrain.cli import StrictParser, positive_float, positive_int
 from pretrain.errors import USER_ERRORS, NonFiniteError, exit_status

@@ -10,7 +10,7 @@ from scipy.stats import pearsonr
 from seqeval.metrics import f1_score as seqeval_f1
 from sklearn.metrics import accuracy_score, f1_score
 
-from finetune.tasks import PICO, Task
+from evaluation.tasks import PICO, Task
 
 
 def ner_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.layouts import read_split
+from evaluation.readers import (read_bioasq, read_biosses, read_hoc, read_iob, read_pico, read_pubmedqa,
+                                read_relation)
+from evaluation.tasks import PICO, TASKS, DataError
 from finetune import anchors, scoring
-from finetune.tasks import (PICO, TASKS, DataError, read_bioasq, read_biosses, read_hoc, read_iob,
-                            read_pico, read_pubmedqa, read_relation, read_split)
 from finetune.training import markdown_table
 
 BLURB = Path(__file__).parent / "data" / "blurb"

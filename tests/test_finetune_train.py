@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation.readers import read_iob
+from evaluation.tasks import TASKS, Example
 from finetune import cli, scoring
 from finetune.features import IGNORE, Featurizer
 from finetune.model import FineTuningModel, LayerwiseAdamW, layer_depth, load_encoder
-from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
 from pretrain.optimization import warmup_then_decay
 from tests.fixtures import DATA, REPO, genia_documents
@@ -186,7 +187,8 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from finetune.tasks import TASKS, read_split
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS
 from finetune.training import Options, _Trial, featurize, resolved, run_task
 run, data = sys.argv[1:3]
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
