@@ -45,9 +45,7 @@ class Task:
     name: str
     blurb_type: str
     head: str
-    folder: str
     reader: str
-    splits: dict[str, str]
     labels: tuple[str, ...] = ()
     negative_labels: tuple[str, ...] = ()
     entity_markers: tuple[str, ...] = ()
@@ -57,44 +55,36 @@ class Task:
     batch_size: int = 32
     max_seq_length: int = 128
 
-    def path(self, data_dir: str, split: str) -> str:
-        return f"{data_dir.rstrip('/')}/{self.folder}/{self.splits[split]}"
 
+def _ner(name: str, *entity_types: str) -> Task:
+    return Task(name, NER, "token", "iob", entity_types=entity_types, epochs=20.0,
+                learning_rate=1e-4)
 
-def _ner(name: str, folder: str, *entity_types: str) -> Task:
-    return Task(name, NER, "token", folder, "iob",
-                {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"},
-                entity_types=entity_types, epochs=20.0, learning_rate=1e-4)
-
-
-_TSV = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 
 TASKS: dict[str, Task] = {task.name: task for task in [
     # The entity types of the typed tags in cambridgeltl/MTL-Bioinformatics-2016's files.
-    _ner("BC5CDR-chem", "ner/BC5CDR-chem-IOB", "Chemical"),
-    _ner("BC5CDR-disease", "ner/BC5CDR-disease-IOB", "Disease"),
-    _ner("NCBI-disease", "ner/NCBI-disease-IOB", "Disease"),
-    _ner("BC2GM", "ner/BC2GM-IOB", "GENE"),
-    _ner("JNLPBA", "ner/JNLPBA", "DNA", "RNA", "cell_line", "cell_type", "protein"),
-    Task("ChemProt", RE, "sequence", "re/chemprot", "relation", _TSV,
+    _ner("BC5CDR-chem", "Chemical"),
+    _ner("BC5CDR-disease", "Disease"),
+    _ner("NCBI-disease", "Disease"),
+    _ner("BC2GM", "GENE"),
+    _ner("JNLPBA", "DNA", "RNA", "cell_line", "cell_type", "protein"),
+    Task("ChemProt", RE, "sequence", "relation",
          labels=("false", "CPR:3", "CPR:4", "CPR:5", "CPR:6", "CPR:9"), negative_labels=("false",),
          entity_markers=("@CHEMICAL$", "@GENE$", "@CHEM-GENE$"), epochs=10.0),
-    Task("DDI", RE, "sequence", "re/DDI", "relation", _TSV,
+    Task("DDI", RE, "sequence", "relation",
          labels=("DDI-false", "DDI-advise", "DDI-effect", "DDI-int", "DDI-mechanism"),
          negative_labels=("DDI-false",), entity_markers=("@DRUG$", "@DRUG-DRUG$"), epochs=10.0),
-    Task("GAD", RE, "sequence", "re/GAD", "relation", _TSV, labels=("0", "1"),
-         negative_labels=("0",), entity_markers=("@GENE$", "@DISEASE$"), epochs=10.0),
-    Task("BIOSSES", SIMILARITY, "regression", "similarity/BIOSSES", "biosses", _TSV,
-         epochs=30.0, batch_size=16),
-    Task("HoC", CLASSIFICATION, "multilabel", "classification/HoC", "hoc", _TSV,
+    Task("GAD", RE, "sequence", "relation", labels=("0", "1"), negative_labels=("0",),
+         entity_markers=("@GENE$", "@DISEASE$"), epochs=10.0),
+    Task("BIOSSES", SIMILARITY, "regression", "biosses", epochs=30.0, batch_size=16),
+    Task("HoC", CLASSIFICATION, "multilabel", "hoc",
          labels=tuple(str(i) for i in range(HOC_LABELS)), epochs=10.0),
-    Task("EBM-PICO", PICO, "token", "ner/ebmnlp", "pico", _TSV, labels=PICO_TAGS,
-         negative_labels=("O",), epochs=20.0, learning_rate=1e-4),
-    Task("PubMedQA", QA, "sequence", "qa/PubMedQA", "pubmedqa",
-         {"train": "train.json", "dev": "dev.json", "test": "test.json"},
-         labels=("yes", "no", "maybe"), epochs=10.0, batch_size=16, max_seq_length=512),
-    Task("BioASQ", QA, "sequence", "qa/BioASQ", "bioasq", _TSV, labels=("yes", "no"),
-         epochs=10.0, batch_size=16, max_seq_length=512),
+    Task("EBM-PICO", PICO, "token", "pico", labels=PICO_TAGS, negative_labels=("O",), epochs=20.0,
+         learning_rate=1e-4),
+    Task("PubMedQA", QA, "sequence", "pubmedqa", labels=("yes", "no", "maybe"), epochs=10.0,
+         batch_size=16, max_seq_length=512),
+    Task("BioASQ", QA, "sequence", "bioasq", labels=("yes", "no"), epochs=10.0, batch_size=16,
+         max_seq_length=512),
 ]}
 
 
