@@ -8,6 +8,7 @@ PICO (EBM-NLP as BLURB ships it): IO tags only (`I-PAR`, `I-INT`, `I-OUT`, `O`).
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from evaluation.tasks import PICO_TAGS, TASKS, Task, did_you_mean
 
@@ -77,3 +78,16 @@ class PicoCheck(TagCheck):
                     f"({', '.join(PICO_TAGS)}; no B- tags, which its scorer would not count)"
                     f"{did_you_mean(tag, PICO_TAGS)}")
         return self._in_train(tag)
+
+
+def with_type(tags: Sequence[str], entity_type: str) -> list[str]:
+    """Untyped IOB tags given `entity_type` (`B` -> `B-Chemical`, `I` -> `I-Chemical`); `O` and typed
+    tags as they are. Entity-level scoring reads spans as `B-X`/`I-X` (seqeval, conlleval), so an
+    untyped file scored this way gives exactly the F1 of the same tags typed."""
+    return [f"{tag}-{entity_type}" if tag in ("B", "I") else tag for tag in tags]
+
+
+def untyped_entity_type(task: Task) -> str:
+    """The type an untyped NER file's entities have: the task's one entity type (`Chemical`); for
+    JNLPBA, whose five types BLURB's files drop, `entity` (its untyped F1 scores spans, not types)."""
+    return task.entity_types[0] if len(task.entity_types) == 1 else "entity"
