@@ -8,8 +8,10 @@ import sys
 
 import tensorflow as tf
 
+from evaluation.layouts import find
+from evaluation.tasks import TASKS, DataError, get_task
 from finetune import anchors, scoring
-from finetune.tasks import TASKS, DataError, get_task
+from finetune.files import GFILE
 from finetune.training import Options, markdown_table, run_task
 from pretrain.cli import StrictParser, positive_float, positive_int
 from pretrain.errors import USER_ERRORS, NonFiniteError, exit_status
@@ -21,8 +23,9 @@ log = logging.getLogger("finetune")
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True,
-                        help="BLURB data directory (ner/BC5CDR-chem-IOB/train.tsv, re/DDI/..., "
-                             "the layout of BLURB's data-generation scripts); local or gs://")
+                        help="the data directory BLURB's data-generation scripts write (BC5CDR-chem/"
+                             "train.tsv, ..., pubmedqa/pqal_fold0/...), as it is; or the older "
+                             "task-type folders (ner/BC5CDR-chem-IOB/, re/DDI/, ...); local or gs://")
     parser.add_argument("--checkpoint", required=True,
                         help="a `python -m pretrain train` output directory or checkpoint "
                              "prefix, or a Hugging Face ELECTRA/BERT model directory "
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         results, missing, failed = [], [], {}
         for task in TASKS.values():
-            if not tf.io.gfile.exists(task.path(args.data, "train")):
+            if find(task, args.data, GFILE) is None:
                 missing.append(task.name)
                 continue
             try:
@@ -110,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             log.warning("no training data under %s for: %s", args.data, ", ".join(missing))
         if not results and not failed:
-            raise FileNotFoundError(f"no BLURB task has training data under {args.data}")
+            raise FileNotFoundError(
+                f"no BLURB task has training data under {args.data}: --data takes the directory "
+                "BLURB's data-generation scripts write (BC5CDR-chem/train.tsv, ..., "
+                "pubmedqa/pqal_fold0/train_set.json) or the task-type folders (ner/, re/, ...)")
         blurb = scoring.blurb_score(
             {r["task"]: r["mean"] for r in results},
             {r["task"]: r["blurb_type"] for r in results}) if results else None

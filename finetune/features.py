@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from finetune.tasks import Example, Task
+from evaluation.tasks import Example, Task
 from pretrain.files import read_vocabulary
 from vocab.fast_path import reference_tokenizer
 

@@ -12,11 +12,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from evaluation.layouts import locate, read_split
+from evaluation.tasks import Example, Task
 from finetune import anchors, scoring
 from finetune.features import IGNORE, Featurizer, Features
+from finetune.files import GFILE
 from finetune.model import (FineTuningModel, LayerwiseAdamW, load_encoder,
                             vocabulary_directory)
-from finetune.tasks import Example, Task, read_split
 from pretrain.errors import NonFiniteError
 from pretrain.optimization import warmup_then_decay
 from pretrain.training import default_xla
@@ -263,9 +265,12 @@ def _check_finite(outputs: np.ndarray, task: Task, seed: int, trial: _Trial) -> 
 
 def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trials: int = 1,
              seed: int = 0, strategy: tf.distribute.Strategy | None = None) -> dict:
-    """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
-    train = read_split(task, data_dir, "train")[:options.max_train_examples]
-    evaluation = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
+    """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std. The task's files
+    are found under `data_dir` in either layout (`evaluation.layouts`); the log names the one read."""
+    located = locate(task, data_dir, GFILE)
+    log.info("%s", located.describe())
+    train = read_split(task, located, "train", GFILE)[:options.max_train_examples]
+    evaluation = read_split(task, located, options.eval_split, GFILE)[:options.max_eval_examples]
     settings = resolved(task, options)
     data = featurize(task, train, evaluation, checkpoint, settings.max_seq_length)
     runs = [train_and_score(task, data, checkpoint, options, seed + k, strategy)
