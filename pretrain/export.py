@@ -15,6 +15,7 @@ from pretrain.config import EncoderConfig, PretrainConfig
 from pretrain.errors import NonFiniteError, PretrainError
 from pretrain.files import copy_atomically, read_vocabulary, write_atomically, write_json
 from pretrain.model import LAYER_NORM_EPSILON, ElectraModel
+from vocab.vocabulary import fast_tokenizer_json
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,10 @@ def encoder_config_from_hf(hf: dict, source: str = "config.json") -> EncoderConf
 
 def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
     copy_atomically(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
-    tokenizer_config = dict(read_vocabulary(vocab_dir).config)
+    vocabulary = read_vocabulary(vocab_dir)
+    write_atomically(f"{directory}/tokenizer.json", fast_tokenizer_json(
+        vocabulary.tokens, config.do_lower_case, config.strip_accents, vocabulary.tokenize_chinese_chars))
+    tokenizer_config = dict(vocabulary.config)
     tokenizer_config.update(
         do_lower_case=config.do_lower_case, strip_accents=config.strip_accents,
         tokenizer_class="ElectraTokenizer", model_max_length=config.max_position_embeddings,
