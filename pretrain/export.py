@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from safetensors.numpy import save as safetensors_bytes
 
-from pretrain import checkpoints
+from pretrain import checkpoints, model_card
 from pretrain.config import EncoderConfig, PretrainConfig
 from pretrain.errors import NonFiniteError, PretrainError
 from pretrain.files import copy_atomically, read_vocabulary, write_atomically, write_json
@@ -160,14 +160,15 @@ def _check_finite(named: list[tuple[str, np.ndarray]], prefix: str) -> None:
                 f"--checkpoint {checkpoints.run_directory(prefix)}/ckpt-N)")
 
 
-def export(checkpoint: str, output: str) -> dict[str, str]:
-    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers) and OUTPUT/tf1."""
+def export(checkpoint: str, output: str, corpus_stats: str | None = None) -> dict[str, str]:
+    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers, each with its model card) and
+    OUTPUT/tf1. `corpus_stats`: the corpus job's stats.json, named in the model cards."""
     config, model, prefix = checkpoints.load_model(checkpoint)
-    return export_model(model, config, prefix, output)
+    return export_model(model, config, prefix, output, corpus_stats)
 
 
 def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
-                 output: str) -> dict[str, str]:
+                 output: str, corpus_stats: str | None = None) -> dict[str, str]:
     output = output.rstrip("/")
     vocab_dir = f"{checkpoints.run_directory(prefix)}/vocab"
     named = [(name, variable.numpy()) for name, variable in model.tf1_variables()]
@@ -188,4 +189,7 @@ def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
                vocab_dir)
     step = checkpoints.step_of(prefix)
     _export_tf1(paths["tf1"], named, step, config, vocab_dir)
+    facts = model_card.pretraining_facts(checkpoints.run_directory(prefix), step, corpus_stats)
+    for kind in ("discriminator", "generator"):
+        model_card.write(paths[kind], model_card.pretraining_card(kind, facts))
     return paths
