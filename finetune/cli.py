@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from evaluation.layouts import find
 from evaluation.tasks import TASKS, DataError, get_task
-from finetune import anchors, report, scoring
+from finetune import anchors, scoring
 from finetune.files import GFILE
 from finetune.training import Options, markdown_table, run_task
 from pretrain.cli import StrictParser, positive_float, positive_int
@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                     "missing": missing, "failed": failed,
                     "published": anchors.as_json(names)})
         write_atomically(f"{args.output}/blurb.md", table)
+        from finetune import report  # matplotlib: only where a plot is drawn
+
         report.write_blurb_report(args.output, results, table)
         print(table, end="")
         if failed:

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from typing import Iterable, Iterator
@@ -35,13 +34,6 @@ from pretrain.files import read_bytes, read_vocabulary, write_atomically
 from vocab.fast_path import reference_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Window:
-    row: int  # the row of the model batch that holds it
-    start: int  # its word-pieces are [start, end) of the sentence's
-    end: int
 
 
 def windows(count: int, width: int) -> list[tuple[int, int]]:
@@ -63,9 +55,9 @@ def most_central(position: int, ranges: list[tuple[int, int]]) -> int:
     return best
 
 
-def _logits(model, ids: np.ndarray, mask: np.ndarray, segments: np.ndarray, batch: int) -> np.ndarray:
-    """The model's outputs for every row, in fixed-shape batches (the last one padded: one trace)."""
-    call = tf.function(model.__call__)
+def _logits(call, ids: np.ndarray, mask: np.ndarray, segments: np.ndarray, batch: int) -> np.ndarray:
+    """`call`'s outputs (a tf.function of the model) for every row, in fixed-shape batches (the last one
+    padded: one trace)."""
     outputs = []
     for start in range(0, len(ids), batch):
         arrays = [a[start:start + batch] for a in (ids, mask, segments)]
@@ -89,6 +81,7 @@ class Tagger:
         self.width = loaded.max_seq_length - 2
         self.batch_size = batch_size
         self.splitter = SentenceSplitter(sentence_model)
+        self.call = tf.function(loaded.model.__call__)
         task = loaded.task
         self.pico = task.blurb_type == PICO
         self.tags = with_type(list(loaded.labels), untyped_entity_type(task)) if not self.pico \
@@ -111,7 +104,7 @@ class Tagger:
                 ids[row, :len(pieces)] = pieces
                 mask[row, :len(pieces)] = 1
                 row += 1
-        predicted = (_logits(self.loaded.model, ids, mask, np.zeros_like(ids), self.batch_size).argmax(-1)
+        predicted = (_logits(self.call, ids, mask, np.zeros_like(ids), self.batch_size).argmax(-1)
                      if rows else np.zeros([0, length], int))
         results = [{"line": number + 1, "sentences": [], "entities": []} for number in range(len(documents))]
         row = 0
@@ -208,7 +201,8 @@ def classify(loaded: LoadedModel, examples: list[Example], batch_size: int = 32)
     task = loaded.task
     featurizer = Featurizer(loaded.directory, task, loaded.max_seq_length)
     features = featurizer.features(examples, labels=loaded.labels)
-    outputs = _logits(loaded.model, features.input_ids, features.input_mask, features.segment_ids, batch_size)
+    outputs = _logits(tf.function(loaded.model.__call__), features.input_ids, features.input_mask,
+                      features.segment_ids, batch_size)
     truncated = featurizer.truncated
     if any(truncated):
         log.warning("%d of %d rows are longer than the model's %d word-pieces: cut as in training "

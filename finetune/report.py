@@ -213,7 +213,8 @@ def compare_markdown(runs: list[Run]) -> tuple[str, dict]:
         shared = [t for t in tasks if t in run.results and t in base.results]
         if shared:
             ours, theirs = run.blurb(shared), base.blurb(shared)
-            blurbs.append(f"- BLURB score over the {len(shared)} tasks both have: {run.name} {100 * ours:.2f}, "
+            blurbs.append(f"- BLURB score over the {len(shared)} task{'s' if len(shared) > 1 else ''} both have: "
+                          f"{run.name} {100 * ours:.2f}, "
                           f"{base.name} {100 * theirs:.2f} ({100 * (ours - theirs):+.2f})")
             data.setdefault("blurb", {})[run.name] = {"tasks": shared, "score": ours, "baseline": theirs}
     text = "\n".join(lines) + "\n"
