@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from finetune import cli, report, saving
 from finetune.features import Featurizer
 from finetune.hf_checkpoint import build_discriminator
 from finetune.model import FineTuningModel
-from finetune.predict import most_central, windows
+from finetune.predict import Tagger, most_central, windows
 from finetune.training import curve_table, markdown_table, prediction_lines
 from pretrain.config import EncoderConfig
 from tests.fixtures import BERT_VOCAB, DATA
@@ -157,6 +158,45 @@ def test_windows_overlap_by_half_and_each_word_takes_its_most_central_window():
     assert most_central(100, spans) in (2, 3)
     start, end = spans[most_central(100, spans)]
     assert min(100 - start, end - 1 - 100) == max(min(100 - s, e - 1 - 100) for s, e in spans if s <= 100 < e)
+
+
+def test_entities_are_iob_spans_and_pico_runs():
+    text = "Aspirin and low dose heparin help"
+    spans = [(0, 7), (8, 11), (12, 15), (16, 20), (21, 28), (29, 33)]
+
+    def words(tags):
+        return [{"text": text[a:b], "start": a, "end": b, "tag": t} for (a, b), t in zip(spans, tags)]
+
+    ner = SimpleNamespace(pico=False)
+    found = Tagger._entities(ner, words(["B-Chemical", "O", "B-Chemical", "I-Chemical", "I-Chemical", "O"]), text, 2)
+    assert found == [{"type": "Chemical", "start": 0, "end": 7, "sentence": 2, "text": "Aspirin"},
+                     {"type": "Chemical", "start": 12, "end": 28, "sentence": 2, "text": "low dose heparin"}]
+    # An I after O opens an entity (conlleval); B after I closes one and opens the next.
+    found = Tagger._entities(ner, words(["O", "I-Chemical", "B-Chemical", "I-Chemical", "O", "O"]), text, 0)
+    assert [e["text"] for e in found] == ["and", "low dose"]
+    pico = SimpleNamespace(pico=True)
+    found = Tagger._entities(pico, words(["I-PAR", "O", "I-INT", "I-INT", "I-INT", "I-OUT"]), text, 0)
+    assert [(e["type"], e["text"]) for e in found] == [("PAR", "Aspirin"), ("INT", "low dose heparin"),
+                                                       ("OUT", "help")]
+
+
+def test_predict_marks_rows_cut_at_the_sequence_length(bert_vocab, tmp_path):
+    """PubMedQA's contexts are longer than 64 word-pieces: each row is cut as in training, and says so."""
+    task = TASKS["PubMedQA"]
+    records = dict(list(json.loads((BLURB / "qa/PubMedQA/ori_pqal.json").read_text()).items())[:3])
+    source = tmp_path / "questions.json"
+    source.write_text(json.dumps(records))
+    directory = tmp_path / "model"
+    saving.save(str(directory), saving.snapshot(_model("sequence", 3)), ENCODER, bert_vocab,
+                _record(task, task.labels))
+    output = tmp_path / "answers.jsonl"
+    assert cli.main(["predict", "--model", str(directory), "--input", str(source), "--output", str(output)]) == 0
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(records) and all(r["truncated"] for r in rows)
+    assert [r["gold"] for r in rows] == [r["final_decision"] for r in records.values()]
+    assert all(r["predicted"] in ("yes", "no", "maybe") and set(r["scores"]) == {"yes", "no", "maybe"}
+               for r in rows)
+    assert cli.main(["predict", "--model", str(tmp_path), "--input", str(source), "--output", str(output)]) == 2
 
 
 def test_predictions_file_has_one_line_per_example():
