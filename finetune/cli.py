@@ -21,6 +21,9 @@ from pretrain.training import make_strategy
 log = logging.getLogger("finetune")
 
 
+DEFAULTS = Options()  # the one place of the fine-tuning defaults the flags show
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True,
                         help="the data directory BLURB's data-generation scripts write (BC5CDR-chem/"
@@ -37,13 +40,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=positive_float, help="peak; default: the task's")
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--max-seq-length", type=positive_int)
-    parser.add_argument("--layerwise-decay", type=positive_float, default=0.8)
+    parser.add_argument("--layerwise-decay", type=positive_float, default=DEFAULTS.layerwise_decay,
+                        help="learning-rate factor per layer below the head (default: %(default)s)")
     parser.add_argument("--max-train-examples", type=positive_int,
                         help="use only the first N training examples (quick runs)")
     parser.add_argument("--max-eval-examples", type=positive_int,
                         help="score only the first N evaluation examples")
-    parser.add_argument("--eval-split", choices=("dev", "test"), default="dev",
-                        help="the split to score (default dev; test where the data directory "
+    parser.add_argument("--eval-split", choices=("dev", "test"), default=DEFAULTS.eval_split,
+                        help="the split to score (default: %(default)s; test where the data directory "
                              "has the test files)")
     parser.add_argument("--random-init", action="store_true",
                         help="the same architecture from random initialisation (the baseline)")
