@@ -12,6 +12,16 @@ Two layouts are read, detected per task:
   `qa/PubMedQA/{train,dev,test}.json`.
 
 A task is read from the first layout (BLURB's, then the task-type folders) that has its training file.
+
+The clinical tasks (`evaluation.tasks.CLINICAL_TASKS`) have their own places under the same data directory:
+
+- MedNLI as PhysioNet distributes it (`PHYSIONET`): `mednli/mli_{train,dev,test}_v1.jsonl`, or the folder the
+  PhysioNet zip unpacks to (`mednli-a-natural-language-inference-dataset-for-the-clinical-domain-1.0.0/`);
+- MEDIQA-NLI (`MEDIQA`): MedNLI's train and dev files, and the BioNLP 2019 MEDIQA test
+  `mednli_bionlp_shared_task.jsonl` with `mednli_bionlp_shared_task_ground_truth.csv` beside them;
+- BLUE's preprocessed files (`BLUE_DATA`): `MedSTS/{train,dev,test}.tsv`, `i2b2-2010/{train,dev,test}.tsv`,
+  `clefe/{Training,Development,Test}.tsv` (the names bluebert's CLEFE reader opens; `Train/Dev/Test.tsv` and
+  `train/dev/test.tsv` are read too).
 """
 
 from __future__ import annotations
@@ -22,13 +32,16 @@ import logging
 from typing import Mapping
 
 from evaluation.files import LOCAL, Files
-from evaluation.readers import READERS, decode, parse_tokens, read_bytes, read_relation
-from evaluation.tasks import TASKS, DataError, Example, Task, did_you_mean
+from evaluation.readers import READERS, UnreadableError, decode, parse_tokens, read_bytes, read_relation
+from evaluation.tasks import ALL_TASKS, DataError, Example, Task, did_you_mean
 
 log = logging.getLogger(__name__)
 
 BLURB = "BLURB's data-generation layout"
 TASK_TYPES = "task-type folders"
+PHYSIONET = "MedNLI as PhysioNet distributes it"
+MEDIQA = "MedNLI with the BioNLP 2019 MEDIQA test"
+BLUE_DATA = "BLUE's preprocessed files"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +84,22 @@ PLACES: dict[str, tuple[Place, ...]] = {
     "PubMedQA": _places("pubmedqa", "qa/PubMedQA", _JSON, _PQAL),
     "BioASQ": _places("BioASQ", "qa/BioASQ"),
 }
-assert set(PLACES) == set(TASKS)
+
+_MEDNLI = {"train": "mli_train_v1.jsonl", "dev": "mli_dev_v1.jsonl", "test": "mli_test_v1.jsonl"}
+_MEDIQA = {**_MEDNLI, "test": "mednli_bionlp_shared_task.jsonl"}
+# The folder PhysioNet's zip of MedNLI 1.0.0 unpacks to.
+MEDNLI_ZIP_FOLDER = "mednli-a-natural-language-inference-dataset-for-the-clinical-domain-1.0.0"
+_CLEFE_NAMES = ({"train": "Training.tsv", "dev": "Development.tsv", "test": "Test.tsv"},
+                {"train": "Train.tsv", "dev": "Dev.tsv", "test": "Test.tsv"}, _TSV)
+
+PLACES.update({
+    "MedNLI": (Place(PHYSIONET, "mednli", _MEDNLI), Place(PHYSIONET, MEDNLI_ZIP_FOLDER, _MEDNLI)),
+    "MEDIQA-NLI": (Place(MEDIQA, "mednli", _MEDIQA), Place(MEDIQA, MEDNLI_ZIP_FOLDER, _MEDIQA)),
+    "MedSTS": (Place(BLUE_DATA, "MedSTS", _TSV),),
+    "ShARe-CLEFE": tuple(Place(BLUE_DATA, "clefe", names) for names in _CLEFE_NAMES),
+    "i2b2-2010": (Place(BLUE_DATA, "i2b2-2010", _TSV),),
+})
+assert set(PLACES) == set(ALL_TASKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +134,14 @@ def find(task: Task, data_dir: str, files: Files = LOCAL, split: str = "train") 
     if not found:
         return None
     if len(found) > 1:
-        log.warning("%s: %s has %s's %s in both layouts; reading %s (%s)", task.name, data_dir,
-                    task.name, split, _path(data_dir, found[0], split), found[0].layout)
+        log.warning("%s: %s has %s's %s in %s; reading %s (%s)", task.name, data_dir, task.name, split,
+                    "both layouts" if len(found) == 2 and found[0].layout != found[1].layout
+                    else "several places", _path(data_dir, found[0], split), found[0].layout)
     return Located(task, data_dir, found[0])
+
+
+def _with_source(task: Task, message: str) -> str:
+    return f"{message}; {task.source}" if task.source else message
 
 
 def locate(task: Task, data_dir: str, files: Files = LOCAL, split: str = "train") -> Located:
@@ -118,9 +151,11 @@ def locate(task: Task, data_dir: str, files: Files = LOCAL, split: str = "train"
                                              if split != "train" else None)
     if located is None:
         first, *others = PLACES[task.name]
-        raise FileNotFoundError(
-            f"{_path(data_dir, first, split)} does not exist ({first.layout}), nor does "
-            + ", nor ".join(f"{_path(data_dir, place, split)} ({place.layout})" for place in others))
+        message = f"{_path(data_dir, first, split)} does not exist ({first.layout})"
+        if others:
+            message += ", nor does " + ", nor ".join(f"{_path(data_dir, place, split)} ({place.layout})"
+                                                     for place in others)
+        raise FileNotFoundError(_with_source(task, message))
     return located
 
 
@@ -147,27 +182,43 @@ def train_tags(task: Task, where: str | Located, files: Files = LOCAL) -> frozen
                                 "training file") from None
     key = _key(path, data)
     if key not in _TRAIN_TAGS:
-        _TRAIN_TAGS[key] = _tags(parse_tokens(decode(data, path), path, task))
+        _TRAIN_TAGS[key] = _tags(parse_tokens(decode(data, path, whose(task)), path, task))
     return _TRAIN_TAGS[key]
+
+
+def whose(task: Task) -> str:
+    """Whose files a decoding error names: BLURB's, or the clinical task's own (MedNLI's, ...)."""
+    return "BLURB's" if task.benchmark == "BLURB" else f"{task.name}'s"
 
 
 def read_split(task: Task, where: str | Located, split: str, files: Files = LOCAL) -> list[Example]:
     """The examples of one split of `task` under a data directory (`where`: its path, in either
     layout, or where `locate` found the task). For token tasks, a tag of dev or test that the
-    training file never has is an error (the training file is read too, once per process)."""
+    training file never has is an error (the training file is read too, once per process). A
+    missing or unreadable file of a clinical task names where its data comes from."""
+    try:
+        return _read_split(task, where, split, files)
+    except (FileNotFoundError, UnreadableError) as error:
+        message = str(error)
+        if task.source and task.source not in message:
+            raise type(error)(_with_source(task, message)) from None
+        raise
+
+
+def _read_split(task: Task, where: str | Located, split: str, files: Files) -> list[Example]:
     located = where if isinstance(where, Located) else locate(task, where, files, split)
     path = located.path(split)
     if task.head == "token":
         if split == "train":
             data = read_bytes(path, files)
-            examples = parse_tokens(decode(data, path), path, task)
+            examples = parse_tokens(decode(data, path, whose(task)), path, task)
             _TRAIN_TAGS[_key(path, data)] = _tags(examples)
         else:
             tags = train_tags(task, located, files)
-            examples = parse_tokens(decode(read_bytes(path, files), path), path, task, tags,
+            examples = parse_tokens(decode(read_bytes(path, files), path, whose(task)), path, task, tags,
                                     located.path("train"))
     elif task.reader == "relation":
-        examples = read_relation(path, task.labels, files)
+        examples = read_relation(path, task.labels, files, whose(task))
     else:
         examples = READERS[task.reader](path, files=files)
     if not examples:
