@@ -20,8 +20,9 @@ from evaluation.tasks import (HOC_LABELS, MEDNLI_LABELS, PICO_TAGS, DataError, E
 
 
 class UnreadableError(DataError):
-    """A file that is there but holds no data: it cannot be read (permission denied), or it is an HTML
-    page (a sign-in or error page saved under the data file's name, as a download without access gets).
+    """A file that is there but does not hold the data: it cannot be read (permission denied), it is an
+    HTML page (a sign-in or error page saved under the data file's name, as a download without access
+    gets), or its labels are in a file that is not beside it (the MEDIQA 2019 test's ground truth).
     `evaluation.layouts.read_split` adds where the task's data comes from."""
 
 
@@ -403,10 +404,11 @@ def read_mednli(path: str, files: Files = LOCAL, labels: tuple[str, ...] = MEDNL
         missing = [key for key in MEDNLI_FIELDS if key not in record]
         if truth is None and "gold_label" not in record:
             missing.append("gold_label")
+        if missing == ["gold_label"]:
+            raise UnreadableError(f"{path}:{number}: lacks gold_label (no {truth_path.rsplit('/', 1)[-1]} "
+                                  "beside it to take the labels from)")
         if missing:
-            hint = (f" (no {truth_path.rsplit('/', 1)[-1]} beside it to take the labels from)"
-                    if missing[-1] == "gold_label" else "")
-            raise DataError(f"{path}:{number}: lacks {', '.join(missing)}{hint}")
+            raise DataError(f"{path}:{number}: lacks {', '.join(missing)}")
         wrong = [key for key in MEDNLI_FIELDS if not isinstance(record[key], str) or not record[key].strip()]
         if wrong:
             raise DataError(f"{path}:{number}: {', '.join(wrong)} must be non-empty strings")

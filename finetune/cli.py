@@ -1,4 +1,4 @@
-"""`python -m finetune run|blurb|predict|compare`."""
+"""`python -m finetune run|blurb|blue|predict|compare`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import tensorflow as tf
 
 from evaluation.layouts import find
-from evaluation.tasks import TASKS, DataError, get_task
-from finetune import anchors, scoring
+from evaluation.tasks import ALL_TASKS, TASKS, DataError, Task, get_task
+from finetune import anchors, blue, scoring
 from finetune.files import GFILE
 from finetune.training import Options, markdown_table, run_task
 from pretrain.cli import StrictParser, positive_float, positive_int
@@ -28,7 +28,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True,
                         help="the data directory BLURB's data-generation scripts write (BC5CDR-chem/"
                              "train.tsv, ..., pubmedqa/pqal_fold0/...), as it is; or the older "
-                             "task-type folders (ner/BC5CDR-chem-IOB/, re/DDI/, ...); local or gs://")
+                             "task-type folders (ner/BC5CDR-chem-IOB/, re/DDI/, ...); the clinical tasks' "
+                             "folders beside them (mednli/, MedSTS/, clefe/, i2b2-2010/); local or gs://")
     parser.add_argument("--checkpoint", required=True,
                         help="a `python -m pretrain train` output directory or checkpoint "
                              "prefix, or a Hugging Face ELECTRA/BERT model directory "
@@ -74,16 +75,19 @@ def fractions(text: str) -> tuple[float, ...]:
 def _parser() -> argparse.ArgumentParser:
     parser = StrictParser(
         prog="python -m finetune",
-        description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks and score them "
-                    "with BLURB's metrics (the dev split, or --eval-split test).",
+        description="Fine-tune a pretrained ELECTRA discriminator on BLURB tasks, and on BLUE's clinical "
+                    "tasks and MedNLI where a user has their data, and score them with each benchmark's "
+                    "metrics (the dev split, or --eval-split test).",
         epilog="Exit status: 0 done; 2 wrong flags, data or paths; 3 a trial's loss went NaN or "
-               "infinite (blurb: after running the other tasks and recording it in blurb.json/md).")
+               "infinite (blurb, blue: after running the other tasks and recording it in "
+               "blurb.json/md, blue.json/md).")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run", help="one task",
         description="Fine-tune on one task: OUTPUT/TASK.json (every trial's score) and "
                     "OUTPUT/TASK.predictions.jsonl (the best trial's prediction for each evaluation example).")
-    run.add_argument("--task", required=True, choices=sorted(TASKS))
+    run.add_argument("--task", required=True, choices=sorted(ALL_TASKS),
+                     help="a BLURB task or a clinical one (MedNLI, MEDIQA-NLI, MedSTS, ShARe-CLEFE, i2b2-2010)")
     _common(run)
     run.add_argument("--save-model", metavar="DIR",
                      help="keep the best trial's model (by the scored split's metric) in DIR: a Hugging Face "
@@ -98,6 +102,17 @@ def _parser() -> argparse.ArgumentParser:
     _common(blurb)
     blurb.add_argument("--save-models", metavar="DIR",
                        help="keep each task's best model in DIR/TASK (as run --save-model)")
+    blue_command = commands.add_parser(
+        "blue", help="every BLUE task with data, then the table",
+        description="Fine-tune on every BLUE task (Peng et al. 2019) whose training file is present under "
+                    "--data: the clinical ones in their own formats (MedNLI's JSON lines from PhysioNet in "
+                    "mednli/, BLUE's MedSTS/, clefe/ and i2b2-2010/ files), the public ones from BLURB's "
+                    "files. Writes TASK.json per task, blue.json and blue.md (our scores beside the "
+                    "published test figures of BlueBERT and BioELECTRA, the tasks skipped and where their "
+                    "data comes from).")
+    _common(blue_command)
+    blue_command.add_argument("--save-models", metavar="DIR",
+                              help="keep each task's best model in DIR/TASK (as run --save-model)")
     predict = commands.add_parser(
         "predict", help="a saved model over new text",
         description="Run a model saved with run --save-model over new inputs. NER and PICO: raw text, one "
@@ -153,6 +168,27 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_tasks(tasks: list[Task], args: argparse.Namespace, options: Options,
+              strategy) -> tuple[list[dict], dict[str, str]]:
+    """Each task's trials (TASK.json, TASK.predictions.jsonl, with --save-models its model): the results,
+    and the tasks whose training diverged with their messages."""
+    results, failed = [], {}
+    for task in tasks:
+        try:
+            result = run_task(
+                task, args.data, args.checkpoint, options, args.trials, args.seed, strategy,
+                save_model=f"{args.save_models.rstrip('/')}/{task.name}" if args.save_models else None,
+                predictions_path=f"{args.output}/{task.name}.predictions.jsonl")
+        except NonFiniteError as error:
+            # One diverged task does not cost the others: recorded, and the exit status says so.
+            log.error("%s", error)
+            failed[task.name] = str(error)
+            continue
+        write_json(f"{args.output}/{task.name}.json", result)
+        results.append(result)
+    return results, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -175,23 +211,13 @@ def main(argv: list[str] | None = None) -> int:
             write_json(f"{args.output}/{args.task}.json", result)
             print(markdown_table([result], None), end="")
             return 0
-        results, missing, failed = [], [], {}
-        for task in TASKS.values():
-            if find(task, args.data, GFILE) is None:
-                missing.append(task.name)
-                continue
-            try:
-                result = run_task(
-                    task, args.data, args.checkpoint, options, args.trials, args.seed, strategy,
-                    save_model=f"{args.save_models.rstrip('/')}/{task.name}" if args.save_models else None,
-                    predictions_path=f"{args.output}/{task.name}.predictions.jsonl")
-            except NonFiniteError as error:
-                # One diverged task does not cost the others: recorded, and the exit status says so.
-                log.error("%s", error)
-                failed[task.name] = str(error)
-                continue
-            write_json(f"{args.output}/{task.name}.json", result)
-            results.append(result)
+        if args.command == "blue":
+            present = [get_task(name) for name in blue.present(args.data, GFILE)]
+            results, failed = run_tasks(present, args, options, strategy)
+            return blue.write(args.output, args.data, args.eval_split, results, failed, GFILE)
+        missing = [task.name for task in TASKS.values() if find(task, args.data, GFILE) is None]
+        results, failed = run_tasks([t for t in TASKS.values() if t.name not in missing], args, options,
+                                    strategy)
         if missing:
             log.warning("no training data under %s for: %s", args.data, ", ".join(missing))
         if not results and not failed:

@@ -7,4 +7,14 @@ import tensorflow as tf
 from evaluation.files import FileAccess
 from pretrain.files import read_bytes
 
-GFILE = FileAccess(read_bytes, tf.io.gfile.exists)
+
+def _read(path: str) -> bytes:
+    """The whole file; a file tf.io.gfile may not open is a PermissionError, as Python's open gives, so
+    that the readers name it in one line (a restricted download, a bucket without read access)."""
+    try:
+        return read_bytes(path)
+    except tf.errors.PermissionDeniedError:
+        raise PermissionError(path) from None
+
+
+GFILE = FileAccess(_read, tf.io.gfile.exists)

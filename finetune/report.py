@@ -23,15 +23,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import tensorflow as tf  # noqa: E402
 
-from evaluation.tasks import TASKS  # noqa: E402
+from evaluation.tasks import ALL_TASKS  # noqa: E402
 from finetune import anchors, scoring  # noqa: E402
 from pretrain.errors import PretrainError  # noqa: E402
 from pretrain.files import read_bytes, write_atomically, write_json  # noqa: E402
 
 COLOURS = ("#1f5f99", "#c0504d", "#4f8a3c", "#8064a2", "#d98b2b", "#2c9c9c")
-ANCHOR_MARKERS = {"PubMedBERT": "o", "BioELECTRA": "D", "ELECTRAMed": "^"}
+ANCHOR_MARKERS = {"PubMedBERT": "o", "BioELECTRA": "D", "ELECTRAMed": "^", "BlueBERT": "s"}
 ANCHOR_COLOUR = "#444444"
-IGNORED_JSON = ("blurb.json", "compare.json")
+IGNORED_JSON = ("blurb.json", "blue.json", "compare.json")
 
 
 @dataclasses.dataclass
@@ -65,7 +65,7 @@ def read_run(directory: str, name: str | None = None) -> Run:
             value = json.loads(read_bytes(path))
         except ValueError:
             continue
-        if isinstance(value, dict) and value.get("task") in TASKS and "mean" in value:
+        if isinstance(value, dict) and value.get("task") in ALL_TASKS and "mean" in value:
             results[value["task"]] = value
     if not results:
         raise FileNotFoundError(f"{directory} holds no TASK.json of `python -m finetune run` or `blurb`")
@@ -73,7 +73,7 @@ def read_run(directory: str, name: str | None = None) -> Run:
 
 
 def _ordered(tasks) -> list[str]:
-    return [t for t in TASKS if t in set(tasks)]
+    return [t for t in ALL_TASKS if t in set(tasks)]
 
 
 def _png(figure) -> bytes:

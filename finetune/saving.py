@@ -248,10 +248,12 @@ def _usage(task: Task, record: ModelRecord) -> str:
                   "--input abstracts.txt --output tags.jsonl` tags raw text (one document per line: sentences, "
                   "words, character offsets, entities; long sentences in overlapping windows)."]
     else:
-        pair = task.reader in ("biosses", "pubmedqa", "bioasq")
+        pair = task.reader in ("biosses", "pubmedqa", "bioasq", "mednli", "medsts")
         call = ('tokenizer(first_text, second_text, truncation=True, return_tensors="pt")' if pair
                 else 'tokenizer(text, truncation=True, return_tensors="pt")')
-        output = {"regression": "the similarity (BIOSSES' 0-4 scale)",
+        scale = "-".join(f"{v:g}" for v in task.score_scale) if task.score_scale else "its"
+        whose = task.name + ("'" if task.name[-1] in "sS" else "'s")
+        output = {"regression": f"the similarity ({whose} {scale} scale)",
                   "multilabel": "one independent logit per hallmark (sigmoid > 0.5)"}.get(
             task.head, "softmax over `model.config.id2label`")
         lines += [f"logits = model(**{call}).logits  # {output}", "```"]
@@ -268,7 +270,8 @@ def card(record: ModelRecord, labels: list[str], pretraining: dict | None) -> st
     name = f"{task.name} ({task.blurb_type}), fine-tuned from {record.checkpoint}"
     meta = model_card.metadata(
         pipeline_tag=HUB_TASKS.get(task.head, "text-classification"),
-        tags=["blurb", task.name, task.blurb_type.replace(" ", "-")], datasets=[task.name],
+        tags=[task.benchmark.split()[0].lower(), task.name, task.blurb_type.replace(" ", "-")],
+        datasets=[task.name],
         base_model=record.checkpoint, model_name=f"{task.name} fine-tuned", scores=[_score(task, result, trial)])
     split = result.get("split", "dev")
     scores = [f"- this model (seed {trial['seed']}, the best of {len(result.get('scores', [trial]))} trials by "
@@ -279,7 +282,7 @@ def card(record: ModelRecord, labels: list[str], pretraining: dict | None) -> st
                       f"std over {len(result['scores'])} seeds)")
     settings = record.settings
     fine_tuning = "\n".join([
-        f"- task: {task.name}, BLURB's {task.blurb_type}; labels ({len(labels)}): "
+        f"- task: {task.name}, {task.benchmark}'s {task.blurb_type}; labels ({len(labels)}): "
         + ", ".join(f"`{label}`" for label in labels),
         f"- training examples: {result.get('train_examples', model_card.UNKNOWN)}; evaluation split: {split}",
         f"- recipe: ELECTRA's (layer-wise learning-rate decay {settings.get('layerwise_decay')}, warm-up "
