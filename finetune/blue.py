@@ -20,14 +20,14 @@ from pretrain.files import write_atomically, write_json
 
 log = logging.getLogger("finetune")
 
-PUBLIC_SOURCE = ("read as BLURB's task: BLURB's data-generation scripts write its files (docs/finetune.md, "
-                 "\"Data layout\")")
+PUBLIC_SOURCE = ("read as BLURB's task, from the files BLURB's data-generation scripts write "
+                 "(docs/finetune.md, \"Data layout\")")
 
 
 def source(name: str) -> str:
     """Where a BLUE task's data comes from."""
     task = get_task(name)
-    return task.source if task.source else f"{name} is {PUBLIC_SOURCE}"
+    return task.source if task.source else PUBLIC_SOURCE
 
 
 def present(data: str, files: Files) -> list[str]:
@@ -83,7 +83,7 @@ def write(output: str, data: str, split: str, results: list[dict], failed: dict[
     names = [r["task"] for r in results]
     text = table(results, skipped, failed, split)
     write_json(f"{output}/blue.json", {
-        "split": split, "tasks": names, "skipped": {name: source(name) for name in skipped},
+        "split": split, "tasks": names, "skipped": [{"task": name, "source": source(name)} for name in skipped],
         "failed": failed, "read_as_blurb": {name: BLUE_DIFFERENCES[name] for name in names
                                             if name in BLUE_DIFFERENCES},
         "clinical": [name for name in names if name in CLINICAL_TASKS],

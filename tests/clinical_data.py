@@ -109,9 +109,13 @@ I2B2 = [("TrAP", "@treatment$ was given for @problem$ ."),
 
 
 def i2b2_rows(start: int, count: int) -> list[str]:
+    """Every other row a pair without a relation (`false`), as most concept pairs are; the others cycle
+    through the eight relations."""
+    positive = [row for row in I2B2 if row[0] != "false"]
+    negative = [row for row in I2B2 if row[0] == "false"]
     rows = []
     for k in range(start, start + count):
-        label, sentence = I2B2[k % len(I2B2)]
+        label, sentence = negative[0] if k % 2 else positive[(k // 2) % len(positive)]
         rows.append(f"{k}\tOn hospital day {k % 7 + 1} , {sentence}\t{label}\n")
     return rows
 

@@ -364,7 +364,7 @@ def test_the_blue_table_shows_the_anchors_the_differences_and_the_skipped_tasks(
     assert f"- HoC: {BLUE_DIFFERENCES['HoC']}." in text
     assert "Skipped (no training data): MedSTS, BIOSSES." in text
     assert f"- MedSTS: {MEDSTS.source}." in text
-    assert f"- BIOSSES: BIOSSES is {blue.PUBLIC_SOURCE}." in text
+    assert f"- BIOSSES: {blue.PUBLIC_SOURCE}." in text
     for model in anchors.BLUE_MODELS:
         assert anchors.CITATIONS[model] in text
 
@@ -379,3 +379,20 @@ def test_every_clinical_anchor_is_a_clinical_task_with_its_page():
     assert set(published["citations"]) == {"BlueBERT", "BioELECTRA"}
     assert [f["model"] for f in published["figures"]] == ["BioELECTRA", "BlueBERT"]
     assert json.dumps(published)  # blue.json holds it
+
+
+def test_a_file_tf_may_not_open_is_one_line_through_gfile(data, monkeypatch):
+    """tf.io.gfile's PermissionDeniedError (a restricted file, a bucket without read access) becomes the
+    readers' one-line error, as Python's PermissionError does."""
+    import tensorflow as tf
+
+    from finetune import files
+
+    def denied(path: str) -> bytes:
+        raise tf.errors.PermissionDeniedError(None, None, f"{path}; Permission denied")
+
+    monkeypatch.setattr(files, "read_bytes", denied)
+    with pytest.raises(DataError) as caught:
+        read_split(MEDNLI, str(data), "train", files.GFILE)
+    assert str(caught.value) == (f"{data}/mednli/mli_train_v1.jsonl: cannot be read (permission denied); "
+                                 f"{MEDNLI.source}")
