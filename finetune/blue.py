@@ -62,7 +62,10 @@ def table(results: list[dict], skipped: list[str], failed: dict[str, str], split
         lines += [f"- {message}" for message in failed.values()]
     if skipped:
         lines += ["", f"Skipped (no training data): {', '.join(skipped)}."]
-        lines += [f"- {name}: {source(name)}." for name in skipped]
+        lines += [f"- {name}: {source(name)}." for name in skipped if name in CLINICAL_TASKS]
+        public = [name for name in skipped if name not in CLINICAL_TASKS]
+        if public:
+            lines.append(f"- {', '.join(public)}: {PUBLIC_SOURCE}.")
     lines += ["", "Sources (each figure's page is named beside it in finetune/anchors.py):"]
     lines += [f"- {model}: {anchors.CITATIONS[model]}" for model in models]
     return "\n".join(lines) + "\n"

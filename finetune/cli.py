@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                               args.trials, args.seed, strategy, save_model=args.save_model,
                               predictions_path=f"{args.output}/{args.task}.predictions.jsonl")
             write_json(f"{args.output}/{args.task}.json", result)
-            print(markdown_table([result], None), end="")
+            task = get_task(args.task)  # the clinical tasks beside BLUE's anchors, the others beside BLURB's
+            print(markdown_table([result], None) if task.benchmark == "BLURB"
+                  else blue.table([result], [], {}, args.eval_split), end="")
             return 0
         if args.command == "blue":
             present = [get_task(name) for name in blue.present(args.data, GFILE)]

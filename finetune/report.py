@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import tensorflow as tf  # noqa: E402
 
-from evaluation.tasks import ALL_TASKS  # noqa: E402
+from evaluation.tasks import ALL_TASKS, TASKS  # noqa: E402
 from finetune import anchors, scoring  # noqa: E402
 from pretrain.errors import PretrainError  # noqa: E402
 from pretrain.files import read_bytes, write_atomically, write_json  # noqa: E402
@@ -210,7 +210,7 @@ def compare_markdown(runs: list[Run]) -> tuple[str, dict]:
         data["tasks"][task] = entry
     blurbs = []
     for run in runs[1:]:
-        shared = [t for t in tasks if t in run.results and t in base.results]
+        shared = [t for t in tasks if t in run.results and t in base.results and t in TASKS]  # BLURB's only
         if shared:
             ours, theirs = run.blurb(shared), base.blurb(shared)
             blurbs.append(f"- BLURB score over the {len(shared)} task{'s' if len(shared) > 1 else ''} both have: "

@@ -364,7 +364,7 @@ def test_the_blue_table_shows_the_anchors_the_differences_and_the_skipped_tasks(
     assert f"- HoC: {BLUE_DIFFERENCES['HoC']}." in text
     assert "Skipped (no training data): MedSTS, BIOSSES." in text
     assert f"- MedSTS: {MEDSTS.source}." in text
-    assert f"- BIOSSES: {blue.PUBLIC_SOURCE}." in text
+    assert f"- BIOSSES: {blue.PUBLIC_SOURCE}." in text  # the public tasks skipped: one line
     for model in anchors.BLUE_MODELS:
         assert anchors.CITATIONS[model] in text
 
