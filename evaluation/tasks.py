@@ -125,7 +125,7 @@ I2B2_SOURCE = ("i2b2 2010 comes from the n2c2 data portal, https://portal.dbmi.h
 CLINICAL_TASKS: dict[str, Task] = {task.name: task for task in [
     Task("MedNLI", INFERENCE, "sequence", "mednli", labels=MEDNLI_LABELS, epochs=3.0,
          source=MEDNLI_SOURCE, benchmark="BLUE"),
-    # The BioNLP 2019 MEDIQA shared task's NLI test (its own 405 pairs; trained on MedNLI train, dev).
+    # The BioNLP 2019 MEDIQA shared task's NLI test (its own pairs, labels in a CSV); trained on MedNLI train, dev.
     Task("MEDIQA-NLI", INFERENCE, "sequence", "mednli", labels=MEDNLI_LABELS, epochs=3.0,
          source=MEDIQA_SOURCE, benchmark="MEDIQA 2019"),
     Task("MedSTS", SIMILARITY, "regression", "medsts", epochs=10.0, batch_size=16,

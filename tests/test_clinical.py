@@ -396,3 +396,11 @@ def test_a_file_tf_may_not_open_is_one_line_through_gfile(data, monkeypatch):
         read_split(MEDNLI, str(data), "train", files.GFILE)
     assert str(caught.value) == (f"{data}/mednli/mli_train_v1.jsonl: cannot be read (permission denied); "
                                  f"{MEDNLI.source}")
+
+
+def test_an_html_page_in_place_of_a_blurb_file_is_one_line_too(tmp_path):
+    (tmp_path / "DDI").mkdir()
+    (tmp_path / "DDI/train.tsv").write_text("\n<html><head><title>404 Not Found</title></head></html>\n")
+    assert _error(TASKS["DDI"], tmp_path, "train") == (
+        f"{tmp_path}/DDI/train.tsv:1: an HTML page, not the data (a sign-in or error page saved under the file's "
+        "name: a download without access gets one)")
