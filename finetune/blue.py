@@ -20,7 +20,7 @@ from pretrain.files import write_atomically, write_json
 
 log = logging.getLogger("finetune")
 
-PUBLIC_SOURCE = ("read as BLURB's task, from the files BLURB's data-generation scripts write "
+PUBLIC_SOURCE = ("read as in BLURB, from the files BLURB's data-generation scripts write "
                  "(docs/finetune.md, \"Data layout\")")
 
 
