@@ -1,0 +1,418 @@
+"""Learning parity: our trainer (TF2, `pretrain`) against a reference built from transformers' PyTorch ELECTRA.
+
+Both train the same configuration (`--model-size`, `--set`) on the same TFRecords, batch for batch: for each
+seed the batches come once from the trainer's own input pipeline (`pretrain.data.training_dataset`) and feed
+both implementations. Everything else is each implementation's own, drawn from the seed: the initial
+weights, the masking, the generator's samples, the dropout. The reference is `benchmarks.pretrain.
+TransformersElectra`: ElectraForMaskedLM + ElectraForPreTraining with shared embeddings, the original masking
+(mask_prob of the positions; 85% [MASK], 15% kept, none random), Gumbel sampling without gradient, loss =
+MLM + 50 x discriminator, torch's AdamW (b1 .9, b2 .999, eps 1e-6, weight decay .01, none on LayerNorm and
+biases), linear warm-up then linear decay, clipping to norm 1.
+
+Every `--eval-every` steps both are scored by the same code on the same held-out examples: the same masked
+positions and [MASK]/kept choices, the same uniform draw per position to sample the generator's replacement
+(inverse CDF of its softmax, so that each model samples from its own distribution with common random
+numbers), no dropout. Reported: the generator's accuracy (its argmax at the masked positions), the
+discriminator's loss (sigmoid cross-entropy over real tokens) and AUC (exact, over real tokens), and the CPU
+seconds spent training. The verdict per step and metric: the implementations agree when the difference of
+their means over the seeds is no larger than the seed-to-seed spread (max - min) of one of them.
+
+Example (the demo's shards, 3 seeds each, ~25 minutes on 2 cores):
+    python -m benchmarks.parity --data 'out/demo/tfrecords/128/pretrain_data.tfrecord-0000[1-3]-of-*' \\
+        --heldout 'out/demo/tfrecords/128/pretrain_data.tfrecord-00000-of-*' --vocab out/demo/vocab \\
+        --model-size tiny --steps 600 --eval-every 100 --seeds 1,2,3 --output out/parity
+`--implementations ours` alone (with other `--set` sizes and `--label`) measures how AUC grows with steps
+and CPU time; `--plot-only out/parity/parity.json` redraws the figure and the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+log = logging.getLogger("benchmarks.parity")
+
+METRICS = ("generator_accuracy", "discriminator_loss", "discriminator_auc")
+NAMES = {"ours": "ours (TF2)", "reference": "transformers (PyTorch)"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parity", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="glob(s) of training shards (pretrain_data.tfrecord-*)")
+    parser.add_argument("--heldout", help="glob(s) of held-out shards")
+    parser.add_argument("--vocab", help="the shards' vocabulary directory")
+    parser.add_argument("--model-size", default="tiny", help="tiny, small, base or large (default tiny)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="hyperparameter overrides, as for `python -m pretrain train`")
+    parser.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
+    parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
+    parser.add_argument("--heldout-examples", type=int, default=256,
+                        help="held-out examples scored at each evaluation (default 256)")
+    parser.add_argument("--implementations", default="ours,reference",
+                        help="ours, reference or both (default)")
+    parser.add_argument("--reference-optimizer", choices=("adamw", "original"), default="adamw",
+                        help="adamw: torch.optim.AdamW (bias-corrected; default); original: Adam without bias "
+                             "correction, as ours and google-research/electra")
+    parser.add_argument("--label", default="", help="a name for this configuration in the table and figure")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads for both")
+    parser.add_argument("--output", default="out/parity", help="parity.json and parity.png go here")
+    parser.add_argument("--plot-only", metavar="JSON", help="redraw the figure and table from a results file")
+    args = parser.parse_args(argv)
+    if not args.plot_only and not (args.data and args.heldout and args.vocab):
+        parser.error("--data, --heldout and --vocab are required (unless --plot-only)")
+    return args
+
+
+# ---- configuration and data (the trainer's own code)
+
+def make_config(args: argparse.Namespace):
+    """The run's PretrainConfig, as `python -m pretrain train` builds it: size, --set, vocabulary, length."""
+    from pretrain import config as config_lib
+    from pretrain import data
+    from pretrain.files import read_vocabulary
+
+    vocab = read_vocabulary(args.vocab)
+    overrides = config_lib.parse_overrides(args.set)
+    overrides.update(vocab_size=vocab.size, vocab_sha256=vocab.sha256, do_lower_case=vocab.do_lower_case,
+                     strip_accents=vocab.strip_accents, pad_id=vocab.pad_id, cls_id=vocab.cls_id,
+                     sep_id=vocab.sep_id, mask_id=vocab.mask_id, train_steps=args.steps)
+    files = data.resolve_files(args.data)
+    length = data.check_data(files, vocab, overrides.get("max_seq_length"))
+    config = config_lib.for_size(args.model_size, {**overrides, "max_seq_length": length})
+    data.check_data(data.resolve_files(args.heldout), vocab, length)
+    config.validate()
+    return config
+
+
+def training_batches(pattern: str, config, seed: int, steps: int) -> dict[str, np.ndarray]:
+    """The first `steps` batches the trainer's input pipeline gives for `seed`: {feature: [steps, B, L]}."""
+    from pretrain import data
+
+    dataset = data.training_dataset(data.resolve_files(pattern), config.batch_size, config.max_seq_length, seed)
+    batches = [{k: v.numpy() for k, v in b.items()} for b in dataset.take(steps)]
+    return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+
+
+@dataclasses.dataclass
+class HeldOut:
+    """Held-out examples with their masking and sampling draws fixed once, for every model alike."""
+
+    input_ids: np.ndarray  # [N, L]
+    input_mask: np.ndarray
+    segment_ids: np.ndarray
+    masked_ids: np.ndarray  # input_ids with the [MASK]s
+    positions: np.ndarray  # [N, P] chosen positions (0 in unused slots)
+    weights: np.ndarray  # [N, P] 1.0 for used slots
+    uniforms: np.ndarray  # [N, P] one U(0, 1) per slot: the generator's sample is its inverse-CDF value
+
+
+def heldout_set(pattern: str, config, limit: int, seed: int = 0) -> HeldOut:
+    """The first `limit` held-out examples, masked as the trainer masks (round(tokens x mask_prob) real
+    tokens other than [CLS]/[SEP], at least 1, at most max_predictions_per_seq; mask_token_fraction of them
+    [MASK], the rest kept) with a fixed numpy generator."""
+    from pretrain import data
+
+    rows = []
+    for batch in data.evaluation_dataset(data.resolve_files(pattern), 64, config.max_seq_length):
+        for i in range(batch["input_ids"].shape[0]):
+            if batch["input_mask"][i].numpy().any() and len(rows) < limit:
+                rows.append({k: v[i].numpy() for k, v in batch.items()})
+    if not rows:
+        raise SystemExit(f"no held-out example in {pattern}")
+    ids = np.stack([r["input_ids"] for r in rows]).astype(np.int32)
+    mask = np.stack([r["input_mask"] for r in rows]).astype(np.int32)
+    segments = np.stack([r["segment_ids"] for r in rows]).astype(np.int32)
+    rng = np.random.default_rng(seed)
+    n = config.max_predictions_per_seq
+    positions = np.zeros((len(rows), n), np.int32)
+    weights = np.zeros((len(rows), n), np.float32)
+    masked = ids.copy()
+    for i in range(len(rows)):
+        candidates = np.flatnonzero(mask[i].astype(bool) & ~np.isin(
+            ids[i], [config.cls_id, config.sep_id, config.pad_id, config.mask_id]))
+        count = min(int(np.clip(np.round(mask[i].sum() * config.mask_prob), 1, n)), len(candidates))
+        chosen = rng.choice(candidates, size=count, replace=False)
+        positions[i, :count] = chosen
+        weights[i, :count] = 1.0
+        to_mask = chosen[rng.random(count) < config.mask_token_fraction]
+        masked[i, to_mask] = config.mask_id
+    return HeldOut(ids, mask, segments, masked, positions, weights, rng.random((len(rows), n)))
+
+
+def score(generator_logits: Callable, discriminator_logits: Callable, held: HeldOut,
+          batch_size: int = 32) -> dict[str, float]:
+    """The metrics of one model on the held-out set. `generator_logits(masked_ids, mask, segments, positions)`
+    -> [b, P, V] and `discriminator_logits(ids, mask, segments)` -> [b, L], numpy float32, no dropout."""
+    from sklearn.metrics import roc_auc_score
+
+    correct = gen_loss = count = 0.0
+    all_logits, all_labels = [], []
+    for start in range(0, len(held.input_ids), batch_size):
+        part = slice(start, start + batch_size)
+        ids, mask, segments = held.input_ids[part], held.input_mask[part], held.segment_ids[part]
+        positions, weights = held.positions[part], held.weights[part]
+        targets = np.take_along_axis(ids, positions, axis=1)
+        logits = generator_logits(held.masked_ids[part], mask, segments, positions).astype(np.float64)
+        logits -= logits.max(-1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        correct += float(((log_probs.argmax(-1) == targets) * weights).sum())
+        gen_loss -= float((np.take_along_axis(log_probs, targets[..., None], -1)[..., 0] * weights).sum())
+        count += float(weights.sum())
+        cdf = np.cumsum(np.exp(log_probs), axis=-1)
+        sampled = np.minimum((cdf < held.uniforms[part][..., None] * cdf[..., -1:]).sum(-1), cdf.shape[-1] - 1)
+        fake = ids.copy()
+        rows, slots = np.nonzero(weights)
+        fake[rows, positions[rows, slots]] = sampled[rows, slots]
+        disc = discriminator_logits(fake, mask, segments)
+        real = mask.astype(bool)
+        all_logits.append(disc[real].astype(np.float64))
+        all_labels.append((fake != ids)[real])
+    logits, labels = np.concatenate(all_logits), np.concatenate(all_labels)
+    losses = np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+    return {"generator_accuracy": correct / count, "generator_loss": gen_loss / count,
+            "discriminator_loss": float(losses.mean()), "discriminator_auc": float(roc_auc_score(labels, logits)),
+            "discriminator_accuracy": float(((logits > 0) == labels).mean()),
+            "replaced_fraction": float(labels.mean())}
+
+
+# ---- the two implementations behind one interface: train(batches), generator_logits, discriminator_logits
+
+class Ours:
+    """`pretrain.training.Trainer` on the default strategy (no XLA on CPU, as `train` runs it)."""
+
+    def __init__(self, config, seed: int, threads: int):
+        import tensorflow as tf
+
+        from pretrain.training import Trainer
+
+        self.tf = tf
+        self.trainer = Trainer(dataclasses.replace(config, seed=seed), tf.distribute.get_strategy(), "none",
+                               xla=False)
+        model = self.trainer.model
+        self._generator = tf.function(lambda i, m, s, p: model.generator_logits(i, m, s, p))
+        self._discriminator = tf.function(lambda i, m, s: model.discriminator_logits(i, m, s))
+        self._iterator = None
+
+    def start(self, batches: dict[str, np.ndarray]) -> None:
+        self._iterator = iter(self.tf.data.Dataset.from_tensor_slices(batches))
+
+    def train(self, steps: int) -> None:
+        self.trainer.train_loop(self._iterator, self.tf.constant(steps))["loss_sum"].numpy()
+
+    def generator_logits(self, ids, mask, segments, positions) -> np.ndarray:
+        return self._generator(ids, mask, segments, positions).numpy()
+
+    def discriminator_logits(self, ids, mask, segments) -> np.ndarray:
+        return self._discriminator(ids, mask, segments).numpy()
+
+
+class Reference:
+    """`benchmarks.pretrain.TransformersElectra`, fed the same batches."""
+
+    def __init__(self, config, seed: int, threads: int, bias_correction: bool = True):
+        import torch
+
+        from benchmarks.pretrain import TransformersElectra
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.electra = TransformersElectra(config, seed, bias_correction, masked_only=True)
+        self._batches: dict[str, np.ndarray] = {}
+        self._next = 0
+
+    def start(self, batches: dict[str, np.ndarray]) -> None:
+        self._batches, self._next = batches, 0
+
+    def train(self, steps: int) -> None:
+        tensor = lambda name, i: self.torch.tensor(self._batches[name][i], dtype=self.torch.long)  # noqa: E731
+        for i in range(self._next, self._next + steps):
+            self.electra.step(tensor("input_ids", i), tensor("input_mask", i), tensor("segment_ids", i))
+        self._next += steps
+
+    def _inputs(self, ids, mask, segments) -> dict:
+        long = self.torch.long
+        return {"input_ids": self.torch.tensor(ids, dtype=long), "attention_mask": self.torch.tensor(mask, dtype=long),
+                "token_type_ids": self.torch.tensor(segments, dtype=long)}
+
+    def generator_logits(self, ids, mask, segments, positions) -> np.ndarray:
+        self.electra.train(False)
+        with self.torch.no_grad():
+            logits = self.electra.generator(**self._inputs(ids, mask, segments)).logits.numpy()
+        return np.take_along_axis(logits, positions[..., None].astype(np.int64), axis=1)
+
+    def discriminator_logits(self, ids, mask, segments) -> np.ndarray:
+        self.electra.train(False)
+        with self.torch.no_grad():
+            return self.electra.discriminator(**self._inputs(ids, mask, segments)).logits.numpy()
+
+
+def set_threads(threads: int) -> None:
+    """The same intra-op thread count for both frameworks (TensorFlow's only before it starts)."""
+    import tensorflow as tf
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already running (a test): it keeps its own
+        pass
+
+
+def run_one(implementation: str, config, seed: int, batches: dict[str, np.ndarray], held: HeldOut,
+            eval_every: int, threads: int, bias_correction: bool = True) -> list[dict]:
+    """Trains one implementation for all the batches, scoring it at step 0 and every `eval_every` steps;
+    `seconds` is the process CPU time spent training (its own threads; evaluation excluded)."""
+    model = (Ours(config, seed, threads) if implementation == "ours"
+             else Reference(config, seed, threads, bias_correction))
+    model.start(batches)
+    points = [{"step": 0, "seconds": 0.0, "wall_seconds": 0.0, **score(model.generator_logits, model.discriminator_logits, held)}]
+    steps, seconds, wall = len(batches["input_ids"]), 0.0, 0.0
+    for step in range(eval_every, steps + 1, eval_every):
+        start, start_wall = time.process_time(), time.perf_counter()
+        model.train(eval_every)
+        seconds += time.process_time() - start
+        wall += time.perf_counter() - start_wall
+        points.append({"step": step, "seconds": seconds, "wall_seconds": wall,
+                       **score(model.generator_logits, model.discriminator_logits, held)})
+        log.info("%s seed %d step %d (%.0f CPU s): %s", implementation, seed, step, seconds,
+                 ", ".join(f"{k} {points[-1][k]:.4f}" for k in METRICS))
+    return points
+
+
+# ---- summary: the table and the figure
+
+def summarize(results: dict) -> tuple[list[dict], str]:
+    """Per label, step and metric: each implementation's mean, std and range over seeds, and the verdict."""
+    groups: dict[tuple[str, str], list[list[dict]]] = {}
+    for run in results["runs"]:
+        groups.setdefault((run.get("label", ""), run["implementation"]), []).append(run["points"])
+    rows = []
+    labels = sorted({label for label, _ in groups})
+    for label in labels:
+        impls = [impl for impl in ("ours", "reference") if (label, impl) in groups]
+        steps = [p["step"] for p in groups[(label, impls[0])][0]]
+        for index, step in enumerate(steps):
+            row = {"label": label, "step": step}
+            for impl in impls:
+                for metric in (*METRICS, "seconds"):
+                    values = np.array([points[index][metric] for points in groups[(label, impl)]])
+                    row[f"{impl}/{metric}"] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1
+                                               else 0.0, float(values.min()), float(values.max()))
+            if len(impls) == 2:
+                for metric in METRICS:
+                    a, b = row[f"ours/{metric}"], row[f"reference/{metric}"]
+                    row[f"agree/{metric}"] = abs(a[0] - b[0]) <= max(a[3] - a[2], b[3] - b[2])
+            rows.append(row)
+    return rows, _table(rows)
+
+
+def _table(rows: list[dict]) -> str:
+    both = any("agree/discriminator_auc" in row for row in rows)
+    lines = []
+    if both:
+        lines.append("| step | generator accuracy: ours | reference | discriminator loss: ours | reference | "
+                     "discriminator AUC: ours | reference | within the seed spread |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+    else:
+        lines.append("| model | step | CPU s | generator accuracy | discriminator loss | discriminator AUC |")
+        lines.append("|---|---|---|---|---|---|")
+
+    def cell(value: tuple) -> str:
+        return f"{value[0]:.3f} ± {value[1]:.3f}"
+
+    for row in rows:
+        if both and "agree/discriminator_auc" in row:
+            agree = [m.split("_")[-1] for m in METRICS if not row[f"agree/{m}"]]
+            lines.append(f"| {row['step']} | " + " | ".join(
+                f"{cell(row[f'ours/{m}'])} | {cell(row[f'reference/{m}'])}" for m in METRICS)
+                + f" | {'yes' if not agree else 'no: ' + ', '.join(agree)} |")
+        elif not both:
+            impl = "ours" if "ours/discriminator_auc" in row else "reference"
+            lines.append(f"| {row['label'] or impl} | {row['step']} | {row[f'{impl}/seconds'][0]:.0f} | "
+                         + " | ".join(cell(row[f"{impl}/{m}"]) for m in METRICS) + " |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {"generator_accuracy": "generator accuracy (held out)",
+              "discriminator_loss": "discriminator loss (held out)",
+              "discriminator_auc": "discriminator AUC (held out)"}
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    keys = sorted({(run.get("label", ""), run["implementation"]) for run in results["runs"]})
+    colours = dict(zip(keys, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for axis, metric in zip(axes, METRICS):
+        for key in keys:
+            runs = [run for run in results["runs"] if (run.get("label", ""), run["implementation"]) == key]
+            name = " ".join(filter(None, [key[0], NAMES[key[1]]]))
+            for i, run in enumerate(runs):
+                steps = [p["step"] for p in run["points"]]
+                axis.plot(steps, [p[metric] for p in run["points"]], color=colours[key], alpha=0.35, linewidth=1)
+            mean = np.mean([[p[metric] for p in run["points"]] for run in runs], axis=0)
+            axis.plot(steps, mean, color=colours[key], linewidth=2.2,
+                      label=f"{name}, mean of {len(runs)} seed{'s' if len(runs) > 1 else ''}")
+        axis.set_title(titles[metric])
+        axis.set_xlabel("training step")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    config = results["config"]
+    figure.suptitle(f"ELECTRA-{config['model_size']} ({config['num_hidden_layers']} x {config['hidden_size']}), "
+                    f"batch {config['batch_size']} x {config['max_seq_length']}, {config['train_steps']} steps; "
+                    "thin lines: single seeds", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    output = pathlib.Path(args.output)
+    if args.plot_only:
+        results = json.loads(pathlib.Path(args.plot_only).read_text())
+        output = pathlib.Path(args.plot_only).parent
+    else:
+        set_threads(args.threads)
+        config = make_config(args)
+        held = heldout_set(args.heldout, config, args.heldout_examples)
+        implementations = [i.strip() for i in args.implementations.split(",") if i.strip()]
+        results = {"config": dataclasses.asdict(config), "command": " ".join(sys.argv), "runs": [],
+                   "reference_optimizer": args.reference_optimizer, "heldout_examples": len(held.input_ids)}
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            batches = training_batches(args.data, config, seed, args.steps)
+            for implementation in implementations:
+                points = run_one(implementation, config, seed, batches, held, args.eval_every, args.threads,
+                                 bias_correction=args.reference_optimizer == "adamw")
+                results["runs"].append({"implementation": implementation, "seed": seed, "label": args.label,
+                                        "points": points})
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "parity.json").write_text(json.dumps(results, indent=1) + "\n")
+    _, table = summarize(results)
+    plot(results, str(output / "parity.png"))
+    print(table)
+    print(f"\n{output / 'parity.json'}, {output / 'parity.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
