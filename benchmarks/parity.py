@@ -58,7 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-size", default="tiny", help="tiny, small, base or large (default tiny)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="hyperparameter overrides, as for `python -m pretrain train`")
-    parser.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    parser.add_argument("--steps", type=int, default=600,
+                        help="training steps (default 600); the learning rate decays to 0 at the last unless "
+                             "--set train_steps=N (N > --steps) sets a longer schedule")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
     parser.add_argument("--heldout-examples", type=int, default=256,
@@ -68,10 +70,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reference-optimizer", choices=("adamw", "original"), default="adamw",
                         help="adamw: torch.optim.AdamW (bias-corrected; default); original: Adam without bias "
                              "correction, as ours and google-research/electra")
+    parser.add_argument("--reference-init", choices=("transformers", "original"), default="transformers",
+                        help="transformers: its normal(0, 0.02) everywhere (default); original: truncated normal, "
+                             "Glorot for the embedding projections and the replaced-token output layer, as ours")
     parser.add_argument("--label", default="", help="a name for this configuration in the table and figure")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads for both")
     parser.add_argument("--output", default="out/parity", help="parity.json and parity.png go here")
-    parser.add_argument("--plot-only", metavar="JSON", help="redraw the figure and table from a results file")
+    parser.add_argument("--plot-only", metavar="JSON[,JSON...]",
+                        help="redraw the figure and table from results files (several: into --output, each "
+                             "file's reference variant a series of its own)")
+    parser.add_argument("--x-seconds", action="store_true",
+                        help="plot against CPU seconds of training instead of steps")
     args = parser.parse_args(argv)
     if not args.plot_only and not (args.data and args.heldout and args.vocab):
         parser.error("--data, --heldout and --vocab are required (unless --plot-only)")
@@ -90,7 +99,8 @@ def make_config(args: argparse.Namespace):
     overrides = config_lib.parse_overrides(args.set)
     overrides.update(vocab_size=vocab.size, vocab_sha256=vocab.sha256, do_lower_case=vocab.do_lower_case,
                      strip_accents=vocab.strip_accents, pad_id=vocab.pad_id, cls_id=vocab.cls_id,
-                     sep_id=vocab.sep_id, mask_id=vocab.mask_id, train_steps=args.steps)
+                     sep_id=vocab.sep_id, mask_id=vocab.mask_id)
+    overrides.setdefault("train_steps", args.steps)  # --set train_steps=N: the first --steps of N steps
     files = data.resolve_files(args.data)
     length = data.check_data(files, vocab, overrides.get("max_seq_length"))
     config = config_lib.for_size(args.model_size, {**overrides, "max_seq_length": length})
@@ -224,14 +234,15 @@ class Ours:
 class Reference:
     """`benchmarks.pretrain.TransformersElectra`, fed the same batches."""
 
-    def __init__(self, config, seed: int, threads: int, bias_correction: bool = True):
+    def __init__(self, config, seed: int, threads: int, bias_correction: bool = True, original_init: bool = False):
         import torch
 
         from benchmarks.pretrain import TransformersElectra
 
         torch.set_num_threads(threads)
         self.torch = torch
-        self.electra = TransformersElectra(config, seed, bias_correction, masked_only=True)
+        self.electra = TransformersElectra(config, seed, bias_correction, masked_only=True,
+                                           original_init=original_init)
         self._batches: dict[str, np.ndarray] = {}
         self._next = 0
 
@@ -274,11 +285,11 @@ def set_threads(threads: int) -> None:
 
 
 def run_one(implementation: str, config, seed: int, batches: dict[str, np.ndarray], held: HeldOut,
-            eval_every: int, threads: int, bias_correction: bool = True) -> list[dict]:
+            eval_every: int, threads: int, bias_correction: bool = True, original_init: bool = False) -> list[dict]:
     """Trains one implementation for all the batches, scoring it at step 0 and every `eval_every` steps;
     `seconds` is the process CPU time spent training (its own threads; evaluation excluded)."""
     model = (Ours(config, seed, threads) if implementation == "ours"
-             else Reference(config, seed, threads, bias_correction))
+             else Reference(config, seed, threads, bias_correction, original_init))
     model.start(batches)
     points = [{"step": 0, "seconds": 0.0, "wall_seconds": 0.0, **score(model.generator_logits, model.discriminator_logits, held)}]
     steps, seconds, wall = len(batches["input_ids"]), 0.0, 0.0
@@ -296,59 +307,116 @@ def run_one(implementation: str, config, seed: int, batches: dict[str, np.ndarra
 
 # ---- summary: the table and the figure
 
-def summarize(results: dict) -> tuple[list[dict], str]:
-    """Per label, step and metric: each implementation's mean, std and range over seeds, and the verdict."""
-    groups: dict[tuple[str, str], list[list[dict]]] = {}
-    for run in results["runs"]:
-        groups.setdefault((run.get("label", ""), run["implementation"]), []).append(run["points"])
-    rows = []
-    labels = sorted({label for label, _ in groups})
-    for label in labels:
-        impls = [impl for impl in ("ours", "reference") if (label, impl) in groups]
-        steps = [p["step"] for p in groups[(label, impls[0])][0]]
-        for index, step in enumerate(steps):
-            row = {"label": label, "step": step}
-            for impl in impls:
-                for metric in (*METRICS, "seconds"):
-                    values = np.array([points[index][metric] for points in groups[(label, impl)]])
-                    row[f"{impl}/{metric}"] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1
-                                               else 0.0, float(values.min()), float(values.max()))
-            if len(impls) == 2:
-                for metric in METRICS:
-                    a, b = row[f"ours/{metric}"], row[f"reference/{metric}"]
-                    row[f"agree/{metric}"] = abs(a[0] - b[0]) <= max(a[3] - a[2], b[3] - b[2])
-            rows.append(row)
-    return rows, _table(rows)
-
-
-def _table(rows: list[dict]) -> str:
-    both = any("agree/discriminator_auc" in row for row in rows)
-    lines = []
-    if both:
-        lines.append("| step | generator accuracy: ours | reference | discriminator loss: ours | reference | "
-                     "discriminator AUC: ours | reference | within the seed spread |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+def series_name(run: dict, results: dict) -> str:
+    """The name a run's curve and column go by: its label, its implementation and how the reference was set up."""
+    if run["implementation"] == "ours":
+        name = NAMES["ours"]
+        if not results.get("config", {}).get("adam_bias_correction", True):
+            name += ", Adam without bias correction"
     else:
-        lines.append("| model | step | CPU s | generator accuracy | discriminator loss | discriminator AUC |")
-        lines.append("|---|---|---|---|---|---|")
+        variants = [text for key, value, text in (
+            ("reference_init", "original", "original init"),
+            ("reference_optimizer", "original", "Adam without bias correction")) if results.get(key) == value]
+        name = NAMES["reference"] + (f", {', '.join(variants)}" if variants else "")
+    return f"{run['label']}: {name}" if run.get("label") else name
 
-    def cell(value: tuple) -> str:
-        return f"{value[0]:.3f} ± {value[1]:.3f}"
 
+def load_results(paths: list[str]) -> dict:
+    """One or more parity.json files as one result: the first file's config, every file's runs, each run named
+    by its own file's settings (so a second file's reference variant gets a column of its own)."""
+    merged: dict = {}
+    for path in paths:
+        results = json.loads(pathlib.Path(path).read_text())
+        for run in results["runs"]:
+            run["series"] = series_name(run, results)
+        if not merged:
+            merged = results
+        else:
+            merged["runs"] += results["runs"]
+            merged["command"] = f"{merged.get('command', '')}; {results.get('command', '')}"
+    return merged
+
+
+def _series(results: dict) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for run in results["runs"]:
+        groups.setdefault(run.get("series") or series_name(run, results), []).append(run)
+    return groups
+
+
+def _stats(runs: list[dict], step: int, metric: str) -> tuple | None:
+    values = [p[metric] for run in runs for p in run["points"] if p["step"] == step]
+    if len(values) < len(runs):
+        return None
+    values = np.array(values)
+    return (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            float(values.min()), float(values.max()))
+
+
+def summarize(results: dict) -> tuple[list[dict], str]:
+    """Per step and metric: each series' mean, std and range over its seeds; with our runs and a reference, the
+    verdict for each reference: agree when the difference of means is no larger than the seed-to-seed range
+    (max - min) of one of the two."""
+    groups = _series(results)
+    ours = [name for name, runs in groups.items() if runs[0]["implementation"] == "ours"]
+    references = [name for name, runs in groups.items() if runs[0]["implementation"] != "ours"]
+    rows = []
+    if len(ours) == 1 and references:
+        for step in sorted({p["step"] for run in groups[ours[0]] for p in run["points"]}):
+            row = {"step": step, "series": {}, "agree": {}}
+            for name in (*ours, *references):
+                row["series"][name] = {m: _stats(groups[name], step, m) for m in (*METRICS, "seconds")}
+            for name in references:
+                verdict = {}
+                for metric in METRICS:
+                    a, b = row["series"][ours[0]][metric], row["series"][name][metric]
+                    if a is not None and b is not None:
+                        verdict[metric] = abs(a[0] - b[0]) <= max(a[3] - a[2], b[3] - b[2])
+                row["agree"][name] = verdict
+            rows.append(row)
+        return rows, _comparison_table(rows, ours[0], references)
+    for name, runs in groups.items():
+        for step in sorted({p["step"] for run in runs for p in run["points"]}):
+            rows.append({"step": step, "name": name,
+                         "stats": {m: _stats(runs, step, m) for m in (*METRICS, "seconds")}})
+    return rows, _series_table(rows)
+
+
+def _cell(value: tuple | None) -> str:
+    return "—" if value is None else f"{value[0]:.3f} ± {value[1]:.3f}"
+
+
+def _comparison_table(rows: list[dict], ours: str, references: list[str]) -> str:
+    names = [ours, *references]
+    header = ["step"] + [f"{label}: {name}" for label in ("generator accuracy", "discriminator loss",
+                                                          "discriminator AUC") for name in names]
+    header += [f"within the seed spread: {name}" for name in references]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        if both and "agree/discriminator_auc" in row:
-            agree = [m.split("_")[-1] for m in METRICS if not row[f"agree/{m}"]]
-            lines.append(f"| {row['step']} | " + " | ".join(
-                f"{cell(row[f'ours/{m}'])} | {cell(row[f'reference/{m}'])}" for m in METRICS)
-                + f" | {'yes' if not agree else 'no: ' + ', '.join(agree)} |")
-        elif not both:
-            impl = "ours" if "ours/discriminator_auc" in row else "reference"
-            lines.append(f"| {row['label'] or impl} | {row['step']} | {row[f'{impl}/seconds'][0]:.0f} | "
-                         + " | ".join(cell(row[f"{impl}/{m}"]) for m in METRICS) + " |")
+        cells = [str(row["step"])] + [_cell(row["series"][name][metric]) for metric in METRICS for name in names]
+        for name in references:
+            verdict = row["agree"][name]
+            if not verdict:
+                cells.append("—")
+            else:
+                disagree = [m.split("_")[-1] for m in METRICS if m in verdict and not verdict[m]]
+                cells.append("yes" if not disagree else "no: " + ", ".join(disagree))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(results: dict, path: str) -> None:
+def _series_table(rows: list[dict]) -> str:
+    lines = ["| model | step | CPU s (training) | generator accuracy | discriminator loss | discriminator AUC |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        seconds = row["stats"]["seconds"]
+        lines.append(f"| {row['name']} | {row['step']} | {seconds[0]:.0f} | "
+                     + " | ".join(_cell(row["stats"][m]) for m in METRICS) + " |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str, x: str = "step") -> None:
+    """One panel per metric, against the training step (or `x="seconds"`: CPU seconds of training)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -358,25 +426,27 @@ def plot(results: dict, path: str) -> None:
               "discriminator_loss": "discriminator loss (held out)",
               "discriminator_auc": "discriminator AUC (held out)"}
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    keys = sorted({(run.get("label", ""), run["implementation"]) for run in results["runs"]})
-    colours = dict(zip(keys, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    groups = _series(results)
+    colours = dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for axis, metric in zip(axes, METRICS):
-        for key in keys:
-            runs = [run for run in results["runs"] if (run.get("label", ""), run["implementation"]) == key]
-            name = " ".join(filter(None, [key[0], NAMES[key[1]]]))
-            for i, run in enumerate(runs):
-                steps = [p["step"] for p in run["points"]]
-                axis.plot(steps, [p[metric] for p in run["points"]], color=colours[key], alpha=0.35, linewidth=1)
-            mean = np.mean([[p[metric] for p in run["points"]] for run in runs], axis=0)
-            axis.plot(steps, mean, color=colours[key], linewidth=2.2,
+        for name, runs in groups.items():
+            for run in runs:
+                axis.plot([p[x] for p in run["points"]], [p[metric] for p in run["points"]], color=colours[name],
+                          alpha=0.35, linewidth=1)
+            length = min(len(run["points"]) for run in runs)
+            mean = np.mean([[p[metric] for p in run["points"][:length]] for run in runs], axis=0)
+            where = np.mean([[p[x] for p in run["points"][:length]] for run in runs], axis=0)
+            axis.plot(where, mean, color=colours[name], linewidth=2.2,
                       label=f"{name}, mean of {len(runs)} seed{'s' if len(runs) > 1 else ''}")
         axis.set_title(titles[metric])
-        axis.set_xlabel("training step")
+        axis.set_xlabel("training step" if x == "step" else "CPU seconds of training")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     config = results["config"]
+    steps = max(p["step"] for run in results["runs"] for p in run["points"])
+    schedule = f" of a {config['train_steps']}-step schedule" if config["train_steps"] != steps else ""
     figure.suptitle(f"ELECTRA-{config['model_size']} ({config['num_hidden_layers']} x {config['hidden_size']}), "
-                    f"batch {config['batch_size']} x {config['max_seq_length']}, {config['train_steps']} steps; "
+                    f"batch {config['batch_size']} x {config['max_seq_length']}, {steps} steps{schedule}; "
                     "thin lines: single seeds", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -389,26 +459,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)
     output = pathlib.Path(args.output)
     if args.plot_only:
-        results = json.loads(pathlib.Path(args.plot_only).read_text())
-        output = pathlib.Path(args.plot_only).parent
+        files = [path for path in args.plot_only.split(",") if path]
+        results = load_results(files)
+        output = pathlib.Path(args.output) if len(files) > 1 else pathlib.Path(files[0]).parent
     else:
         set_threads(args.threads)
         config = make_config(args)
         held = heldout_set(args.heldout, config, args.heldout_examples)
         implementations = [i.strip() for i in args.implementations.split(",") if i.strip()]
         results = {"config": dataclasses.asdict(config), "command": " ".join(sys.argv), "runs": [],
-                   "reference_optimizer": args.reference_optimizer, "heldout_examples": len(held.input_ids)}
+                   "reference_optimizer": args.reference_optimizer, "reference_init": args.reference_init,
+                   "heldout_examples": len(held.input_ids)}
         for seed in [int(s) for s in args.seeds.split(",")]:
             batches = training_batches(args.data, config, seed, args.steps)
             for implementation in implementations:
                 points = run_one(implementation, config, seed, batches, held, args.eval_every, args.threads,
-                                 bias_correction=args.reference_optimizer == "adamw")
+                                 bias_correction=args.reference_optimizer == "adamw",
+                                 original_init=args.reference_init == "original")
                 results["runs"].append({"implementation": implementation, "seed": seed, "label": args.label,
                                         "points": points})
         output.mkdir(parents=True, exist_ok=True)
         (output / "parity.json").write_text(json.dumps(results, indent=1) + "\n")
     _, table = summarize(results)
-    plot(results, str(output / "parity.png"))
+    output.mkdir(parents=True, exist_ok=True)
+    plot(results, str(output / "parity.png"), "seconds" if args.x_seconds else "step")
     print(table)
     print(f"\n{output / 'parity.json'}, {output / 'parity.png'}")
     return 0

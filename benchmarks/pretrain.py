@@ -97,7 +97,8 @@ class TransformersElectra:
     `masked_only=True` applies the generator's head at the masked positions only (the same loss, a fraction
     of the cost with a 30k vocabulary: the original's way, where ElectraForMaskedLM scores every position)."""
 
-    def __init__(self, config, seed: int, bias_correction: bool = True, masked_only: bool = False):
+    def __init__(self, config, seed: int, bias_correction: bool = True, masked_only: bool = False,
+                 original_init: bool = False):
         import torch
         import transformers
 
@@ -109,6 +110,8 @@ class TransformersElectra:
         self.discriminator = transformers.ElectraForPreTraining(_hf_config(config.discriminator()))
         self.generator.electra.embeddings = self.discriminator.electra.embeddings  # shared, as in ELECTRA
         self.generator.generator_lm_head.weight = self.discriminator.electra.embeddings.word_embeddings.weight
+        if original_init:
+            self._original_init()
         params = {id(p): (n, p) for m in (self.generator, self.discriminator) for n, p in m.named_parameters()}
         decay = [p for n, p in params.values() if not ("LayerNorm" in n or n.endswith("bias"))]
         no_decay = [p for n, p in params.values() if "LayerNorm" in n or n.endswith("bias")]
@@ -124,6 +127,24 @@ class TransformersElectra:
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.parameters = [p for _, p in params.values()]
+
+    def _original_init(self) -> None:
+        """The original's initial values instead of transformers' normal(0, 0.02) everywhere: truncated normal
+        (within 2 standard deviations) for embeddings and dense kernels, but Glorot uniform (tf.layers.dense's
+        default) for the embedding projections and the replaced-token output layer, as ours has."""
+        torch, std = self.torch, self.config.initializer_range
+        glorot = {id(m) for m in (self.generator.electra.embeddings_project,
+                                  getattr(self.discriminator.electra, "embeddings_project", None),
+                                  self.discriminator.discriminator_predictions.dense_prediction) if m is not None}
+        with torch.no_grad():
+            for module in (*self.generator.modules(), *self.discriminator.modules()):
+                if isinstance(module, torch.nn.Linear) and module is not self.generator.generator_lm_head:
+                    if id(module) in glorot:
+                        torch.nn.init.xavier_uniform_(module.weight)
+                    else:
+                        torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+                elif isinstance(module, torch.nn.Embedding):
+                    torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
 
     def train(self, mode: bool = True) -> None:
         self.generator.train(mode)

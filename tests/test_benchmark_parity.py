@@ -38,7 +38,7 @@ def test_a_few_steps_of_each_implementation(tmp_path, capsys):
     for run in results["runs"]:
         assert run["points"][2]["discriminator_loss"] != run["points"][0]["discriminator_loss"]
     table = capsys.readouterr().out
-    assert table.splitlines()[0].startswith("| step | generator accuracy: ours | reference |")
+    assert table.splitlines()[0].startswith("| step | generator accuracy: ours (TF2) | generator accuracy: transformers")
     assert len([line for line in table.splitlines() if line.startswith("| 2 |")]) == 1
     assert (output / "parity.png").stat().st_size > 10_000
     # The figure and the table again, from the results alone.
