@@ -79,8 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plot-only", metavar="JSON[,JSON...]",
                         help="redraw the figure and table from results files (several: into --output, each "
                              "file's reference variant a series of its own)")
-    parser.add_argument("--x-seconds", action="store_true",
-                        help="plot against CPU seconds of training instead of steps")
+    parser.add_argument("--x", choices=("step", "seconds", "tflops"), default="step",
+                        help="the figure's x axis: training steps (default), CPU seconds of training or the "
+                             "model's training TFLOPs (the same compute for models of different sizes)")
     args = parser.parse_args(argv)
     if not args.plot_only and not (args.data and args.heldout and args.vocab):
         parser.error("--data, --heldout and --vocab are required (unless --plot-only)")
@@ -324,14 +325,24 @@ def series_name(run: dict, results: dict) -> str:
 def load_results(paths: list[str]) -> dict:
     """One or more parity.json files as one result: the first file's config, every file's runs, each run named
     by its own file's settings (so a second file's reference variant gets a column of its own)."""
+    from pretrain import flops
+    from pretrain.config import PretrainConfig
+
     merged: dict = {}
     for path in paths:
         results = json.loads(pathlib.Path(path).read_text())
+        config = PretrainConfig(**results["config"])
+        per_step = flops.training_flops_per_example(config) * config.batch_size
         for run in results["runs"]:
             run["series"] = series_name(run, results)
+            for point in run["points"]:  # the model's training FLOPs so far: compute, whatever the machine's load
+                point["tflops"] = point["step"] * per_step / 1e12
         if not merged:
             merged = results
         else:
+            architecture = ("num_hidden_layers", "hidden_size", "embedding_size", "generator_hidden_fraction")
+            if any(merged["config"][k] != results["config"][k] for k in architecture):
+                merged["sizes_differ"] = True
             merged["runs"] += results["runs"]
             merged["command"] = f"{merged.get('command', '')}; {results.get('command', '')}"
     return merged
@@ -350,7 +361,7 @@ def _stats(runs: list[dict], step: int, metric: str) -> tuple | None:
         return None
     values = np.array(values)
     return (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            float(values.min()), float(values.max()))
+            float(values.min()), float(values.max()), len(values))
 
 
 def summarize(results: dict) -> tuple[list[dict], str]:
@@ -377,13 +388,15 @@ def summarize(results: dict) -> tuple[list[dict], str]:
         return rows, _comparison_table(rows, ours[0], references)
     for name, runs in groups.items():
         for step in sorted({p["step"] for run in runs for p in run["points"]}):
-            rows.append({"step": step, "name": name,
-                         "stats": {m: _stats(runs, step, m) for m in (*METRICS, "seconds")}})
+            keys = (*METRICS, "seconds", *(("tflops",) if "tflops" in runs[0]["points"][0] else ()))
+            rows.append({"step": step, "name": name, "stats": {m: _stats(runs, step, m) for m in keys}})
     return rows, _series_table(rows)
 
 
 def _cell(value: tuple | None) -> str:
-    return "—" if value is None else f"{value[0]:.3f} ± {value[1]:.3f}"
+    if value is None:
+        return "—"
+    return f"{value[0]:.3f} ± {value[1]:.3f}" if value[4] > 1 else f"{value[0]:.3f}"
 
 
 def _comparison_table(rows: list[dict], ours: str, references: list[str]) -> str:
@@ -406,12 +419,12 @@ def _comparison_table(rows: list[dict], ours: str, references: list[str]) -> str
 
 
 def _series_table(rows: list[dict]) -> str:
-    lines = ["| model | step | CPU s (training) | generator accuracy | discriminator loss | discriminator AUC |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | step | training TFLOPs | CPU s (training) | generator accuracy | discriminator loss | "
+             "discriminator AUC |", "|---|---|---|---|---|---|---|"]
     for row in rows:
-        seconds = row["stats"]["seconds"]
-        lines.append(f"| {row['name']} | {row['step']} | {seconds[0]:.0f} | "
-                     + " | ".join(_cell(row["stats"][m]) for m in METRICS) + " |")
+        seconds, tflops = row["stats"]["seconds"], row["stats"].get("tflops")
+        lines.append(f"| {row['name']} | {row['step']} | {'—' if tflops is None else f'{tflops[0]:.1f}'} | "
+                     f"{seconds[0]:.0f} | " + " | ".join(_cell(row["stats"][m]) for m in METRICS) + " |")
     return "\n".join(lines)
 
 
@@ -439,15 +452,18 @@ def plot(results: dict, path: str, x: str = "step") -> None:
             axis.plot(where, mean, color=colours[name], linewidth=2.2,
                       label=f"{name}, mean of {len(runs)} seed{'s' if len(runs) > 1 else ''}")
         axis.set_title(titles[metric])
-        axis.set_xlabel("training step" if x == "step" else "CPU seconds of training")
+        axis.set_xlabel({"step": "training step", "seconds": "CPU seconds of training",
+                         "tflops": "training TFLOPs (model FLOPs, generator included)"}[x])
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     config = results["config"]
     steps = max(p["step"] for run in results["runs"] for p in run["points"])
     schedule = f" of a {config['train_steps']}-step schedule" if config["train_steps"] != steps else ""
-    figure.suptitle(f"ELECTRA-{config['model_size']} ({config['num_hidden_layers']} x {config['hidden_size']}), "
-                    f"batch {config['batch_size']} x {config['max_seq_length']}, {steps} steps{schedule}; "
-                    "thin lines: single seeds", fontsize=10)
+    model = ("" if results.get("sizes_differ") else
+             f"ELECTRA-{config['model_size']} ({config['num_hidden_layers']} x {config['hidden_size']}), ")
+    length = "" if results.get("sizes_differ") else f", {steps} steps{schedule}"
+    figure.suptitle(f"{model}batch {config['batch_size']} x {config['max_seq_length']}{length}; held-out: "
+                    f"{results.get('heldout_examples', '?')} examples; thin lines: single seeds", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -482,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         (output / "parity.json").write_text(json.dumps(results, indent=1) + "\n")
     _, table = summarize(results)
     output.mkdir(parents=True, exist_ok=True)
-    plot(results, str(output / "parity.png"), "seconds" if args.x_seconds else "step")
+    plot(results, str(output / "parity.png"), args.x)
     print(table)
     print(f"\n{output / 'parity.json'}, {output / 'parity.png'}")
     return 0
