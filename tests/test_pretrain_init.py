@@ -274,11 +274,11 @@ def test_a_continued_run_starts_from_the_checkpoint_and_trains(hub, tmp_path):
     assert checkpoints.step_of(checkpoints.resolve(run)) == 4
     changed = [name for name, variable in trained.tf1_variables()
                if not np.array_equal(variable.numpy(), start[name])]
-    # Every weight moved, generator and discriminator alike, but the key biases: softmax ignores what they
-    # add (the same q.b for every key of a query), so their gradient is zero and, undecayed, they stay.
-    assert sorted(set(start) - set(changed)) == [
-        f"{encoder}/encoder/layer_{i}/attention/self/key/bias" for encoder in ("electra", "generator")
-        for i in range(2)]
+    # Every weight moved, generator and discriminator alike, but perhaps the key biases: softmax ignores what
+    # they add (the same q.b for every key of a query), so their gradient is zero but for rounding.
+    key_biases = {f"{encoder}/encoder/layer_{i}/attention/self/key/bias" for encoder in ("electra", "generator")
+                  for i in range(2)}
+    assert set(start) - set(changed) <= key_biases
     assert all(np.isfinite(variable.numpy()).all() for _, variable in trained.tf1_variables())
 
     # The other --init-checkpoint forms still start a run from exactly their weights: our run directory (its
