@@ -20,7 +20,6 @@ import transformers
 from pretrain import checkpoints, cli, huggingface
 from pretrain import config as config_lib
 from pretrain.data import evaluation_dataset
-from pretrain.errors import PretrainError
 from pretrain.files import read_vocabulary
 from pretrain.model import ElectraModel
 from tests.pretrain_data import make_dataset
