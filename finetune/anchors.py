@@ -27,7 +27,7 @@ CITATIONS = {
 
 @dataclasses.dataclass(frozen=True)
 class Anchor:
-    """One published figure. `task` is a BLURB task name (`finetune.tasks.TASKS`) or, for a setup
+    """One published figure. `task` is a BLURB task name (`evaluation.tasks.TASKS`) or, for a setup
     BLURB does not have, a name of its own with `shown_with` naming the BLURB tasks it belongs
     beside. `same_data` is False where the paper used its own copy of the data or its own metric
     rather than BLURB's files and scorer."""

@@ -13,8 +13,9 @@ import logging
 import tensorflow as tf
 
 from pretrain.config import EncoderConfig
-from pretrain.huggingface import (CheckpointError, assign, has_any, is_model_directory,  # noqa: F401
-                                  model_prefix, read_encoder_config, read_tensors, weights_path)
+from pretrain.huggingface import (CONFIG, WEIGHTS, CheckpointError, assign, has_any,  # noqa: F401
+                                  is_model_directory, model_prefix, read_encoder_config, read_tensors,
+                                  weights_path)
 from pretrain.model import Discriminator, DiscriminatorHead, Embeddings, Encoder, Initializer
 
 log = logging.getLogger(__name__)

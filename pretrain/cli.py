@@ -155,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", required=True,
                         help="training output directory (latest checkpoint) or a prefix")
     export.add_argument("--output", required=True)
+    export.add_argument("--corpus-stats", help="the corpus job's stats.json, for the model cards (README.md): "
+                                               "documents, sentences and text the model was trained on")
     return parser
 
 
@@ -211,7 +213,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from pretrain.export import export
 
-    for kind, path in export(args.checkpoint, args.output).items():
+    for kind, path in export(args.checkpoint, args.output, args.corpus_stats).items():
         print(f"{kind}: {path}")
 
 

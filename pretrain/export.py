@@ -9,13 +9,14 @@ import numpy as np
 import tensorflow as tf
 from safetensors.numpy import save as safetensors_bytes
 
-from pretrain import checkpoints
+from pretrain import checkpoints, model_card
 from pretrain.config import EncoderConfig, PretrainConfig
 from pretrain.errors import NonFiniteError
 from pretrain.files import copy_atomically, read_vocabulary, write_atomically, write_json
 # The name map and config.json live in pretrain.huggingface, which also reads them back (init, fine-tuning).
 from pretrain.huggingface import hf_config, hf_name
 from pretrain.model import ElectraModel
+from vocab.vocabulary import fast_tokenizer_json
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,10 @@ SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD
 
 def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
     copy_atomically(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
-    tokenizer_config = dict(read_vocabulary(vocab_dir).config)
+    vocabulary = read_vocabulary(vocab_dir)
+    write_atomically(f"{directory}/tokenizer.json", fast_tokenizer_json(
+        vocabulary.tokens, config.do_lower_case, config.strip_accents, vocabulary.tokenize_chinese_chars))
+    tokenizer_config = dict(vocabulary.config)
     tokenizer_config.update(
         do_lower_case=config.do_lower_case, strip_accents=config.strip_accents,
         tokenizer_class="ElectraTokenizer", model_max_length=config.max_position_embeddings,
@@ -84,14 +88,15 @@ def _check_finite(named: list[tuple[str, np.ndarray]], prefix: str) -> None:
                 f"--checkpoint {checkpoints.run_directory(prefix)}/ckpt-N)")
 
 
-def export(checkpoint: str, output: str) -> dict[str, str]:
-    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers) and OUTPUT/tf1."""
+def export(checkpoint: str, output: str, corpus_stats: str | None = None) -> dict[str, str]:
+    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers, each with its model card) and
+    OUTPUT/tf1. `corpus_stats`: the corpus job's stats.json, named in the model cards."""
     config, model, prefix = checkpoints.load_model(checkpoint)
-    return export_model(model, config, prefix, output)
+    return export_model(model, config, prefix, output, corpus_stats)
 
 
 def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
-                 output: str) -> dict[str, str]:
+                 output: str, corpus_stats: str | None = None) -> dict[str, str]:
     output = output.rstrip("/")
     vocab_dir = f"{checkpoints.run_directory(prefix)}/vocab"
     named = [(name, variable.numpy()) for name, variable in model.tf1_variables()]
@@ -112,4 +117,7 @@ def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
                vocab_dir)
     step = checkpoints.step_of(prefix)
     _export_tf1(paths["tf1"], named, step, config, vocab_dir)
+    facts = model_card.pretraining_facts(checkpoints.run_directory(prefix), step, corpus_stats)
+    for kind in ("discriminator", "generator"):
+        model_card.write(paths[kind], model_card.pretraining_card(kind, facts))
     return paths

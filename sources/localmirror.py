@@ -73,7 +73,7 @@ class RequestRecord:
     query: str
     range: Optional[str]
     status: int
-    time: float  # time.monotonic() when the response was sent
+    time: float  # time.monotonic() when the response was started (just before its status line was sent)
 
 
 class MirrorServer:
@@ -141,13 +141,15 @@ class MirrorServer:
             self._faults[path] = Fault(kind, times, retry_after, location)
 
     def clear(self) -> None:
-        """Forget faults and the request log."""
+        """Forget faults and the request log (a request already answered, even in part, is never logged after)."""
         with self._lock:
             self._faults.clear()
             self._requests.clear()
 
     @property
     def requests(self) -> list[RequestRecord]:
+        """Every request whose response has begun: a request is logged before the first byte of its answer, so a
+        client that has read a response (or any part of it) finds its request here."""
         with self._lock:
             return list(self._requests)
 
@@ -308,9 +310,6 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(split.path)
         fault = self.mirror._take_fault(path)
         status = self._respond(path, parse_qs(split.query), fault, head)
-        self.mirror._record(
-            RequestRecord(self.command, path, split.query, self.headers.get("Range"), status, time.monotonic())
-        )
         log.info("%s %s -> %d%s", self.command, self.path, status, f" (fault {fault.kind})" if fault else "")
 
     def _respond(self, path: str, query: dict, fault: Optional[Fault], head: bool) -> int:
@@ -345,10 +344,21 @@ class _Handler(BaseHTTPRequestHandler):
                                     kind=kind)
         return self._send_bytes(404, b"Not Found\n", "text/plain", head)
 
+    def _start_response(self, status: int) -> None:
+        """Log the request, then send the status line; every response starts here, once.
+
+        Logged first, not after the body: a client can read a framed body to its end (Content-Length, last
+        chunk) before this thread gets to run again, and a test that then looks at `requests` or calls `clear()`
+        would miss the request or see it logged after the clear."""
+        split = urlsplit(self.path)
+        self.mirror._record(RequestRecord(self.command, unquote(split.path), split.query, self.headers.get("Range"),
+                                          status, time.monotonic()))
+        self.send_response(status)
+
     def _send_bytes(self, status: int, body: bytes, content_type: str, head: bool,
                     extra: Optional[dict] = None, kind: str = "") -> int:
         """A generated body (index page, listing, error); `kind` applies the body faults (truncate, chunked...)."""
-        self.send_response(status)
+        self._start_response(status)
         self.send_header("Content-Type", content_type)
         self._framing_headers(kind, len(body))
         for name, value in (extra or {}).items():
@@ -393,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
             first, last, status = wanted[0], wanted[1], 206
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = last - first + 1
-        self.send_response(status)
+        self._start_response(status)
         self.send_header("Content-Type", _CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
         self._framing_headers(kind, length)
         for name, value in headers.items():

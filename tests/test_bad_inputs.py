@@ -550,7 +550,8 @@ FINETUNE_ROWS = [
 
 @pytest.mark.parametrize("row", FINETUNE_ROWS, ids=lambda row: row.name)
 def test_finetune_row(row, tmp_path):
-    from finetune.tasks import DataError, get_task, read_split
+    from evaluation.layouts import read_split
+    from evaluation.tasks import DataError, get_task
 
     source = BLURB / row.source
     target = tmp_path / row.source

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS, DataError
 from finetune import cli
-from finetune.tasks import TASKS, DataError, read_split
 
 BLURB = Path(__file__).parent / "data" / "blurb"
 CHEM = TASKS["BC5CDR-chem"]

@@ -17,10 +17,11 @@ import tensorflow as tf
 import torch
 import transformers
 
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS
 from finetune.features import Featurizer
 from finetune.hf_checkpoint import CheckpointError
 from finetune.model import FineTuningModel, load_encoder, vocabulary_directory
-from finetune.tasks import TASKS, read_split
 from pretrain import cli as pretrain_cli
 from pretrain.errors import PretrainError
 from tests.fixtures import DATA, genia_documents

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation.readers import read_iob
+from evaluation.tasks import TASKS, Example
 from finetune import cli, scoring
 from finetune.features import IGNORE, Featurizer
 from finetune.model import FineTuningModel, LayerwiseAdamW, layer_depth, load_encoder
-from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
 from pretrain.optimization import warmup_then_decay
 from tests.fixtures import DATA, REPO, genia_documents
@@ -186,7 +188,8 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from finetune.tasks import TASKS, read_split
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS
 from finetune.training import Options, _Trial, featurize, resolved, run_task
 run, data = sys.argv[1:3]
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -276,3 +279,32 @@ def test_blurb_records_a_diverged_task_runs_the_others_and_fails_at_the_end(
     assert "Failed (training diverged, no score; left out of the BLURB score): BIOSSES." in table
     assert f"- {summary['failed']['BIOSSES']}\n" in table
     assert "1 of 2 tasks diverged and have no score: BIOSSES" in caplog.text
+
+
+def test_blurb_runs_all_13_tasks_from_blurbs_own_data_directory(tiny_run, tmp_path, caplog):
+    """`--data` is the directory BLURB's data-generation scripts write, as it is (untyped NER files,
+    GAD's header, EBM-NLP's -DOCSTART- lines, PubMedQA's pqal_fold0/): every task runs, and the log
+    names each task's directory and layout once."""
+    from evaluation.layouts import BLURB as BLURB_LAYOUT
+    from tests.blurb_data import write_blurb_directory
+
+    data = write_blurb_directory(tmp_path / "data")
+    output = tmp_path / "blurb"
+    caplog.set_level(logging.INFO, logger="finetune")
+    assert cli.main(["blurb", "--data", str(data), "--checkpoint", tiny_run, "--output", str(output),
+                     "--epochs", "1", "--learning-rate", "1e-3", "--batch-size", "8",
+                     "--max-seq-length", str(LENGTH), "--max-train-examples", "16",
+                     "--max-eval-examples", "16"]) == 0
+    summary = json.loads((output / "blurb.json").read_text())
+    assert summary["tasks"] == list(TASKS) and summary["missing"] == [] and summary["failed"] == {}
+    folders = {"ChemProt": "chemprot", "EBM-PICO": "ebmnlp", "PubMedQA": "pubmedqa"}
+    said = [r.getMessage() for r in caplog.records if r.name == "finetune.training"
+            and r.levelno == logging.INFO and BLURB_LAYOUT in r.getMessage()]
+    assert [line.split(":")[0] for line in said] == list(TASKS)  # one line per task
+    for line, name in zip(said, TASKS):
+        assert line.startswith(f"{name}: {data}/{folders.get(name, name)} ({BLURB_LAYOUT}: ")
+    for name in TASKS:
+        result = json.loads((output / f"{name}.json").read_text())
+        assert -1.0 <= result["mean"] <= 1.0 and result["train_examples"] <= 16, name
+    assert json.loads((output / "JNLPBA.json").read_text())["metric"] == "entity-level F1 (seqeval)"
+    assert summary["blurb_score"] is not None

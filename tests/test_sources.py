@@ -243,6 +243,28 @@ def test_fault_times(mirror):
 
 
 @pytest.mark.slow
+def test_a_request_is_logged_before_its_response_can_be_read(mirror, monkeypatch):
+    """A framed body read to its end must find its request logged: recorded after the body, a handler thread that
+    lost the CPU there let the test read `requests` (one short) or `clear()` it (a stale record after the clear)."""
+    record = mirror._record
+
+    def late_record(entry):  # a handler thread descheduled just before it logs the request
+        time.sleep(0.2)
+        record(entry)
+
+    monkeypatch.setattr(mirror, "_record", late_record)
+    path = "/pubmed/baseline/pubmed20n0001.xml.gz.md5"
+    for kind in ("", "chunked"):
+        if kind:
+            mirror.add_fault(path, kind)
+        try:
+            assert requests.get(mirror.url + path[1:]).status_code == 200
+            assert [(r.path, r.status) for r in mirror.requests] == [(path, 200)], kind
+        finally:
+            mirror.clear()
+    assert mirror.requests == []
+
+
 def test_client_retries_503_and_honours_retry_after(mirror):
     client = client_for(mirror.url)
     path = "/pubmed/baseline/pubmed20n0001.xml.gz.md5"
