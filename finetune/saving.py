@@ -38,7 +38,8 @@ from finetune.model import TASK_SCOPE, FineTuningModel
 from pretrain import checkpoints, model_card
 from pretrain.config import EncoderConfig, PretrainConfig
 from pretrain.errors import PretrainError
-from pretrain.export import SPECIAL_TOKENS, hf_config, hf_name
+from pretrain.export import SPECIAL_TOKENS
+from pretrain.huggingface import hf_config, hf_name
 from pretrain.files import copy_atomically, read_bytes, read_vocabulary, write_atomically, write_json
 from vocab.vocabulary import fast_tokenizer_json
 
