@@ -82,45 +82,79 @@ def prepare_ours(args, config, batch):
     return one_round
 
 
-def prepare_transformers(args, config, batch):
-    """Returns a function that times `args.steps` training steps (examples/s)."""
-    import torch
-    import transformers
+class TransformersElectra:
+    """ELECTRA pretraining written around transformers' PyTorch models, as a user would (as in its ELECTRA
+    examples), and the reference of `benchmarks.parity`: an ElectraForMaskedLM generator and an
+    ElectraForPreTraining discriminator sharing the word, position and token-type embeddings and the
+    embedding LayerNorm (the generator's output layer tied to the word embeddings); the original masking
+    (mask_prob of the real tokens other than [CLS]/[SEP], at least 1, at most max_predictions_per_seq;
+    mask_token_fraction of them [MASK], the rest kept, never a random token); Gumbel-max sampling of the
+    replacements without gradient; label = replaced and different; loss = gen_weight x MLM (mean over the
+    masked) + disc_weight x sigmoid CE (mean over real tokens); clipping to clip_norm; torch's AdamW (betas,
+    eps, weight decay from the config, none on LayerNorm and biases); the original's schedule, linear decay
+    to 0 at train_steps times a linear warm-up. `bias_correction=False` replaces AdamW by the original's Adam
+    without bias correction (the update ours and google-research/electra make), for `benchmarks.parity`;
+    `masked_only=True` applies the generator's head at the masked positions only (the same loss, a fraction
+    of the cost with a 30k vocabulary: the original's way, where ElectraForMaskedLM scores every position)."""
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    def __init__(self, config, seed: int, bias_correction: bool = True, masked_only: bool = False,
+                 original_init: bool = False):
+        import torch
+        import transformers
 
-    def hf_config(encoder):
-        return transformers.ElectraConfig(
-            vocab_size=encoder.vocab_size, embedding_size=encoder.embedding_size,
-            hidden_size=encoder.hidden_size, num_hidden_layers=encoder.num_hidden_layers,
-            num_attention_heads=encoder.num_attention_heads,
-            intermediate_size=encoder.intermediate_size, hidden_act="gelu",
-            max_position_embeddings=encoder.max_position_embeddings,
-            hidden_dropout_prob=encoder.hidden_dropout_prob,
-            attention_probs_dropout_prob=encoder.attention_probs_dropout_prob)
+        torch.manual_seed(seed)
+        self.config = config
+        self.masked_only = masked_only
+        self.torch = torch
+        self.generator = transformers.ElectraForMaskedLM(_hf_config(config.generator()))
+        self.discriminator = transformers.ElectraForPreTraining(_hf_config(config.discriminator()))
+        self.generator.electra.embeddings = self.discriminator.electra.embeddings  # shared, as in ELECTRA
+        self.generator.generator_lm_head.weight = self.discriminator.electra.embeddings.word_embeddings.weight
+        if original_init:
+            self._original_init()
+        params = {id(p): (n, p) for m in (self.generator, self.discriminator) for n, p in m.named_parameters()}
+        decay = [p for n, p in params.values() if not ("LayerNorm" in n or n.endswith("bias"))]
+        no_decay = [p for n, p in params.values() if "LayerNorm" in n or n.endswith("bias")]
+        groups = [{"params": decay, "weight_decay": config.weight_decay_rate},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW if bias_correction else _AdamNoBiasCorrection
+        self.optimizer = optimizer(groups, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
+                                   eps=config.adam_epsilon)
 
-    generator = transformers.ElectraForMaskedLM(hf_config(config.generator()))
-    discriminator = transformers.ElectraForPreTraining(hf_config(config.discriminator()))
-    generator.electra.embeddings = discriminator.electra.embeddings  # shared, as in ELECTRA
-    generator.generator_lm_head.weight = discriminator.electra.embeddings.word_embeddings.weight
-    generator.train()
-    discriminator.train()
-    params = {id(p): (n, p) for m in (generator, discriminator) for n, p in m.named_parameters()}
-    decay = [p for n, p in params.values() if not ("LayerNorm" in n or n.endswith("bias"))]
-    no_decay = [p for n, p in params.values() if "LayerNorm" in n or n.endswith("bias")]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-6)
-    scheduler = transformers.get_linear_schedule_with_warmup(
-        optimizer, config.warmup_steps, config.train_steps)
-    all_params = [p for _, p in params.values()]
-    input_ids = torch.tensor(batch["input_ids"], dtype=torch.long)
-    attention_mask = torch.tensor(batch["input_mask"], dtype=torch.long)
-    token_type_ids = torch.tensor(batch["segment_ids"], dtype=torch.long)
-    n = config.max_predictions_per_seq
+        def schedule(step: int) -> float:  # the original's: polynomial (linear) decay times the warm-up
+            decayed = (1.0 - min(step, config.train_steps) / config.train_steps) ** config.lr_decay_power
+            return decayed * (min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0)
 
-    def step() -> None:
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.parameters = [p for _, p in params.values()]
+
+    def _original_init(self) -> None:
+        """The original's initial values instead of transformers' normal(0, 0.02) everywhere: truncated normal
+        (within 2 standard deviations) for embeddings and dense kernels, but Glorot uniform (tf.layers.dense's
+        default) for the embedding projections and the replaced-token output layer, as ours has."""
+        torch, std = self.torch, self.config.initializer_range
+        glorot = {id(m) for m in (self.generator.electra.embeddings_project,
+                                  getattr(self.discriminator.electra, "embeddings_project", None),
+                                  self.discriminator.discriminator_predictions.dense_prediction) if m is not None}
+        with torch.no_grad():
+            for module in (*self.generator.modules(), *self.discriminator.modules()):
+                if isinstance(module, torch.nn.Linear) and module is not self.generator.generator_lm_head:
+                    if id(module) in glorot:
+                        torch.nn.init.xavier_uniform_(module.weight)
+                    else:
+                        torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+                elif isinstance(module, torch.nn.Embedding):
+                    torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+
+    def train(self, mode: bool = True) -> None:
+        self.generator.train(mode)
+        self.discriminator.train(mode)
+
+    def step(self, input_ids, attention_mask, token_type_ids) -> float:
+        """One optimiser step on a batch (torch long tensors [B, L]); returns the loss."""
+        torch, config = self.torch, self.config
+        self.train()
+        n = config.max_predictions_per_seq
         candidates = attention_mask.bool()
         for special in (config.cls_id, config.sep_id, config.pad_id, config.mask_id):
             candidates &= input_ids != special
@@ -132,22 +166,86 @@ def prepare_transformers(args, config, batch):
         to_mask = chosen & (torch.rand(input_ids.shape) < config.mask_token_fraction)
         masked_ids = input_ids.masked_fill(to_mask, config.mask_id)
         labels = input_ids.masked_fill(~chosen, -100)
-        gen = generator(input_ids=masked_ids, attention_mask=attention_mask,
-                        token_type_ids=token_type_ids, labels=labels)
+        if self.masked_only:
+            # The same modules and loss, the generator's head applied at the chosen positions only.
+            hidden = self.generator.electra(input_ids=masked_ids, attention_mask=attention_mask,
+                                            token_type_ids=token_type_ids).last_hidden_state[chosen]
+            gen_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden))
+            gen_loss = torch.nn.functional.cross_entropy(gen_logits, input_ids[chosen])
+        else:
+            gen = self.generator(input_ids=masked_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids, labels=labels)
+            gen_logits, gen_loss = gen.logits[chosen], gen.loss
         with torch.no_grad():
-            logits = gen.logits[chosen]
+            logits = gen_logits / config.temperature
             gumbel = -torch.log(-torch.log(torch.rand_like(logits) + 1e-9) + 1e-9)
             fake_ids = input_ids.clone()
             fake_ids[chosen] = (logits + gumbel).argmax(-1)
             is_replaced = (fake_ids != input_ids).long()
-        disc = discriminator(input_ids=fake_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids, labels=is_replaced)
-        loss = config.gen_weight * gen.loss + config.disc_weight * disc.loss
-        optimizer.zero_grad(set_to_none=True)
+        disc = self.discriminator(input_ids=fake_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids, labels=is_replaced)
+        loss = config.gen_weight * gen_loss + config.disc_weight * disc.loss
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(all_params, config.clip_norm)
-        optimizer.step()
-        scheduler.step()
+        torch.nn.utils.clip_grad_norm_(self.parameters, config.clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+
+def _hf_config(encoder):
+    import transformers
+
+    return transformers.ElectraConfig(
+        vocab_size=encoder.vocab_size, embedding_size=encoder.embedding_size,
+        hidden_size=encoder.hidden_size, num_hidden_layers=encoder.num_hidden_layers,
+        num_attention_heads=encoder.num_attention_heads,
+        intermediate_size=encoder.intermediate_size, hidden_act="gelu",
+        max_position_embeddings=encoder.max_position_embeddings,
+        type_vocab_size=encoder.type_vocab_size,
+        hidden_dropout_prob=encoder.hidden_dropout_prob,
+        attention_probs_dropout_prob=encoder.attention_probs_dropout_prob)
+
+
+def _AdamNoBiasCorrection(groups, lr, betas, eps):  # noqa: N802 - a class factory, used like a class
+    """BERT's and ELECTRA's AdamWeightDecay: Adam without bias correction, decoupled weight decay."""
+    import torch
+
+    class AdamNoBiasCorrection(torch.optim.Optimizer):
+        def __init__(self):
+            super().__init__(groups, dict(lr=lr, betas=betas, eps=eps, weight_decay=0.0))
+
+        @torch.no_grad()
+        def step(self):
+            for group in self.param_groups:
+                beta1, beta2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if not state:
+                        state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                    m, v = state["m"], state["v"]
+                    m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                    v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                    update = m / (v.sqrt() + group["eps"]) + group["weight_decay"] * p
+                    p.add_(update, alpha=-group["lr"])
+
+    return AdamNoBiasCorrection()
+
+
+def prepare_transformers(args, config, batch):
+    """Returns a function that times `args.steps` training steps (examples/s)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    reference = TransformersElectra(config, args.seed)
+    input_ids = torch.tensor(batch["input_ids"], dtype=torch.long)
+    attention_mask = torch.tensor(batch["input_mask"], dtype=torch.long)
+    token_type_ids = torch.tensor(batch["segment_ids"], dtype=torch.long)
+
+    def step() -> None:
+        reference.step(input_ids, attention_mask, token_type_ids)
 
     for _ in range(args.warmup_steps):
         step()

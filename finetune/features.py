@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from finetune.tasks import Example, Task
+from evaluation.tasks import Example, Task
 from pretrain.files import read_vocabulary
 from vocab.fast_path import reference_tokenizer
 
@@ -56,6 +56,7 @@ class Featurizer:
             self.tokenizer.add_special_tokens(list(self.markers.values()))
         self.tokenizer.enable_truncation(max_seq_length)
         self.tokenizer.enable_padding(length=max_seq_length, pad_id=self.pad_id)
+        self.truncated: list[bool] = []  # of the last sequence examples: cut at max_seq_length
 
     def _mark(self, text: str) -> str:
         for marker, slot in self.markers.items():
@@ -71,6 +72,7 @@ class Featurizer:
                 [(self._mark(e.text_a), self._mark(e.text_b)) for e in examples])
         else:
             encodings = self.tokenizer.encode_batch([self._mark(e.text_a) for e in examples])
+        self.truncated = [bool(e.overflowing) for e in encodings]
         if self.task.head == "regression":
             targets = np.array([e.label for e in examples], np.float32)
         elif self.task.head == "multilabel":

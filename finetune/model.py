@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import pretrain
 from finetune import hf_checkpoint
-from pretrain import checkpoints
+from pretrain import checkpoints, model_card
 from pretrain import config as config_lib
 from pretrain.model import DropoutSeeds, ElectraModel, dropout
 from pretrain.optimization import AdamWeightDecay
@@ -29,6 +29,26 @@ def vocabulary_directory(checkpoint: str) -> str:
     if hf_checkpoint.is_model_directory(checkpoint):
         return checkpoint.rstrip("/")
     return f"{run_directory(checkpoint)}/vocab"
+
+
+def encoder_config(checkpoint: str) -> config_lib.EncoderConfig:
+    """The encoder's hyperparameters: a Hugging Face directory's config.json or a run's discriminator."""
+    if hf_checkpoint.is_model_directory(checkpoint):
+        return hf_checkpoint.read_config(checkpoint.rstrip("/"))
+    return config_lib.load(run_directory(checkpoint)).discriminator()
+
+
+def pretraining_facts(checkpoint: str) -> dict | None:
+    """What a pretraining run records about the encoder (for model cards); None for a Hugging Face
+    directory, whose own card says it."""
+    if hf_checkpoint.is_model_directory(checkpoint):
+        return None
+    prefix = checkpoints.resolve(checkpoint)
+    try:
+        step = checkpoints.step_of(prefix)
+    except (tf.errors.OpError, ValueError):  # an original ELECTRA (TF1) checkpoint records no step of ours
+        step = None
+    return model_card.pretraining_facts(checkpoints.run_directory(prefix), step)
 
 
 def load_encoder(checkpoint: str, random_init_seed: int | None = None):

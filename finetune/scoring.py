@@ -10,12 +10,17 @@ from scipy.stats import pearsonr
 from seqeval.metrics import f1_score as seqeval_f1
 from sklearn.metrics import accuracy_score, f1_score
 
-from finetune.tasks import PICO, Task
+from evaluation.tags import untyped_entity_type, with_type
+from evaluation.tasks import PICO, Task
 
 
-def ner_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
-    """Entity-level F1 (an entity counts only with exact type and span), conlleval style."""
-    return float(seqeval_f1([list(s) for s in gold], [list(s) for s in predicted]))
+def ner_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+           entity_type: str = "entity") -> float:
+    """Entity-level F1 (an entity counts only with exact type and span), conlleval style. Untyped
+    tags (`B`, `I`: BLURB's own NER files) are scored as `entity_type` entities, so a file gives the
+    same F1 typed or untyped."""
+    return float(seqeval_f1([with_type(s, entity_type) for s in gold],
+                            [with_type(s, entity_type) for s in predicted]))
 
 
 def pico_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
@@ -76,7 +81,7 @@ def score(task: Task, gold: list, predicted: list, ids: Sequence[str]) -> float:
         return pico_f1(gold, predicted,
                        [tag for tag in task.labels if tag not in task.negative_labels])
     if task.head == "token":
-        return ner_f1(gold, predicted)
+        return ner_f1(gold, predicted, untyped_entity_type(task))
     if task.head == "regression":
         return pearson(gold, predicted)
     if task.head == "multilabel":

@@ -4,6 +4,7 @@ split (dev by default, test with `Options.eval_split`); results as JSON per task
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import statistics
@@ -12,12 +13,15 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from finetune import anchors, scoring
+from evaluation.layouts import locate, read_split
+from evaluation.tasks import Example, Task
+from finetune import anchors, saving, scoring
 from finetune.features import IGNORE, Featurizer, Features
-from finetune.model import (FineTuningModel, LayerwiseAdamW, load_encoder,
-                            vocabulary_directory)
-from finetune.tasks import Example, Task, read_split
+from finetune.files import GFILE
+from finetune.model import (FineTuningModel, LayerwiseAdamW, encoder_config, load_encoder,
+                            pretraining_facts, vocabulary_directory)
 from pretrain.errors import NonFiniteError
+from pretrain.files import write_atomically
 from pretrain.optimization import warmup_then_decay
 from pretrain.training import default_xla
 
@@ -41,10 +45,16 @@ class Options:
     random_init: bool = False
     xla: bool | None = None  # None: on for GPUs and TPUs, off on CPU
     eval_split: str = "dev"  # or "test", where the data directory has the test files
+    # A learning curve: the trials run on each fraction of the training examples (nested seeded subsets).
+    train_fractions: tuple[float, ...] | None = None
 
 
-# Options recorded elsewhere in a task's results (train_examples, eval_examples, split) or not at all (xla).
-_NOT_IN_SETTINGS = ("max_train_examples", "max_eval_examples", "xla", "eval_split")
+# Options recorded elsewhere in a task's results (train_examples, eval_examples, split, fractions) or not at
+# all (xla).
+_NOT_IN_SETTINGS = ("max_train_examples", "max_eval_examples", "xla", "eval_split", "train_fractions")
+# The training subsets of a learning curve are the first N of one permutation drawn from this seed: nested
+# (the 1% subset lies inside the 10% one) and the same for every run, pretrained or not, whatever --seed.
+SUBSET_SEED = 20_200_731
 
 
 def resolved(task: Task, options: Options) -> Options:
@@ -195,6 +205,7 @@ class TaskData:
     train: Features
     evaluation: Features
     evaluation_examples: list[Example]
+    entity_markers: dict[str, str] = dataclasses.field(default_factory=dict)  # marker -> [unusedN]
 
 
 def featurize(task: Task, train: list[Example], evaluation: list[Example], checkpoint: str,
@@ -203,13 +214,31 @@ def featurize(task: Task, train: list[Example], evaluation: list[Example], check
     labels = _label_space(task, train)
     tag_ids = {tag: i for i, tag in enumerate(labels)}
     return TaskData(labels, featurizer.features(train, tag_ids, labels),
-                    featurizer.features(evaluation, tag_ids, labels), evaluation)
+                    featurizer.features(evaluation, tag_ids, labels), evaluation,
+                    dict(featurizer.markers))
+
+
+def _subset(features: Features, rows: np.ndarray) -> Features:
+    return Features(features.input_ids[rows], features.input_mask[rows], features.segment_ids[rows],
+                    features.labels[rows],
+                    None if features.word_starts is None else [features.word_starts[r] for r in rows])
+
+
+def subset_size(fraction: float, count: int) -> int:
+    """Training examples a fraction keeps: at least one, all of them at 1."""
+    return max(1, min(count, math.ceil(fraction * count - 1e-9)))
 
 
 def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Options, seed: int,
                     strategy: tf.distribute.Strategy | None = None) -> dict:
     """One trial: a fresh encoder (pretrained, or random with --random-init), fine-tuned on the
     training features, scored on the evaluation split. Returns the score and timings."""
+    return _trial(task, data, checkpoint, options, seed, strategy)[0]
+
+
+def _trial(task: Task, data: TaskData, checkpoint: str, options: Options, seed: int,
+           strategy: tf.distribute.Strategy | None = None) -> tuple[dict, list, "_Trial"]:
+    """`train_and_score`, also returning the predictions on the evaluation split and the trained trial."""
     settings = resolved(task, options)
     strategy = strategy or tf.distribute.get_strategy()
     batch = settings.batch_size
@@ -242,8 +271,8 @@ def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Option
     value = scoring.score(task, [e.label for e in scored], predicted, [e.guid for e in scored])
     log.info("%s seed %d: %.4f after %d steps (%.1f s; loss %.3f -> %.3f)", task.name, seed,
              value, total, train_seconds, losses[0], statistics.fmean(losses[-10:]))
-    return {"seed": seed, "score": value, "steps": total, "train_seconds": train_seconds,
-            "first_loss": losses[0], "last_loss": statistics.fmean(losses[-10:])}
+    return ({"seed": seed, "score": value, "steps": total, "train_seconds": train_seconds,
+             "first_loss": losses[0], "last_loss": statistics.fmean(losses[-10:])}, predicted, trial)
 
 
 def _check_finite(outputs: np.ndarray, task: Task, seed: int, trial: _Trial) -> None:
@@ -262,21 +291,97 @@ def _check_finite(outputs: np.ndarray, task: Task, seed: int, trial: _Trial) -> 
 
 
 def run_task(task: Task, data_dir: str, checkpoint: str, options: Options, trials: int = 1,
-             seed: int = 0, strategy: tf.distribute.Strategy | None = None) -> dict:
-    """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std."""
-    train = read_split(task, data_dir, "train")[:options.max_train_examples]
-    evaluation = read_split(task, data_dir, options.eval_split)[:options.max_eval_examples]
+             seed: int = 0, strategy: tf.distribute.Strategy | None = None, save_model: str | None = None,
+             predictions_path: str | None = None) -> dict:
+    """`trials` fine-tuning runs with seeds seed, seed+1, ...: mean and (sample) std. The task's files
+    are found under `data_dir` in either layout (`evaluation.layouts`); the log names the one read.
+
+    The best trial (by the evaluation split's score) is named in the result (`best_trial`); its predictions
+    go to `predictions_path` (JSON lines: id, gold, predicted) and, with `save_model`, its model to that
+    directory (`finetune.saving`: transformers and TF). With `options.train_fractions`, the trials run on each
+    fraction of the training examples (a learning curve, under `fractions`); the top-level figures, the
+    predictions and the saved model are those of the largest fraction."""
+    located = locate(task, data_dir, GFILE)
+    log.info("%s", located.describe())
+    train = read_split(task, located, "train", GFILE)[:options.max_train_examples]
+    evaluation = read_split(task, located, options.eval_split, GFILE)[:options.max_eval_examples]
     settings = resolved(task, options)
     data = featurize(task, train, evaluation, checkpoint, settings.max_seq_length)
-    runs = [train_and_score(task, data, checkpoint, options, seed + k, strategy)
-            for k in range(trials)]
-    scores = [r["score"] for r in runs]
-    return {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
-            "checkpoint": checkpoint, "split": options.eval_split, "train_examples": len(train),
-            "eval_examples": len(evaluation),
-            "settings": settings_record(settings), "mean": statistics.fmean(scores),
-            "std": statistics.stdev(scores) if trials > 1 else 0.0,
-            "scores": scores, "trials": runs}
+    fractions = sorted(set(options.train_fractions or (1.0,)))
+    order = np.random.default_rng(SUBSET_SEED).permutation(len(train))
+    curve = []
+    for position, fraction in enumerate(fractions):
+        count = subset_size(fraction, len(train))
+        subset = data if count == len(train) else dataclasses.replace(
+            data, train=_subset(data.train, np.sort(order[:count])))
+        if len(fractions) > 1:
+            log.info("%s: %d of %d training examples (fraction %g)", task.name, count, len(train), fraction)
+        runs, best = [], None
+        last = position == len(fractions) - 1
+        for k in range(trials):
+            record, predicted, trial = _trial(task, subset, checkpoint, options, seed + k, strategy)
+            runs.append(record)
+            if best is None or record["score"] > best["record"]["score"]:
+                best = {"record": record, "index": k, "predicted": predicted,
+                        "weights": saving.snapshot(trial.model) if save_model and last else None}
+            del trial
+        scores = [r["score"] for r in runs]
+        curve.append({"fraction": fraction, "train_examples": count, "mean": statistics.fmean(scores),
+                      "std": statistics.stdev(scores) if trials > 1 else 0.0, "scores": scores,
+                      "runs": runs, "best": best})
+    top = curve[-1]
+    best = top["best"]
+    result = {"task": task.name, "blurb_type": task.blurb_type, "metric": scoring.metric_name(task),
+              "checkpoint": checkpoint, "split": options.eval_split, "train_examples": top["train_examples"],
+              "eval_examples": len(evaluation),
+              "settings": settings_record(settings), "mean": top["mean"], "std": top["std"],
+              "scores": top["scores"], "trials": top["runs"],
+              "best_trial": {"seed": best["record"]["seed"], "score": best["record"]["score"],
+                             "index": best["index"]}}
+    if options.train_fractions:
+        result["fractions"] = [{key: point[key] for key in
+                                ("fraction", "train_examples", "mean", "std", "scores")} for point in curve]
+    saved = []
+    if predictions_path:
+        write_atomically(predictions_path, prediction_lines(task, evaluation, best["predicted"]))
+        result["predictions"] = predictions_path
+        saved.append(f"its predictions in {predictions_path}")
+    if save_model:
+        summary = {key: value for key, value in result.items() if key not in ("trials", "fractions")}
+        saving.save(save_model, best["weights"], encoder_config(checkpoint), vocabulary_directory(checkpoint),
+                    saving.ModelRecord(task, data.labels, settings.max_seq_length, data.entity_markers,
+                                       checkpoint, settings_record(settings),
+                                       {**best["record"], "index": best["index"]}, summary),
+                    None if options.random_init else pretraining_facts(checkpoint))
+        result["saved_model"] = save_model
+        saved.append(f"its model in {save_model}")
+    log.info("%s: the best of %d trial(s) is seed %d (%s %.4f)%s", task.name, trials,
+             best["record"]["seed"], options.eval_split, best["record"]["score"],
+             ": " + ", ".join(saved) if saved else "")
+    return result
+
+
+def prediction_lines(task: Task, examples: list[Example], predicted: list) -> str:
+    """One JSON line per evaluation example: its id, its text, the gold label and the prediction (and, to
+    find the errors fast, `correct`, or for token tasks the number of words tagged wrong)."""
+    lines = []
+    for example, prediction in zip(examples, predicted):
+        line: dict = {"id": example.guid}
+        if task.head == "token":
+            line["words"] = list(example.text_a)
+        else:
+            line["text"] = example.text_a
+            if example.text_b is not None:
+                line["text_b"] = example.text_b
+        gold = list(example.label) if isinstance(example.label, (list, tuple)) else example.label
+        prediction = list(prediction) if isinstance(prediction, (list, tuple)) else prediction
+        line["gold"], line["predicted"] = gold, prediction
+        if task.head == "token":
+            line["wrong_words"] = sum(g != p for g, p in zip(gold, prediction))
+        elif task.head != "regression":
+            line["correct"] = gold == prediction
+        lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+    return "".join(lines)
 
 
 def markdown_table(results: list[dict], blurb: float | None) -> str:
@@ -303,8 +408,28 @@ def markdown_table(results: list[dict], blurb: float | None) -> str:
     for anchor in anchors.other_setups([r["task"] for r in results]):
         lines.append(f"Also published ({anchor.model}, test): {anchor.score:.2f} on {anchor.task}; "
                      f"{anchor.note}.")
+    curves = curve_table(results)
+    if curves:
+        lines += ["", "Learning curve: the score per fraction of the training examples (the same nested subsets "
+                  "for every run; mean ± std over the trials, n = training examples):", "", curves.rstrip("\n")]
     lines += ["", "Sources (each figure's page is named beside it in finetune/anchors.py):"]
     lines += [f"- {model}: {anchors.CITATIONS[model]}" for model in anchors.MODELS]
+    return "\n".join(lines) + "\n"
+
+
+def curve_table(results: list[dict]) -> str:
+    """Learning curves as a table: one row per task, one column per fraction (score, examples)."""
+    with_curves = [r for r in results if r.get("fractions")]
+    if not with_curves:
+        return ""
+    fractions = sorted({p["fraction"] for r in with_curves for p in r["fractions"]})
+    lines = ["| task | " + " | ".join(f"{f:g} of train" for f in fractions) + " |",
+             "|---|" + "---|" * len(fractions)]
+    for r in with_curves:
+        points = {p["fraction"]: p for p in r["fractions"]}
+        cells = [f"{100 * points[f]['mean']:.2f} ± {100 * points[f]['std']:.2f} (n={points[f]['train_examples']})"
+                 if f in points else "—" for f in fractions]
+        lines.append(f"| {r['task']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

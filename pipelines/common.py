@@ -208,7 +208,7 @@ def read_vocabulary(directory: str) -> Vocabulary:
 
 
 def write_vocabulary(directory: str, tokens: list[str], do_lower_case: bool, strip_accents: bool) -> None:
-    """Write DIR/vocab.txt and then DIR/tokenizer_config.json, each atomically."""
+    """Write DIR/vocab.txt, DIR/tokenizer.json and then DIR/tokenizer_config.json, each atomically."""
     for name, data in directory_files(tokens, do_lower_case, strip_accents):
         write_atomically(FileSystems.join(directory, name), data)
 

@@ -6,6 +6,7 @@ Input: text files (local or gs://, .gz read transparently), one sentence per lin
 documents (the corpus job's format). Output, each file written atomically:
   DIR/vocab.txt              exactly --vocab-size tokens: [PAD] [UNK] [CLS] [SEP] [MASK], [unused*],
                              the alphabet, then learned pieces ("##" marks continuations)
+  DIR/tokenizer.json         the same tokenizer as a Hugging Face fast tokenizer (transformers.AutoTokenizer)
   DIR/tokenizer_config.json  casing and accent settings (HF format; vocab.tokenizer reads it)
   DIR/vocab_report.json      counts, caps, and quality on held-apart text versus --compare vocabularies
   DIR/counts/                words-*.tsv.gz ("word<TAB>count", count >= --min-count), alphabet.json,

@@ -8,6 +8,7 @@ import posixpath
 import tensorflow as tf
 
 from pretrain import config as config_lib
+from pretrain import huggingface
 from pretrain.errors import PretrainError
 from pretrain.model import ElectraModel
 
@@ -57,6 +58,20 @@ def load_model(path: str, compute_dtype: tf.DType = tf.float32
     model = ElectraModel(config, compute_dtype)
     restore_weights(model, prefix)
     return config, model, prefix
+
+
+def init_weights(model: ElectraModel, init_checkpoint: str, init_generator: str | None = None) -> None:
+    """`train --init-checkpoint`: a transformers discriminator directory (config.json; with
+    `init_generator`, its generator's), one of our run directories or checkpoint prefixes, or an original
+    ELECTRA TF1 checkpoint."""
+    if huggingface.is_model_directory(init_checkpoint):
+        huggingface.load_pretraining_weights(model, init_checkpoint, init_generator)
+        return
+    if init_generator is not None:
+        raise PretrainError(f"--init-generator needs a Hugging Face discriminator directory as --init-checkpoint "
+                            f"(config.json), not {init_checkpoint}: our checkpoints and TF1 ones hold the "
+                            "generator already")
+    restore_weights(model, resolve(init_checkpoint))
 
 
 def restore_weights(model: ElectraModel, prefix: str) -> None:

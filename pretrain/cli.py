@@ -11,8 +11,8 @@ import sys
 import tensorflow as tf
 
 from pretrain import config as config_lib
-from pretrain import data, training
-from pretrain.errors import USER_ERRORS, exit_status
+from pretrain import data, huggingface, training
+from pretrain.errors import USER_ERRORS, PretrainError, exit_status
 
 log = logging.getLogger("pretrain")
 
@@ -87,8 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--vocab", required=True,
                        help="directory with vocab.txt and tokenizer_config.json")
     train.add_argument("--output", required=True, help="run directory (checkpoints, logs)")
-    train.add_argument("--model-size", default="small", choices=sorted(config_lib.MODEL_SIZES),
-                       help="published ELECTRA hyperparameters; tiny is a 2-layer demo model")
+    train.add_argument("--model-size", choices=sorted(config_lib.MODEL_SIZES),
+                       help="published ELECTRA hyperparameters; tiny is a 2-layer demo model (default: small; "
+                            "with a Hugging Face --init-checkpoint the sizes are its config.json's and this "
+                            "defaults to the published size of that shape)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any hyperparameter, e.g. generator_hidden_fraction=0.33 "
                             "(repeatable)")
@@ -121,8 +123,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="compile the step with XLA (default on GPU/TPU)")
     xla.add_argument("--no-xla", dest="xla", action="store_false")
     train.add_argument("--init-checkpoint",
-                       help="start from these weights (our run directory or checkpoint prefix, "
-                            "or an original ELECTRA TF1 checkpoint)")
+                       help="start from these weights: our run directory or checkpoint prefix, an original "
+                            "ELECTRA TF1 checkpoint, or a Hugging Face ELECTRA discriminator directory "
+                            "(config.json, model.safetensors or pytorch_model.bin, vocab.txt), e.g. "
+                            "google/electra-base-discriminator downloaded")
+    train.add_argument("--init-generator",
+                       help="with a Hugging Face --init-checkpoint: its generator's directory (e.g. "
+                            "google/electra-base-generator); without it the generator starts from random weights")
     train.add_argument("--shuffle-buffer", type=positive_int, default=run.shuffle_buffer,
                        help="examples in the shuffle buffer (saved in each checkpoint; default: %(default)s)")
     train.add_argument("--peak-tflops", type=positive_float,
@@ -148,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", required=True,
                         help="training output directory (latest checkpoint) or a prefix")
     export.add_argument("--output", required=True)
+    export.add_argument("--corpus-stats", help="the corpus job's stats.json, for the model cards (README.md): "
+                                               "documents, sentences and text the model was trained on")
     return parser
 
 
@@ -167,12 +176,22 @@ def _train(args: argparse.Namespace) -> None:
                      do_lower_case=vocab.do_lower_case,
                      strip_accents=vocab.strip_accents, pad_id=vocab.pad_id, cls_id=vocab.cls_id,
                      sep_id=vocab.sep_id, mask_id=vocab.mask_id)
-    config = config_lib.for_size(args.model_size, overrides)
+    size = args.model_size or "small"
+    if args.init_checkpoint and huggingface.is_model_directory(args.init_checkpoint):
+        # Continued pretraining from a transformers checkpoint: its config.json fixes the sizes.
+        huggingface.check_vocabulary(args.init_checkpoint, vocab)
+        size, overrides = huggingface.sizes_from_checkpoint(args.init_checkpoint, args.init_generator,
+                                                            args.model_size, overrides)
+    elif args.init_generator:
+        raise PretrainError(f"--init-generator needs a Hugging Face discriminator directory (config.json) as "
+                            f"--init-checkpoint, not {args.init_checkpoint or 'none'}")
+    config = config_lib.for_size(size, overrides)
     options = training.RunOptions(
         data=args.data, output=args.output, tpu=args.tpu, mixed_precision=args.mixed_precision,
         steps_per_loop=args.steps_per_loop, log_every=args.log_every, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, xla=args.xla,
-        init_checkpoint=args.init_checkpoint, shuffle_buffer=args.shuffle_buffer,
+        init_checkpoint=args.init_checkpoint, init_generator=args.init_generator,
+        shuffle_buffer=args.shuffle_buffer,
         peak_tflops=args.peak_tflops, per_host_input=args.per_host_input)
     files = data.resolve_files(args.data)
     if args.verify_data:
@@ -194,7 +213,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from pretrain.export import export
 
-    for kind, path in export(args.checkpoint, args.output).items():
+    for kind, path in export(args.checkpoint, args.output, args.corpus_stats).items():
         print(f"{kind}: {path}")
 
 

@@ -4,17 +4,19 @@ name-based checkpoint with the original ELECTRA variable names."""
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import tensorflow as tf
 from safetensors.numpy import save as safetensors_bytes
 
-from pretrain import checkpoints
+from pretrain import checkpoints, model_card
 from pretrain.config import EncoderConfig, PretrainConfig
-from pretrain.errors import NonFiniteError, PretrainError
+from pretrain.errors import NonFiniteError
 from pretrain.files import copy_atomically, read_vocabulary, write_atomically, write_json
-from pretrain.model import LAYER_NORM_EPSILON, ElectraModel
+# The name map and config.json live in pretrain.huggingface, which also reads them back (init, fine-tuning).
+from pretrain.huggingface import hf_config, hf_name
+from pretrain.model import ElectraModel
+from vocab.vocabulary import fast_tokenizer_json
 
 log = logging.getLogger(__name__)
 
@@ -22,82 +24,12 @@ SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD
                   "cls_token": "[CLS]", "mask_token": "[MASK]"}
 
 
-def hf_name(tf1_name: str) -> tuple[str, bool]:
-    """Original name -> (transformers name, transpose?), the mapping HF's ELECTRA converter uses.
-    The generator's encoder becomes `electra.` in its own ElectraForMaskedLM."""
-    name = re.sub(r"^(electra|generator)/", "electra/", tf1_name)
-    name = re.sub(r"layer_(\d+)", r"layer/\1", name)
-    name = name.replace("discriminator_predictions/dense_1", "discriminator_predictions/dense_prediction")
-    name = name.replace("generator_predictions/output_bias", "generator_lm_head/bias")
-    transpose = name.endswith("/kernel")
-    name = re.sub(r"/(kernel|gamma)$", "/weight", name)
-    name = re.sub(r"/beta$", "/bias", name)
-    name = re.sub(r"_embeddings$", "_embeddings/weight", name)
-    return name.replace("/", "."), transpose
-
-
-def hf_config(encoder: EncoderConfig, config: PretrainConfig, architecture: str) -> dict:
-    return {
-        "architectures": [architecture], "model_type": "electra",
-        "vocab_size": encoder.vocab_size, "embedding_size": encoder.embedding_size,
-        "hidden_size": encoder.hidden_size, "num_hidden_layers": encoder.num_hidden_layers,
-        "num_attention_heads": encoder.num_attention_heads,
-        "intermediate_size": encoder.intermediate_size, "hidden_act": "gelu",
-        "hidden_dropout_prob": encoder.hidden_dropout_prob,
-        "attention_probs_dropout_prob": encoder.attention_probs_dropout_prob,
-        "max_position_embeddings": encoder.max_position_embeddings,
-        "type_vocab_size": encoder.type_vocab_size, "initializer_range": encoder.initializer_range,
-        "layer_norm_eps": LAYER_NORM_EPSILON, "pad_token_id": config.pad_id,
-        "position_embedding_type": "absolute", "tie_word_embeddings": True,
-        "summary_type": "first", "summary_use_proj": True, "summary_activation": "gelu",
-        "summary_last_dropout": 0.1, "torch_dtype": "float32",
-    }
-
-
-# Model types whose encoder is this project's: BERT is ELECTRA's encoder with no embedding
-# projection (embedding_size == hidden_size).
-HF_MODEL_TYPES = ("electra", "bert")
-_HF_REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                "intermediate_size", "max_position_embeddings", "type_vocab_size")
-
-
-def encoder_config_from_hf(hf: dict, source: str = "config.json") -> EncoderConfig:
-    """The reverse of `hf_config` for any ELECTRA or BERT `config.json`; raises PretrainError,
-    naming the field, for what this model does not implement."""
-    if hf.get("model_type") not in HF_MODEL_TYPES:
-        raise PretrainError(f"{source}: model_type {hf.get('model_type')!r} is not supported "
-                            f"(only {', '.join(HF_MODEL_TYPES)})")
-    unsupported = {
-        "hidden_act": (hf.get("hidden_act", "gelu"), "gelu"),
-        "position_embedding_type": (hf.get("position_embedding_type", "absolute"), "absolute"),
-        "layer_norm_eps": (hf.get("layer_norm_eps", LAYER_NORM_EPSILON), LAYER_NORM_EPSILON),
-        "is_decoder": (bool(hf.get("is_decoder")), False),
-        "add_cross_attention": (bool(hf.get("add_cross_attention")), False)}
-    for field, (value, supported) in unsupported.items():
-        if value != supported:
-            raise PretrainError(f"{source}: {field}={value!r} is not supported: this encoder "
-                                f"implements {field}={supported!r} only")
-    missing = [field for field in _HF_REQUIRED if field not in hf]
-    if missing:
-        raise PretrainError(f"{source} lacks {', '.join(missing)}")
-    if hf["hidden_size"] % hf["num_attention_heads"]:
-        raise PretrainError(f"{source}: hidden_size {hf['hidden_size']} is not a multiple of "
-                            f"num_attention_heads {hf['num_attention_heads']}")
-    return EncoderConfig(
-        vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"],
-        num_hidden_layers=hf["num_hidden_layers"], num_attention_heads=hf["num_attention_heads"],
-        intermediate_size=hf["intermediate_size"],
-        embedding_size=hf.get("embedding_size") or hf["hidden_size"],
-        max_position_embeddings=hf["max_position_embeddings"],
-        type_vocab_size=hf["type_vocab_size"],
-        hidden_dropout_prob=hf.get("hidden_dropout_prob", 0.1),
-        attention_probs_dropout_prob=hf.get("attention_probs_dropout_prob", 0.1),
-        initializer_range=hf.get("initializer_range", 0.02))
-
-
 def _tokenizer_files(directory: str, config: PretrainConfig, vocab_dir: str) -> None:
     copy_atomically(f"{vocab_dir}/vocab.txt", f"{directory}/vocab.txt")
-    tokenizer_config = dict(read_vocabulary(vocab_dir).config)
+    vocabulary = read_vocabulary(vocab_dir)
+    write_atomically(f"{directory}/tokenizer.json", fast_tokenizer_json(
+        vocabulary.tokens, config.do_lower_case, config.strip_accents, vocabulary.tokenize_chinese_chars))
+    tokenizer_config = dict(vocabulary.config)
     tokenizer_config.update(
         do_lower_case=config.do_lower_case, strip_accents=config.strip_accents,
         tokenizer_class="ElectraTokenizer", model_max_length=config.max_position_embeddings,
@@ -156,14 +88,15 @@ def _check_finite(named: list[tuple[str, np.ndarray]], prefix: str) -> None:
                 f"--checkpoint {checkpoints.run_directory(prefix)}/ckpt-N)")
 
 
-def export(checkpoint: str, output: str) -> dict[str, str]:
-    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers) and OUTPUT/tf1."""
+def export(checkpoint: str, output: str, corpus_stats: str | None = None) -> dict[str, str]:
+    """Writes OUTPUT/discriminator, OUTPUT/generator (transformers, each with its model card) and
+    OUTPUT/tf1. `corpus_stats`: the corpus job's stats.json, named in the model cards."""
     config, model, prefix = checkpoints.load_model(checkpoint)
-    return export_model(model, config, prefix, output)
+    return export_model(model, config, prefix, output, corpus_stats)
 
 
 def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
-                 output: str) -> dict[str, str]:
+                 output: str, corpus_stats: str | None = None) -> dict[str, str]:
     output = output.rstrip("/")
     vocab_dir = f"{checkpoints.run_directory(prefix)}/vocab"
     named = [(name, variable.numpy()) for name, variable in model.tf1_variables()]
@@ -184,4 +117,7 @@ def export_model(model: ElectraModel, config: PretrainConfig, prefix: str,
                vocab_dir)
     step = checkpoints.step_of(prefix)
     _export_tf1(paths["tf1"], named, step, config, vocab_dir)
+    facts = model_card.pretraining_facts(checkpoints.run_directory(prefix), step, corpus_stats)
+    for kind in ("discriminator", "generator"):
+        model_card.write(paths[kind], model_card.pretraining_card(kind, facts))
     return paths

@@ -51,6 +51,7 @@ class RunOptions:
     keep_checkpoints: int = 5
     xla: bool | None = None  # None: on for accelerators, off on CPU
     init_checkpoint: str | None = None
+    init_generator: str | None = None  # a transformers generator directory, with a transformers init_checkpoint
     shuffle_buffer: int = 1000
     peak_tflops: float | None = None
     # Each host reads its own shards (tf.distribute input contexts): on by itself when several hosts feed
@@ -411,7 +412,7 @@ def train(config: PretrainConfig, vocab: Vocabulary, options: RunOptions) -> dic
         checkpoint.restore(latest).assert_existing_objects_matched()
         log.info("resumed from %s at step %d", latest, trainer.current_step())
     elif not latest and options.init_checkpoint:
-        checkpoints.restore_weights(trainer.model, checkpoints.resolve(options.init_checkpoint))
+        checkpoints.init_weights(trainer.model, options.init_checkpoint, options.init_generator)
 
     flops_per_step = flops.training_flops_per_example(config) * config.batch_size
     peak = (options.peak_tflops * 1e12 if options.peak_tflops

@@ -106,15 +106,19 @@ def pretrain(shards: Path, vocab_dir: Path, run_dir: Path, steps: int) -> dict:
     if cli.main(["train", *common, "--train-steps", str(steps)]) != 0:
         raise SystemExit("demo: pretraining failed")
     after = evaluate(str(run_dir), heldout_glob)
-    if cli.main(["export", "--checkpoint", str(run_dir), "--output", str(run_dir.parent / "electra-export")]) != 0:
+    if cli.main(["export", "--checkpoint", str(run_dir), "--output", str(run_dir.parent / "electra-export"),
+                 "--corpus-stats", str(run_dir.parent / "corpus" / "stats.json")]) != 0:
         raise SystemExit("demo: export failed")
     return {"before": before, "after": after}
 
 
 BLURB_DATA = REPO / "tests" / "data" / "blurb"  # BC5CDR-chem train and devel, unmodified
+# A bundled abstract to tag with the saved model: GENIA's PubMed 8919644 (histamine, doxepin, pyrilamine, ...),
+# one gold sentence per line there, one line (one document) here.
+ABSTRACT = REPO / "tests" / "data" / "genia-dev" / "raw" / "8919644.txt"
 
 
-@step("7/7 fine-tune on a BC5CDR-chem slice: the pretrained model against random initialisation")
+@step("7/7 fine-tune on a BC5CDR-chem slice: the pretrained model against random initialisation; save, tag, compare")
 def finetune(run_dir: Path, out: Path, train_sentences: int, epochs: int, trials: int) -> dict:
     from finetune import cli
 
@@ -122,10 +126,20 @@ def finetune(run_dir: Path, out: Path, train_sentences: int, epochs: int, trials
               "--max-train-examples", str(train_sentences), "--max-eval-examples", str(DEV_SENTENCES),
               "--trials", str(trials), "--epochs", str(epochs), "--learning-rate", "1e-3"]
     results = {}
-    for name, extra in (("pretrained", []), ("random-init", ["--random-init"])):
+    for name, extra in (("pretrained", ["--save-model", str(out / "model")]), ("random-init", ["--random-init"])):
         if cli.main([*common, "--output", str(out / name), *extra]) != 0:
             raise SystemExit("demo: fine-tuning failed")
         results[name] = json.loads((out / name / "BC5CDR-chem.json").read_text())
+    started = time.monotonic()
+    abstract = out / "abstract.txt"
+    abstract.write_text(" ".join(ABSTRACT.read_text(encoding="utf-8").split()) + "\n", encoding="utf-8")
+    tags = out / "abstract.tags.jsonl"
+    if cli.main(["predict", "--model", str(out / "model"), "--input", str(abstract), "--output", str(tags)]) != 0:
+        raise SystemExit("demo: predict failed")
+    if cli.main(["compare", str(out / "random-init"), str(out / "pretrained"), "--output", str(out / "compare")]) != 0:
+        raise SystemExit("demo: compare failed")
+    LOG.info("predict and compare took %.1f s", time.monotonic() - started)
+    results["tagged"] = json.loads(tags.read_text(encoding="utf-8").splitlines()[0])
     return results
 
 
@@ -182,15 +196,26 @@ def main() -> None:
           f"{after['loss']:.2f}, generator accuracy {before['generator_accuracy']:.3f} -> "
           f"{after['generator_accuracy']:.3f}, discriminator AUC {before['discriminator_auc']:.3f} -> "
           f"{after['discriminator_auc']:.3f}")
-    print(f"  export             {out / 'electra-export'}/{{discriminator,generator}} (transformers), tf1/ "
-          "(original ELECTRA names)")
-    scores = {name: f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" for name, r in tuned.items()}
+    print(f"  export             {out / 'electra-export'}/{{discriminator,generator}} (transformers, with model "
+          "cards), tf1/ (original ELECTRA names)")
+    scores = {name: f"{100 * tuned[name]['mean']:.1f} ± {100 * tuned[name]['std']:.1f}"
+              for name in ("pretrained", "random-init")}
     sample = tuned["pretrained"]
     print(f"  finetune           {out / 'finetune'}/{{pretrained,random-init}}/BC5CDR-chem.json  "
           f"BC5CDR-chem slice ({sample['train_examples']} train / {sample['eval_examples']} dev "
           f"sentences, {args.finetune_epochs} epochs), entity F1 over {len(sample['scores'])} seeds: "
           f"pretrained {scores['pretrained']}, random initialisation {scores['random-init']} "
-          f"({100 * (sample['mean'] - tuned['random-init']['mean']):+.1f} from pretraining)")
+          f"({100 * (sample['mean'] - tuned['random-init']['mean']):+.1f} from pretraining); "
+          f"{out / 'finetune' / 'compare'}/compare.html")
+    tagged = tuned["tagged"]
+    entities = tagged["entities"]
+    distinct = list(dict.fromkeys(e["text"] for e in entities))
+    shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "") if distinct else "none"
+    best = sample["best_trial"]
+    print(f"  saved model        {out / 'finetune' / 'model'}  the best trial (seed {best['seed']}, F1 "
+          f"{100 * best['score']:.1f}): transformers' AutoModelForTokenClassification and tf/; tags GENIA abstract "
+          f"{ABSTRACT.stem} ({len(tagged['sentences'])} sentences): {len(entities)} chemical mentions ({shown}) -> "
+          f"{out / 'finetune' / 'abstract.tags.jsonl'}")
 
 
 if __name__ == "__main__":

@@ -550,7 +550,8 @@ FINETUNE_ROWS = [
 
 @pytest.mark.parametrize("row", FINETUNE_ROWS, ids=lambda row: row.name)
 def test_finetune_row(row, tmp_path):
-    from finetune.tasks import DataError, get_task, read_split
+    from evaluation.layouts import read_split
+    from evaluation.tasks import DataError, get_task
 
     source = BLURB / row.source
     target = tmp_path / row.source
@@ -565,3 +566,88 @@ def test_finetune_row(row, tmp_path):
     assert row.message in str(error.value) and "\n" not in str(error.value), error.value
     target.write_bytes(source.read_bytes())
     assert read_split(task, str(tmp_path), row.split)  # the good file is read
+
+
+# --- the clinical tasks (MedNLI, MEDIQA 2019, BLUE's MedSTS, ShARe/CLEFE, i2b2 2010) ---------------------------------
+# Their data cannot be shipped: the good files are written by tests/clinical_data.py in the distributed formats.
+
+
+@dataclasses.dataclass(frozen=True)
+class ClinicalRow:
+    """One bad line among the good ones of a file written by `write_clinical_directory`: the reader's one-line
+    error names file:line (`line`, counted from 1) and says `message`."""
+
+    name: str
+    what: str
+    task: str
+    file: str  # under the written data directory
+    line: int  # the line replaced (or, past the end, added)
+    bad: bytes
+    message: str
+    split: str = "train"
+
+
+def _clinical_line(pair_index: int, **changes) -> bytes:
+    from tests.clinical_data import nli_pairs
+
+    pair, first, second, label = nli_pairs(pair_index, 1)[0]
+    record = {"sentence1": first, "pairID": pair, "sentence2": second, "gold_label": label, **changes}
+    return json.dumps({k: v for k, v in record.items() if v is not None}).encode()
+
+
+CLINICAL_ROWS = [
+    ClinicalRow("mednli-not-json", "a MedNLI line cut short", "MedNLI", "mednli/mli_train_v1.jsonl", 3,
+                b'{"sentence1": "Fever.", "pairID": "x"', "not a JSON object"),
+    ClinicalRow("mednli-label", "a MedNLI label misspelt", "MedNLI", "mednli/mli_train_v1.jsonl", 3,
+                _clinical_line(2, gold_label="contradicton"), "did you mean 'contradiction'?"),
+    ClinicalRow("mednli-snli-dash", "SNLI's '-' label", "MedNLI", "mednli/mli_dev_v1.jsonl", 2,
+                _clinical_line(37, gold_label="-"), "gold_label '-'", split="dev"),
+    ClinicalRow("mednli-no-label", "a MedNLI line without gold_label", "MedNLI", "mednli/mli_train_v1.jsonl", 3,
+                _clinical_line(2, gold_label=None), "physionet.org/content/mednli/1.0.0/"),
+    ClinicalRow("mednli-repeated-pair", "a pairID twice", "MedNLI", "mednli/mli_train_v1.jsonl", 3,
+                _clinical_line(0), "already appears on line 1"),
+    ClinicalRow("mednli-latin1", "a MedNLI line in Latin-1", "MedNLI", "mednli/mli_train_v1.jsonl", 3,
+                _clinical_line(2).replace(b"admitted", b"admitt\xe9d"), "MedNLI's files are UTF-8"),
+    ClinicalRow("mediqa-unknown-pair", "a ground-truth row for a pair the test file lacks", "MEDIQA-NLI",
+                "mednli/mednli_bionlp_shared_task_ground_truth.csv", 11, b"ffffffff-0000,neutral",
+                "is in no line of", split="test"),
+    ClinicalRow("mediqa-bad-label", "a ground-truth label misspelt", "MEDIQA-NLI",
+                "mednli/mednli_bionlp_shared_task_ground_truth.csv", 2,
+                b"0000003c-66c7-11e7-a8dc-f45c89b91419,entails", "unknown label 'entails'", split="test"),
+    ClinicalRow("medsts-scale", "a MedSTS score above 5", "MedSTS", "MedSTS/train.tsv", 3,
+                b"1\tPatient has asthma.\tPatient has asthma.\t6", "outside MedSTS' scale 0-5"),
+    ClinicalRow("medsts-columns", "a MedSTS row without its score", "MedSTS", "MedSTS/train.tsv", 3,
+                b"1\tPatient has asthma.\tPatient has asthma.", "expected 4 tab-separated fields"),
+    ClinicalRow("clefe-two-columns", "a CLEFE line as word<TAB>tag", "ShARe-CLEFE", "clefe/Training.tsv", 2,
+                b"evidence\tO", "expected 'word<TAB>file<TAB>offset<TAB>"),
+    ClinicalRow("clefe-offset", "a CLEFE offset that is no number", "ShARe-CLEFE", "clefe/Training.tsv", 2,
+                b"evidence\t00000-100000-DISCHARGE_SUMMARY.txt\tthree\tO", "offset 'three' is not a number"),
+    ClinicalRow("clefe-dev-tag", "a dev tag the training file lacks", "ShARe-CLEFE", "clefe/Development.tsv", 2,
+                b"evidence\t00036-100036-DISCHARGE_SUMMARY.txt\t3\tB-Disorder", "never occurs in", split="dev"),
+    ClinicalRow("i2b2-label", "an i2b2 label in the wrong case", "i2b2-2010", "i2b2-2010/train.tsv", 3,
+                b"1\t@problem$ improved after @treatment$ .\tTRIP", "did you mean 'TrIP'?"),
+    ClinicalRow("i2b2-html", "a sign-in page saved as the training file", "i2b2-2010", "i2b2-2010/train.tsv", 1,
+                b"<!DOCTYPE html><html><title>Sign in</title>", "an HTML page, not the data"),
+]
+
+
+@pytest.mark.parametrize("row", CLINICAL_ROWS, ids=lambda row: row.name)
+def test_clinical_row(row, tmp_path):
+    from evaluation.layouts import read_split
+    from evaluation.tasks import DataError, get_task
+    from tests.clinical_data import write_clinical_directory
+
+    data = write_clinical_directory(tmp_path / "data")
+    target = data / row.file
+    good = target.read_bytes()
+    lines = good.split(b"\n")
+    index = row.line - 1
+    target.write_bytes(b"\n".join([*lines[:index], row.bad, *lines[index + 1:]]))
+    task = get_task(row.task)
+    with pytest.raises((DataError, FileNotFoundError)) as error:
+        read_split(task, str(data), row.split)
+    message = str(error.value)
+    assert row.message in message and "\n" not in message, message
+    assert message.startswith(f"{target}:{row.line}: "), message
+    target.write_bytes(good)
+    assert read_split(task, str(data), row.split)  # the good file is read

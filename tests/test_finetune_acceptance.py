@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS, DataError
 from finetune import cli
-from finetune.tasks import TASKS, DataError, read_split
 
 BLURB = Path(__file__).parent / "data" / "blurb"
 CHEM = TASKS["BC5CDR-chem"]
@@ -329,3 +330,13 @@ def test_the_cli_refuses_a_config_json_that_is_not_json(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records if r.name == "finetune"] == [
         f"{model}/config.json:2: not valid JSON: Expecting property name enclosed in double quotes "
         "(column 18)"]
+
+
+def test_the_cli_takes_its_defaults_from_options():
+    """One place for the fine-tuning defaults: the flags left out give exactly `Options()`."""
+    from finetune.training import Options
+
+    for command in (["run", "--task", "DDI"], ["blurb"]):
+        args = cli._parser().parse_args([*command, "--data", "D", "--checkpoint", "C", "--output", "O"])
+        assert cli._options(args) == Options()
+        assert (args.layerwise_decay, args.eval_split) == (Options.layerwise_decay, Options.eval_split)

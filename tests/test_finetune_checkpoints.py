@@ -17,10 +17,11 @@ import tensorflow as tf
 import torch
 import transformers
 
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS
 from finetune.features import Featurizer
 from finetune.hf_checkpoint import CheckpointError
 from finetune.model import FineTuningModel, load_encoder, vocabulary_directory
-from finetune.tasks import TASKS, read_split
 from pretrain import cli as pretrain_cli
 from pretrain.errors import PretrainError
 from tests.fixtures import DATA, genia_documents
@@ -258,10 +259,24 @@ def test_missing_files_are_named(pretrained, tmp_path):
     (no_vocab / "vocab.txt").unlink()
     with pytest.raises(FileNotFoundError, match="no_vocab has no vocab.txt"):
         load_encoder(str(no_vocab))
-    torch_only = _copy(pretrained["hf"], tmp_path / "torch_only")
-    (torch_only / "model.safetensors").rename(torch_only / "pytorch_model.bin")
+    tf_only = _copy(pretrained["hf"], tmp_path / "tf_only")
+    (tf_only / "model.safetensors").rename(tf_only / "tf_model.h5")
     with pytest.raises(FileNotFoundError,
-                       match="model.safetensors does not exist .*pytorch_model.bin"):
+                       match="model.safetensors does not exist, nor pytorch_model.bin .*tf_model.h5"):
+        load_encoder(str(tf_only))
+
+
+def test_pytorch_model_bin(pretrained, tmp_path):
+    """What Google's ELECTRA repositories on the hub hold instead of model.safetensors."""
+    torch_only = _copy(pretrained["hf"], tmp_path / "torch_only")
+    (torch_only / "model.safetensors").unlink()
+    model = transformers.ElectraForPreTraining.from_pretrained(pretrained["hf"])
+    torch.save(model.state_dict(), torch_only / "pytorch_model.bin")
+    for a, b in zip(load_encoder(str(torch_only)).trainable_variables,
+                    load_encoder(pretrained["hf"]).trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    (torch_only / "pytorch_model.bin").write_bytes(b"not a pickle")
+    with pytest.raises(CheckpointError, match="pytorch_model.bin is not a PyTorch state dict"):
         load_encoder(str(torch_only))
 
 

@@ -14,12 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.layouts import read_split
+from evaluation.readers import (parse_tokens, read_bioasq, read_biosses, read_hoc, read_iob, read_pico,
+                                read_pubmedqa, read_relation)
+from evaluation.tasks import ALL_TASKS, PICO, TASKS, DataError
 from finetune import anchors, scoring
-from finetune.tasks import (PICO, TASKS, DataError, read_bioasq, read_biosses, read_hoc, read_iob,
-                            read_pico, read_pubmedqa, read_relation, read_split)
 from finetune.training import markdown_table
 
 BLURB = Path(__file__).parent / "data" / "blurb"
+
+
+def read_iob_text(text: str, task) -> list:
+    return parse_tokens(text, f"{task.name}/dev.tsv", task)
 
 
 def test_iob_reader_on_bc5cdr_chem():
@@ -246,7 +252,7 @@ def test_every_anchor_names_its_source_and_a_known_task():
     seen = set()
     for anchor in anchors.ANCHORS:
         assert anchor.model in anchors.CITATIONS and anchor.source.startswith("https://")
-        assert anchor.task in TASKS or (anchor.shown_with and set(anchor.shown_with) <= set(TASKS))
+        assert anchor.task in ALL_TASKS or (anchor.shown_with and set(anchor.shown_with) <= set(TASKS))
         assert 0 < anchor.score <= 100 and (anchor.model, anchor.task) not in seen
         seen.add((anchor.model, anchor.task))
 
@@ -272,5 +278,69 @@ def test_the_table_shows_the_published_test_figures_beside_our_dev_scores():
     assert "published figures are on the **test** split" in table
     assert ("Also published (ELECTRAMed, test): 90.03 on BC5CDR (chemicals and diseases in one "
             "model)") in table
-    for citation in anchors.CITATIONS.values():
-        assert citation in table
+    for model in anchors.MODELS:  # BLURB's models (BlueBERT's citation goes under blue.md)
+        assert anchors.CITATIONS[model] in table
+
+
+def _perturbed(tags: list[str], entity_type: str, seed: int) -> list[str]:
+    """A prediction for a typed sentence: of its entities, every third dropped, every third kept and
+    every third cut short (or, one word long, stretched onto the next word); some O words tagged B."""
+    out = list(tags)
+    starts = [i for i, tag in enumerate(tags) if tag.startswith("B-")]
+    for k, start in enumerate(starts):
+        end = start + 1
+        while end < len(tags) and tags[end].startswith("I-"):
+            end += 1
+        if (k + seed) % 3 == 0:
+            out[start:end] = ["O"] * (end - start)
+        elif (k + seed) % 3 == 2:
+            if end - start > 1:
+                out[end - 1] = "O"
+            elif end < len(tags) and tags[end] == "O":
+                out[end] = f"I-{entity_type}"
+    for i in range(seed % 7, len(out), 23):
+        if out[i] == "O" and tags[i] == "O":
+            out[i] = f"B-{entity_type}"
+    return out
+
+
+def test_entity_f1_is_the_same_on_typed_and_untyped_files():
+    """The same real sentences and the same predictions, once typed (MTL's B-Chemical) and once as
+    BLURB's scripts write them (B): identical entity F1, whatever seqeval makes of bare B/I tags."""
+    from tests.blurb_data import untyped
+
+    task = TASKS["BC5CDR-chem"]
+    path = BLURB / "ner/BC5CDR-chem-IOB/devel.tsv"
+    typed = read_iob(str(path), task)[:400]
+    plain = read_iob_text(untyped(path.read_text()), task)[:400]
+    assert [s.text_a for s in plain] == [s.text_a for s in typed]
+    predicted = [_perturbed(s.label, "Chemical", n) for n, s in enumerate(typed)]
+    ids = [s.guid for s in typed]
+    typed_f1 = scoring.score(task, [s.label for s in typed], predicted, ids)
+    untyped_f1 = scoring.score(task, [s.label for s in plain],
+                               [[t[0] for t in p] for p in predicted], ids)
+    assert 0.1 < typed_f1 < 0.9  # neither nothing nor everything right
+    assert untyped_f1 == typed_f1
+    for name in ("BC5CDR-disease", "NCBI-disease"):
+        other = read_iob(str(BLURB / f"ner/{name}-IOB/devel.tsv"), TASKS[name])
+        guess = [_perturbed(s.label, "Disease", n) for n, s in enumerate(other)]
+        assert scoring.score(TASKS[name], [[t[0] for t in s.label] for s in other],
+                             [[t[0] for t in p] for p in guess], []) == \
+            scoring.score(TASKS[name], [s.label for s in other], guess, [])
+
+
+def test_untyped_jnlpba_scores_spans_where_typed_scores_spans_and_types():
+    """BLURB's JNLPBA files drop the five entity types: with the types predicted right both schemes
+    agree; a wrong type costs the typed score only."""
+    from tests.blurb_data import untyped
+
+    task = TASKS["JNLPBA"]
+    path = BLURB / "ner/JNLPBA/devel.tsv"
+    typed = read_iob(str(path), task)
+    plain = read_iob_text(untyped(path.read_text()), task)
+    gold, gold_plain = [s.label for s in typed], [s.label for s in plain]
+    assert scoring.score(task, gold, gold, []) == scoring.score(task, gold_plain, gold_plain, []) == 1.0
+    wrong_type = [[t.replace("-DNA", "-protein") for t in s] for s in gold]
+    assert scoring.score(task, gold_plain, [[t[0] for t in s] for s in wrong_type], []) == 1.0
+    assert scoring.score(task, gold, wrong_type, []) < 1.0
+    assert scoring.ner_f1([["B", "I", "O"]], [["B", "O", "O"]]) == 0.0

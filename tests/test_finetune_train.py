@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation.readers import read_iob
+from evaluation.tasks import TASKS, Example
 from finetune import cli, scoring
 from finetune.features import IGNORE, Featurizer
 from finetune.model import FineTuningModel, LayerwiseAdamW, layer_depth, load_encoder
-from finetune.tasks import TASKS, Example, read_iob
 from pretrain import cli as pretrain_cli
 from pretrain.optimization import warmup_then_decay
 from tests.fixtures import DATA, REPO, genia_documents
@@ -186,7 +188,8 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from finetune.tasks import TASKS, read_split
+from evaluation.layouts import read_split
+from evaluation.tasks import TASKS
 from finetune.training import Options, _Trial, featurize, resolved, run_task
 run, data = sys.argv[1:3]
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -276,3 +279,93 @@ def test_blurb_records_a_diverged_task_runs_the_others_and_fails_at_the_end(
     assert "Failed (training diverged, no score; left out of the BLURB score): BIOSSES." in table
     assert f"- {summary['failed']['BIOSSES']}\n" in table
     assert "1 of 2 tasks diverged and have no score: BIOSSES" in caplog.text
+
+
+def test_blurb_runs_all_13_tasks_from_blurbs_own_data_directory(tiny_run, tmp_path, caplog):
+    """`--data` is the directory BLURB's data-generation scripts write, as it is (untyped NER files,
+    GAD's header, EBM-NLP's -DOCSTART- lines, PubMedQA's pqal_fold0/): every task runs, and the log
+    names each task's directory and layout once."""
+    from evaluation.layouts import BLURB as BLURB_LAYOUT
+    from tests.blurb_data import write_blurb_directory
+
+    data = write_blurb_directory(tmp_path / "data")
+    output = tmp_path / "blurb"
+    caplog.set_level(logging.INFO, logger="finetune")
+    assert cli.main(["blurb", "--data", str(data), "--checkpoint", tiny_run, "--output", str(output),
+                     "--epochs", "1", "--learning-rate", "1e-3", "--batch-size", "8",
+                     "--max-seq-length", str(LENGTH), "--max-train-examples", "16",
+                     "--max-eval-examples", "16"]) == 0
+    summary = json.loads((output / "blurb.json").read_text())
+    assert summary["tasks"] == list(TASKS) and summary["missing"] == [] and summary["failed"] == {}
+    folders = {"ChemProt": "chemprot", "EBM-PICO": "ebmnlp", "PubMedQA": "pubmedqa"}
+    said = [r.getMessage() for r in caplog.records if r.name == "finetune.training"
+            and r.levelno == logging.INFO and BLURB_LAYOUT in r.getMessage()]
+    assert [line.split(":")[0] for line in said] == list(TASKS)  # one line per task
+    for line, name in zip(said, TASKS):
+        assert line.startswith(f"{name}: {data}/{folders.get(name, name)} ({BLURB_LAYOUT}: ")
+    for name in TASKS:
+        result = json.loads((output / f"{name}.json").read_text())
+        assert -1.0 <= result["mean"] <= 1.0 and result["train_examples"] <= 16, name
+    assert json.loads((output / "JNLPBA.json").read_text())["metric"] == "entity-level F1 (seqeval)"
+    assert summary["blurb_score"] is not None
+
+
+def test_blue_and_the_clinical_tasks_end_to_end(tiny_run, blurb_slices, tmp_path, capsys):
+    """The clinical tasks from small files in their distributed formats (tests/clinical_data.py: MedNLI's
+    JSON lines, BLUE's MedSTS, ShARe/CLEFE and i2b2 2010 files) and BIOSSES from BLURB's files: `blue` runs
+    the five in BLUE's order, scores each with its metric, and lists the other five as skipped with where
+    their data comes from; the MEDIQA 2019 test is scored from its ground-truth CSV, and a model saved on it
+    classifies the shared-task file."""
+    import shutil
+
+    from evaluation.tasks import BLUE, CLINICAL_TASKS
+    from tests.clinical_data import MEDIQA_TEST, nli_pairs, write_clinical_directory
+
+    data = write_clinical_directory(tmp_path / "data")
+    shutil.copytree(blurb_slices / "similarity", data / "similarity")
+    output = tmp_path / "blue"
+    train = ["--epochs", "6", "--learning-rate", "1e-3", "--batch-size", "8", "--max-seq-length", str(LENGTH)]
+    capsys.readouterr()
+    assert cli.main(["blue", "--data", str(data), "--checkpoint", tiny_run, "--output", str(output), *train]) == 0
+    summary = json.loads((output / "blue.json").read_text())
+    ran = ["MedSTS", "BIOSSES", "ShARe-CLEFE", "i2b2-2010", "MedNLI"]
+    assert summary["tasks"] == ran and summary["failed"] == {} and summary["split"] == "dev"
+    assert [skip["task"] for skip in summary["skipped"]] == [name for name in BLUE if name not in ran]
+    assert "physionet" not in json.dumps(summary["skipped"])  # the clinical tasks all ran
+    assert summary["clinical"] == ["MedSTS", "ShARe-CLEFE", "i2b2-2010", "MedNLI"]
+    assert list(summary["read_as_blurb"]) == ["BIOSSES"]
+    assert {(f["model"], f["task"]) for f in summary["published"]["figures"]} == {
+        ("BlueBERT", "MedSTS"), ("BlueBERT", "ShARe-CLEFE"), ("BlueBERT", "i2b2-2010"), ("BlueBERT", "MedNLI"),
+        ("BioELECTRA", "MedNLI")}
+    metrics = {"MedSTS": "Pearson", "BIOSSES": "Pearson", "ShARe-CLEFE": "entity-level F1 (seqeval)",
+               "i2b2-2010": "micro F1, positive classes", "MedNLI": "accuracy"}
+    for name in ran:
+        result = json.loads((output / f"{name}.json").read_text())
+        assert result["metric"] == metrics[name] and -1.0 <= result["mean"] <= 1.0, name
+        trial = result["trials"][0]
+        assert trial["last_loss"] < trial["first_loss"], name  # it learns
+        if name in CLINICAL_TASKS:
+            assert result["train_examples"] == 36 and result["eval_examples"] == 12, name
+        predictions = (output / f"{name}.predictions.jsonl").read_text().splitlines()
+        assert len(predictions) == result["eval_examples"], name
+    first = json.loads((output / "MedNLI.predictions.jsonl").read_text().splitlines()[0])
+    assert first["id"] == nli_pairs(36, 1)[0][0] and first["text_b"] == nli_pairs(36, 1)[0][2]
+    table = (output / "blue.md").read_text()
+    assert table in capsys.readouterr().out
+    assert "| MedNLI | natural language inference | accuracy | " in table and "| 84.00 | 86.34 |" in table
+    assert "Skipped (no training data): BC5CDR-disease, BC5CDR-chem, DDI, ChemProt, HoC." in table
+
+    model, run = tmp_path / "mediqa-model", tmp_path / "mediqa"
+    assert cli.main(["run", "--task", "MEDIQA-NLI", "--data", str(data), "--checkpoint", tiny_run, "--output",
+                     str(run), "--eval-split", "test", "--save-model", str(model), *train]) == 0
+    result = json.loads((run / "MEDIQA-NLI.json").read_text())
+    assert result["split"] == "test" and result["eval_examples"] == MEDIQA_TEST[1]
+    assert json.loads((model / "finetune.json").read_text())["task"] == "MEDIQA-NLI"
+    assert "MEDIQA 2019's natural language inference" in (model / "README.md").read_text()
+    predicted = tmp_path / "mediqa.jsonl"
+    assert cli.main(["predict", "--model", str(model), "--input",
+                     str(data / "mednli/mednli_bionlp_shared_task.jsonl"), "--output", str(predicted)]) == 0
+    rows = [json.loads(line) for line in predicted.read_text().splitlines()]
+    assert [(r["id"], r["gold"]) for r in rows] == [(p[0], p[3]) for p in nli_pairs(*MEDIQA_TEST)]
+    scored = json.loads((run / "MEDIQA-NLI.predictions.jsonl").read_text().splitlines()[0])
+    assert rows[0]["predicted"] == scored["predicted"]  # the saved model is the scored trial

@@ -15,9 +15,10 @@ import tensorflow as tf
 import torch
 import transformers
 
-from pretrain import checkpoints, cli, load_discriminator
+from pretrain import checkpoints, cli, load_discriminator, model_card
 from pretrain import config as config_lib
 from pretrain.data import evaluation_dataset
+from pretrain.files import read_vocabulary
 from pretrain.model import ElectraModel
 from tests.pretrain_data import make_dataset
 
@@ -96,9 +97,74 @@ def test_transformers_loads_the_export_with_the_same_logits(ram_run, tmp_path):
     assert generator_config["hidden_size"] == 32 and generator_config["embedding_size"] == 64
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "discriminator"))
+    assert isinstance(tokenizer, transformers.PreTrainedTokenizerFast)
     ids = tokenizer("IL-2 Gene Expression")["input_ids"]
     assert ids[0] == config.cls_id and ids[-1] == config.sep_id
     assert tokenizer.convert_ids_to_tokens(ids)[1:4] == ["il", "-", "2"]
+    # tokenizer.json is the run's own tokenizer: the ids of the vocabulary's reference tokenizer.
+    from tokenizers import Tokenizer
+    from vocab.fast_path import reference_tokenizer
+    vocabulary = read_vocabulary(f"{ram_run['run']}/vocab")
+    reference = reference_tokenizer(vocabulary.token_ids(), True, True)
+    fast = Tokenizer.from_file(str(tmp_path / "discriminator" / "tokenizer.json"))
+    texts = ["IL-2 gene expression and NF-kappa B activation in Jurkat T cells.",
+             "Ca2+ influx (5.53 nM) via CD28 — naïve CD4+ cells"]
+    assert ([e.ids for e in fast.encode_batch(texts)] == [e.ids for e in reference.encode_batch(texts)]
+            == [tokenizer(t)["input_ids"] for t in texts])
+
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    import yaml
+
+    assert text.startswith("---\n")
+    head, _, body = text[4:].partition("\n---\n")
+    return yaml.safe_load(head), body
+
+
+@pytest.mark.slow
+def test_model_cards_say_what_the_run_recorded(ram_run):
+    config = config_lib.load(ram_run["run"])
+    for kind, pipeline in (("discriminator", "feature-extraction"), ("generator", "fill-mask")):
+        with tf.io.gfile.GFile(f"{ram_run['export']}/{kind}/README.md") as f:
+            meta, body = _front_matter(f.read())
+        assert meta["language"] == ["en"] and meta["license"] == "other"
+        assert meta["pipeline_tag"] == pipeline and meta["library_name"] == "transformers"
+        assert {"biomedical", "electra", kind} <= set(meta["tags"])
+        assert "model-index" not in meta and "base_model" not in meta  # no scores, trained from scratch
+        assert f"- pretraining: 20 steps (of 20 planned), batch {config.batch_size} x {LENGTH} tokens" in body
+        assert f"- vocabulary: {config.vocab_size:,} WordPiece tokens, uncased, accents stripped" in body
+        data = ram_run["train"].rsplit("/", 1)[0]
+        assert f"- pretraining data `{data}`: " in body and "in 4 shards of which the run read 4" in body
+        assert "- corpus: unknown (no corpus stats.json was given" in body  # not guessed
+
+
+def test_model_card_metadata_and_corpus_stats(tmp_path):
+    import yaml
+
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"written": {"documents": 1030, "sentences": 12579, "text_bytes": 2_500_000},
+                                 "median_sentence_words": 22}))
+    facts = model_card.pretraining_facts(str(tmp_path / "no-run"), 1500, str(stats))
+    text = model_card.training_section(facts)
+    assert f"- corpus (`{stats}`): 1,030 documents, 12,579 sentences, 2.5 MB of text; median sentence 22" in text
+    assert "- model: ELECTRA unknown, unknown layers" in text and "- vocabulary: unknown" in text
+    score = model_card.Score("token-classification", "named entity recognition", "BC5CDR-chem", "dev", "f1",
+                             "entity-level F1 (seqeval)", 24.6123)
+    meta = model_card.metadata(pipeline_tag="token-classification", tags=["ner"], datasets=["BC5CDR-chem"],
+                               base_model="someone/bioelectra-base", model_name="m", scores=[score])
+    card = model_card.render(meta, "m", [("Scores", "- 24.61")])
+    parsed, body = _front_matter(card)
+    assert parsed == {**meta, "model-index": [{"name": "m", "results": [{
+        "task": {"type": "token-classification", "name": "named entity recognition"},
+        "dataset": {"name": "BC5CDR-chem", "type": "BC5CDR-chem", "split": "dev"},
+        "metrics": [{"type": "f1", "name": "entity-level F1 (seqeval)", "value": 24.61, "verified": False}]}]}]}
+    assert parsed["base_model"] == "someone/bioelectra-base"
+    assert body.startswith("\n# m\n\n## Scores\n\n- 24.61\n")
+    # A local path is not a hub id: it stays out of base_model.
+    assert "base_model" not in model_card.metadata(pipeline_tag=None, tags=[], datasets=[],
+                                                   base_model=str(tmp_path))
+    assert yaml.safe_load(model_card.to_yaml({"a": 'quote " and: colon', "b": [], "c": [{"d": 1}]})) == {
+        "a": 'quote " and: colon', "b": [], "c": [{"d": 1}]}
 
 
 def original_variables(config: config_lib.PretrainConfig) -> dict[str, list[int]]:

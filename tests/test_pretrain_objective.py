@@ -127,7 +127,8 @@ def test_learning_rate_warmup_then_linear_decay():
 
 
 def test_adam_weight_decay_matches_the_original_update():
-    config = config_lib.for_size("tiny", dict(weight_decay_rate=0.01))
+    config = config_lib.for_size("small", dict(weight_decay_rate=0.01))
+    assert not config.adam_bias_correction  # the published sizes keep the original's update
     kernel = tf.Variable([[0.5, -1.0]])
     bias = tf.Variable([0.25, 0.0])
     gamma = tf.Variable([1.0, 1.0])
@@ -153,6 +154,35 @@ def test_adam_weight_decay_matches_the_original_update():
     before = kernel.numpy().copy()
     optimizer.apply(grads, tf.constant(0.01), tf.constant(False))
     np.testing.assert_array_equal(kernel.numpy(), before)
+
+
+def test_bias_corrected_adam_is_torchs_adamw():
+    """`adam_bias_correction` (tiny's default): the update of torch.optim.AdamW, step after step, with a
+    skipped (non-finite) step not counted."""
+    import torch
+
+    config = config_lib.for_size("tiny")
+    assert config.adam_bias_correction
+    start = {"electra/x/dense/kernel": np.array([[0.5, -1.0], [0.25, 2.0]], np.float32),
+             "electra/x/dense/bias": np.array([0.25, -0.5], np.float32)}
+    ours = [(name, tf.Variable(value)) for name, value in start.items()]
+    optimizer = AdamWeightDecay.for_pretraining(ours, config)
+    theirs = [torch.nn.Parameter(torch.tensor(value)) for value in start.values()]
+    reference = torch.optim.AdamW([{"params": theirs[:1], "weight_decay": 0.01},
+                                   {"params": theirs[1:], "weight_decay": 0.0}],
+                                  lr=0.01, betas=(0.9, 0.999), eps=1e-6)
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        grads = [rng.normal(size=value.shape).astype(np.float32) for value in start.values()]
+        optimizer.apply([tf.constant(g) for g in grads], tf.constant(0.01), tf.constant(step != 2))
+        if step != 2:  # the skipped step moves neither
+            for parameter, grad in zip(theirs, grads):
+                parameter.grad = torch.tensor(grad)
+            reference.step()
+        for (name, variable), parameter in zip(ours, theirs):
+            np.testing.assert_allclose(variable.numpy(), parameter.detach().numpy(), rtol=1e-5, atol=1e-7,
+                                       err_msg=f"{name} after step {step}")
+    assert float(optimizer.updates_applied) == 5
 
 
 # Discriminator parameters as the ELECTRA paper prints them (Clark et al., ICLR 2020: ELECTRA-Small 14M,

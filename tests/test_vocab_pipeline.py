@@ -15,7 +15,7 @@ from vocab.learn import alphabet_forms
 from vocab.pretokenize import WordSplitter
 from pipelines.common import read_vocabulary
 from vocab.tokenizer import Tokenizer
-from vocab.vocabulary import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE
+from vocab.vocabulary import CONFIG_FILE, FAST_TOKENIZER_FILE, SPECIAL_TOKENS, VOCAB_FILE
 
 BAD_LINE = b"\xff\xfe not UTF-8 \xc3\x28\n"
 
@@ -73,7 +73,11 @@ def test_output_contract(built, corpus):
     assert sum(t.startswith("##") and len(t) > 3 for t in tokens) > 1000
     assert corpus_alphabet(corpus) <= set(tokens)  # every character of the corpus, where it occurs
     assert json.loads((output / CONFIG_FILE).read_text())["do_lower_case"] is True
-    assert {p.name for p in output.iterdir()} == {CONFIG_FILE, "counts", "errors", VOCAB_FILE, job.REPORT_FILE}
+    assert {p.name for p in output.iterdir()} == {CONFIG_FILE, "counts", "errors", FAST_TOKENIZER_FILE, VOCAB_FILE,
+                                              job.REPORT_FILE}
+    fast = json.loads((output / FAST_TOKENIZER_FILE).read_text(encoding="utf-8"))
+    assert fast["normalizer"]["lowercase"] is True and fast["normalizer"]["strip_accents"] is True
+    assert fast["post_processor"] == {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]}
 
 
 def test_loadable_by_other_tools_with_the_same_ids(built):
@@ -87,8 +91,19 @@ def test_loadable_by_other_tools_with_the_same_ids(built):
     expected = ours.encode_batch(texts)
     hf = BertWordPieceTokenizer(str(output / VOCAB_FILE), lowercase=True)
     assert [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)] == expected
+    from tokenizers import Tokenizer as FastTokenizer
+    from transformers import PreTrainedTokenizerFast
+
     auto = AutoTokenizer.from_pretrained(str(output))
+    assert isinstance(auto, PreTrainedTokenizerFast)
     assert [auto(t, add_special_tokens=False)["input_ids"] for t in texts[:200]] == expected[:200]
+    # tokenizer.json on its own (tokenizers, transformers.js, ...) and with the special tokens and pairs.
+    fast = FastTokenizer.from_file(str(output / FAST_TOKENIZER_FILE))
+    assert [e.ids for e in fast.encode_batch(texts, add_special_tokens=False)] == expected
+    pairs = list(zip(texts[:50], texts[50:100]))
+    assert ([auto(a, b)["input_ids"] for a, b in pairs]
+            == [e.ids for e in fast.encode_batch(pairs)]
+            == [e.ids for e in hf.encode_batch(pairs)])
     # tensorflow_text's own BERT tokenizers, on the ASCII lines (their Unicode handling is the known difference)
     ascii_lines = [i for i, t in enumerate(texts) if t.isascii()]
     fast = tf_text.FastBertTokenizer(vocab=ours.tokens, lower_case_nfd_strip_accents=True)
@@ -150,6 +165,8 @@ def test_cased_and_accent_options(tmp_path):
     assert (tokenizer.do_lower_case, tokenizer.strip_accents) == (False, False)
     assert {"The", "DNA", "Patients"} <= set(tokenizer.tokens)
     assert tokenizer.decode_ids(tokenizer.encode("The DNA")) == ["The", "DNA"]
+    normalizer = json.loads((cased / FAST_TOKENIZER_FILE).read_text(encoding="utf-8"))["normalizer"]
+    assert (normalizer["lowercase"], normalizer["strip_accents"]) == (False, False)
 
     accents = tmp_path / "accents"
     job.run(["--input", str(small), "--output", str(accents), "--vocab-size", "3000", "--no-strip-accents"])

@@ -11,7 +11,8 @@ from tests.vocab_data import pubmed_documents
 from vocab import fast_path
 from pipelines.common import read_vocabulary, write_atomically, write_vocabulary
 from vocab.tokenizer import Tokenizer
-from vocab.vocabulary import CONFIG_FILE, VOCAB_FILE, VocabError, check_compatible, parse_vocab
+from vocab.vocabulary import (CONFIG_FILE, FAST_TOKENIZER_FILE, VOCAB_FILE, VocabError, check_compatible,
+                              parse_vocab)
 
 
 @pytest.fixture(scope="module")
@@ -111,20 +112,26 @@ def test_vocab_dir_round_trip(tmp_path, scivocab):
     assert config == {"do_lower_case": True, "strip_accents": True, "tokenize_chinese_chars": True,
                       "tokenizer_class": "ElectraTokenizer", "model_max_length": 512,
                       "vocab_size": tokenizer.vocab_size}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_FILE, VOCAB_FILE]  # no temp files left
+    # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CONFIG_FILE, FAST_TOKENIZER_FILE, VOCAB_FILE])
     assert (tmp_path / VOCAB_FILE).stat().st_mode & 0o777 == 0o644
 
 
 def test_vocab_dir_loads_in_transformers_with_same_ids(tmp_path, scivocab, uncased):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     tokens = [t for t in scivocab if t]  # our writer refuses scivocab's blank line
     write_vocabulary(str(tmp_path), tokens, do_lower_case=True, strip_accents=True)
     ours = Tokenizer.from_vocabulary(read_vocabulary(str(tmp_path)))
-    hf = AutoTokenizer.from_pretrained(str(tmp_path))
+    hf = AutoTokenizer.from_pretrained(str(tmp_path))  # reads tokenizer.json
+    assert isinstance(hf, PreTrainedTokenizerFast)
     assert hf.vocab_size == len(tokens)
     texts = [line for doc in genia_documents()[:30] for line in doc] + EDGE_CASES[2:]
     assert ours.encode_batch(texts) == [hf(t, add_special_tokens=False)["input_ids"] for t in texts]
+    # The same ids as from vocab.txt and tokenizer_config.json alone (what AutoTokenizer read before).
+    (tmp_path / FAST_TOKENIZER_FILE).unlink()
+    before = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert [before(t)["input_ids"] for t in texts] == [hf(t)["input_ids"] for t in texts]
 
 
 def test_missing_config_is_a_clear_error(tmp_path, scivocab):

@@ -10,6 +10,10 @@ report) and the vocab job writes one with it, so that they cannot disagree on wh
 - `tokenizer_config.json`: Hugging Face's keys (`transformers.AutoTokenizer.from_pretrained(DIR)` loads the
   directory unchanged); `do_lower_case` and `strip_accents` are the settings that data and training must share.
   A null or absent `strip_accents` follows `do_lower_case`, as in BERT.
+- `tokenizer.json`: the same WordPiece tokenizer as a Hugging Face `tokenizers` fast tokenizer (normaliser,
+  pre-tokenizer, model, `[CLS] A [SEP] B [SEP]` post-processor), built from `vocab.txt` and the settings above by
+  `vocab.fast_path.reference_tokenizer`: `transformers.AutoTokenizer` and `tokenizers.Tokenizer.from_file` read
+  it directly (a derived file: `vocab.txt` and `tokenizer_config.json` stay the contract).
 - `sha256` identifies the token list (the normalised file: one token and `\\n` per line), so a copy with other
   line endings is the same vocabulary.
 
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "tokenizer_config.json"
+FAST_TOKENIZER_FILE = "tokenizer.json"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MODEL_MAX_LENGTH = 512
 # The settings that data records and that training and fine-tuning check against the vocabulary they are given.
@@ -70,12 +75,28 @@ def tokenizer_config(vocab_size: int, do_lower_case: bool, strip_accents: bool) 
     }
 
 
+def fast_tokenizer_json(tokens: Sequence[str], do_lower_case: bool, strip_accents: bool,
+                        tokenize_chinese_chars: bool = True, special_tokens: Sequence[str] = ()) -> bytes:
+    """`tokenizer.json`: the vocabulary's WordPiece tokenizer as a Hugging Face `tokenizers` fast tokenizer, the
+    one fine-tuning encodes with (`vocab.fast_path.reference_tokenizer`: BERT's normaliser and pre-tokenizer with
+    these settings, `##` word-pieces, `[CLS] A [SEP] B [SEP]`). `special_tokens` (e.g. `[unused0]` slots that
+    stand for entity markers) are never split. A repeated token keeps its last id, as in `Vocabulary.token_ids`."""
+    from vocab.fast_path import reference_tokenizer  # imports `tokenizers`, which the readers here do not need
+
+    ids = {token: index for index, token in enumerate(tokens) if token}
+    tokenizer = reference_tokenizer(ids, do_lower_case, strip_accents, tokenize_chinese_chars)
+    if special_tokens:
+        tokenizer.add_special_tokens(list(special_tokens))
+    return (tokenizer.to_str(pretty=True) + "\n").encode("utf-8")
+
+
 def directory_files(tokens: Sequence[str], do_lower_case: bool, strip_accents: bool) -> list[tuple[str, bytes]]:
     """(file name, bytes) of a vocabulary directory, in the order to write them: the config goes last, so a
-    reader that finds it also finds the complete vocab.txt it describes."""
+    reader that finds it also finds the complete vocab.txt (and tokenizer.json) it describes."""
     validate_tokens(tokens, "vocabulary", allow_blank=False)
     config = tokenizer_config(len(tokens), do_lower_case, strip_accents)
     return [(VOCAB_FILE, vocab_bytes(tokens)),
+            (FAST_TOKENIZER_FILE, fast_tokenizer_json(tokens, do_lower_case, strip_accents)),
             (CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())]
 
 
