@@ -416,6 +416,21 @@ def apply_step(documents, label: str, step: CountedStep, *side_outputs: str, dea
     return result if side_outputs else result.main
 
 
+class GroupTagged(beam.PTransform):
+    """A join whose groups stream: {tag: PCollection of (key, value)} -> (key, iterable of (tag, value)).
+
+    Beam's CoGroupByKey gathers each key's values into lists, so a hot key (the one copy that thousands of
+    near duplicates match) is held whole by one worker. A GroupByKey's values are an iterable that the runner
+    pages in and that may be iterated again, so a consumer that passes over it (twice, if it must find one value
+    first) holds one value at a time. The values come in no particular order.
+    """
+
+    def expand(self, pcolls: dict):
+        tagged = [pcoll | f"Tag_{tag}" >> beam.MapTuple(lambda key, value, tag=tag: (key, (tag, value)))
+                  for tag, pcoll in pcolls.items()]
+        return tagged | "Flatten" >> beam.Flatten() | "GroupByKey" >> beam.GroupByKey()
+
+
 def counters(result, namespace: str) -> dict[str, int]:
     """The final values of a job's counters in `namespace`, from the runner's metrics (Direct or Dataflow)."""
     query = result.metrics().query(MetricsFilter().with_namespace(namespace))

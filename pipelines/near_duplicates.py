@@ -20,7 +20,7 @@ from corpus import dedup
 from corpus.dedup import NearDuplicateConfig
 from corpus.fingerprints import Fingerprint
 from corpus.minhash import jaccard_estimate, lsh_parameters
-from pipelines.common import Removed, apply_step, counter_inc_fn
+from pipelines.common import GroupTagged, Removed, apply_step, counter_inc_fn
 from pipelines.corpus_steps import NAMESPACE, StepTransform
 from pipelines.corpus_dedup import VERDICTS, FingerprintStep
 
@@ -52,10 +52,17 @@ def _attach_worse_signature(item) -> Iterator:
 
 
 def _verify(item, threshold: float) -> Iterator:
-    better_id, grouped = item
-    for _, better_signature, better_title in grouped["signature"]:
-        better = np.frombuffer(better_signature, dtype=np.uint32)
-        for worse_id, worse_signature, worse_title in grouped["pending"]:
+    """The candidate pairs of one better-ranked document, verified: its signature is found in one pass over the
+    group, its pairs are compared in another (a document that thousands match is never held at once)."""
+    better_id, values = item
+    found = next((value for tag, value in values if tag == "signature"), None)
+    if found is None:
+        return
+    _, better_signature, better_title = found
+    better = np.frombuffer(better_signature, dtype=np.uint32)
+    for tag, value in values:
+        if tag == "pending":
+            worse_id, worse_signature, worse_title = value
             inc("near.candidate_pairs")
             similarity = jaccard_estimate(better, np.frombuffer(worse_signature, dtype=np.uint32))
             if similarity >= threshold:
@@ -91,15 +98,18 @@ class KeepUnlessNearDuplicate(FingerprintStep):
 
 def _cluster(item) -> Iterator[tuple]:
     """One cluster for the report: its size and its first REPORT_MEMBERS removed copies by id (a cluster of
-    millions is counted, not held)."""
-    kept, grouped = item
-    size = 0
+    millions is counted in one pass, not held)."""
+    kept, values = item
+    size, kept_in_corpus = 0, False
 
     def counted():
-        nonlocal size
-        for member in grouped["removed"]:
-            size += 1
-            yield member
+        nonlocal size, kept_in_corpus
+        for tag, value in values:
+            if tag == "kept":
+                kept_in_corpus = True
+            else:
+                size += 1
+                yield value
 
     members = heapq.nsmallest(REPORT_MEMBERS, counted(), key=lambda member: member["id"])
     if not size:
@@ -107,7 +117,7 @@ def _cluster(item) -> Iterator[tuple]:
     yield size, kept, {
         "kept": kept, "title": members[0]["kept_title"], "size": size,
         # False when the copy the others matched was itself a near duplicate of a better one.
-        "kept_in_corpus": bool(grouped["kept"]),
+        "kept_in_corpus": kept_in_corpus,
         "removed": [{k: v for k, v in member.items() if k != "kept_title"} for member in members]}
 
 
@@ -140,7 +150,7 @@ class DropNearDuplicates(StepTransform):
         )
         matches = (
             {"signature": signatures, "pending": pending}
-            | "JoinBetter" >> beam.CoGroupByKey()
+            | "JoinBetter" >> GroupTagged()
             | "Verify" >> beam.FlatMap(_verify, threshold=config.threshold)
         )
         keyed = fingerprints | "KeyById" >> beam.Map(lambda f: (f.id, f))
@@ -154,7 +164,7 @@ class DropNearDuplicates(StepTransform):
         self.verdicts = resolved[VERDICTS]
         clusters = (
             {"removed": resolved.removed, "kept": resolved.kept}
-            | "GroupClusters" >> beam.CoGroupByKey()
+            | "GroupClusters" >> GroupTagged()
             | "Cluster" >> beam.FlatMap(_cluster)
             | "TopClusters" >> beam.combiners.Top.Of(self._top, key=lambda c: (c[0], c[1]))
             | "Unwrap" >> beam.Map(lambda top: [cluster for _, _, cluster in top])
