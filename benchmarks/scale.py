@@ -74,13 +74,7 @@ def corpus_quality(output: Path, truth: dict) -> dict:
     a planted pair counts where both copies reached its step (neither left earlier for another reason) and is
     found where its step removed one of them; a removal by a dedup step is wrong where the document was no
     planted copy of any kind."""
-    removed = {}
-    for path in (output / "removed").glob("*.jsonl*"):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as handle:
-            for line in handle:
-                row = json.loads(line)
-                removed[row["id"]] = row["step"]
+    removed = read_removed(output)
 
     def order(document: str) -> int:
         return STEP_ORDER.index(removed[document]) if document in removed else len(STEP_ORDER)
@@ -164,6 +158,59 @@ def measure(sizes: list[float], stages: list[str], root: Path, workers: int, see
     return rows
 
 
+def read_removed(output: Path) -> dict[str, str]:
+    """The corpus job's exclusion list: removed document id -> the step that removed it."""
+    removed = {}
+    for path in (output / "removed").glob("*.jsonl*"):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as handle:
+            for line in handle:
+                row = json.loads(line)
+                removed[row["id"]] = row["step"]
+    return removed
+
+
+def hot_keys(root: Path, copies: int, reissues: int, seed: int = 0) -> dict:
+    """The hot keys against ordinary input of the same size, documents and corpus jobs in one process each:
+    `copies` records that are one template with two words changed (one LSH bucket, one title line, one
+    near-duplicate cluster) and one PMID issued again in `reissues` update files. Their figures, how many template
+    copies the corpus kept (1 is right) and whether the last issue of the PMID won."""
+    from benchmarks.scale_data import generate, reissue
+
+    hot = generate(root / "input-hot", 0.1, seed, template_copies=copies)
+    generate(root / "input-plain", hot.text_bytes / 1e6, seed)
+    pmid = reissue(root / "input-hot", reissues)
+    result = {"copies": copies, "reissues": reissues, "text_mb": hot.text_bytes / 1e6}
+    for name in ("hot", "plain"):
+        data, out = root / f"input-{name}", root / f"run-{name}"
+        for stage in ("documents", "corpus"):
+            result[f"{name}/{stage}"] = run_stage(stage_args(stage, data, out, []), log=root / f"{name}-{stage}.log")
+    out = root / "run-hot"
+    removed = read_removed(out / "corpus")
+    result["template_kept"] = sum(1 for x in hot.template_copies if x not in removed)
+    result["template_removed_by"] = sorted({removed[x] for x in hot.template_copies if x in removed})
+    titles = [json.loads(line)["title"] for path in sorted((out / "documents").glob("docs-*-of-*.jsonl.gz"))
+              for line in gzip.open(path, "rt") if f'"pubmed:{pmid}"' in line]
+    result["reissued_title"] = titles[0] if len(titles) == 1 else titles
+    result["reissued_last_wins"] = len(titles) == 1 and titles[0].endswith(f"(issue {reissues - 1})")
+    result["superseded"] = json.loads((out / "documents" / "docs-stats.json").read_text())["superseded"]
+    return result
+
+
+def hot_key_report(hot: dict) -> str:
+    lines = [f"Hot keys: {hot['copies']} copies of one template, one PMID in {hot['reissues']} update files "
+             f"({hot['text_mb']:.1f} MB of text), against ordinary input of the same size:", "",
+             "| stage | hot s | ordinary s | hot peak MB | ordinary peak MB |", "|---|---|---|---|---|"]
+    for stage in ("documents", "corpus"):
+        h, p = hot[f"hot/{stage}"], hot[f"plain/{stage}"]
+        lines.append(f"| {stage} | {h['seconds']:.1f} | {p['seconds']:.1f} | "
+                     f"{max(h['launcher_rss'], h['worker_rss']) / 1e6:.0f} | "
+                     f"{max(p['launcher_rss'], p['worker_rss']) / 1e6:.0f} |")
+    lines += ["", f"template copies kept: {hot['template_kept']} (removed by {', '.join(hot['template_removed_by'])}); "
+              f"the PMID's last issue won: {hot['reissued_last_wins']}"]
+    return "\n".join(lines)
+
+
 def report(rows: list[dict]) -> tuple[str, dict]:
     lines = ["| stage | mode | MB text | wall s | MB/s | MB per CPU s | launcher peak MB | worker peak MB | "
              "output MB |", "|---|---|---|---|---|---|---|---|---|"]
@@ -244,15 +291,24 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline-repo", default=None,
                         help="another checkout whose corpus job runs on the same inputs, for the ratios")
+    parser.add_argument("--hot-copies", type=int, default=20_000,
+                        help="records of one template in the hot-key run (0: no hot-key run)")
+    parser.add_argument("--hot-reissues", type=int, default=300, help="update files issuing one PMID again")
     args = parser.parse_args(argv)
     root = Path(args.output).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    if args.hot_copies:
+        hot = hot_keys(root / "hot", args.hot_copies, args.hot_reissues, args.seed)
+        (root / "hot.json").write_text(json.dumps(hot, indent=1))
+        print(hot_key_report(hot), flush=True)
     sizes = [float(s) for s in args.sizes.split(",")]
     rows = measure(sizes, args.stages.split(","), root, args.workers, args.seed,
                    Path(args.baseline_repo).resolve() if args.baseline_repo else None)
     table, growth = report(rows)
     print(table)
     (root / "scale.json").write_text(json.dumps({"rows": rows, "growth": growth}, indent=1))
+    if args.hot_copies:
+        table += "\n\n" + hot_key_report(hot)
     (root / "scale.md").write_text(table + "\n")
     plot(rows, root / "scale.png")
     print(f"-> {root}/scale.json, scale.md, scale.png")

@@ -14,8 +14,8 @@ Planted, at known rates, so that every dedup and update rule does real work at s
 - PubMed/PMC pairs: a PubMed record of a generated PMC article, linked by PMID and PMCID (cross-source);
 - superseded versions: a record issued again in an update file (the documents job keeps the latest);
 - deletions: `DeleteCitation` entries in an update file for some baseline records;
-- `template_copies`: a hot key on purpose, N records that are one template with a few words changed (one LSH
-  bucket and one boilerplate line for all of them).
+- `template_copies`: a hot key on purpose, N records that are one template with two words changed (the same LSH
+  buckets, the same title line and near duplicates of each other, all of them).
 
 Deterministic for a seed. `python -m benchmarks.scale_data --text-mb 20 --output DIR` writes a set; the scale
 benchmark (`benchmarks.scale`) and the tests use `generate`.
@@ -232,11 +232,17 @@ def generate(output: Path, text_mb: float, seed: int = 0, rates: Rates = Rates()
         texts = [resampler.xml_text(t) for t in pubmed.texts_of(index)]
         emit(pubmed.render(index, pmid, 1, texts, pmcid), texts)
         truth.pmc_pairs.append((f"pubmed:{pmid}", f"pmc:{pmcid}"))
-    template = rng.randrange(len(pubmed.records))
+    # The hot key: one template, two words of its longest text changed in each copy. The template is long
+    # enough that any two copies (at most four words apart) stay near duplicates: they share every LSH bucket.
+    long_enough = [i for i in range(len(pubmed.records))
+                   if max(len(t.split()) for t in pubmed.texts_of(i)) >= 2 * NEAR_COPY_MIN_WORDS]
+    template = rng.choice(long_enough or range(len(pubmed.records)))
     template_texts = [resampler.xml_text(t) for t in pubmed.texts_of(template)]
-    for _ in range(template_copies):  # the hot key: one template, two words changed in each copy
+    longest = max(range(len(template_texts)), key=lambda i: len(template_texts[i]))
+    for _ in range(template_copies):
         texts = list(template_texts)
-        texts[-1] = escape(_change_words(unescape(texts[-1].decode()), rng, resampler, 2), quote=False).encode()
+        texts[longest] = escape(_change_words(unescape(texts[longest].decode()), rng, resampler, 2),
+                                quote=False).encode()
         emit(pubmed.render(template, next_pmid, 1, texts), texts)
         truth.template_copies.append(f"pubmed:{next_pmid}")
         next_pmid += 1
@@ -295,6 +301,19 @@ def generate(output: Path, text_mb: float, seed: int = 0, rates: Rates = Rates()
     return truth
 
 
+def reissue(output: Path, files: int) -> str:
+    """A hot key of the documents job: the first record of a generated set issued again, its title changed, in
+    `files` more update files (named after the set's own, so the last one wins); its PMID."""
+    baseline = sorted((output / "pubmed" / "baseline").glob("*.xml.gz"))[0]
+    record = _RECORD.search(gzip.decompress(baseline.read_bytes())).group(0)
+    pmid = _PMID.search(record).group(4).decode()
+    for number in range(files):
+        issue = _TEXT_ELEMENT.sub(lambda m: m.group(1) + m.group(3) + f" (issue {number})".encode() + m.group(4)
+                                  if m.group(2) == b"ArticleTitle" else m.group(0), record)
+        _write_pubmed(output / "pubmed" / "updatefiles" / f"pubmed26n{5000 + number:04d}.xml.gz", [issue])
+    return pmid
+
+
 def _write_pubmed(path: Path, records: list[bytes], deletions: list[int] = ()) -> None:
     body = b"\n".join(records)
     if deletions:
@@ -303,7 +322,7 @@ def _write_pubmed(path: Path, records: list[bytes], deletions: list[int] = ()) -
     xml = (b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January '
            b'2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'
            + body + b"\n</PubmedArticleSet>\n")
-    path.write_bytes(gzip.compress(xml, compresslevel=6))
+    path.write_bytes(gzip.compress(xml, compresslevel=6, mtime=0))
 
 
 def main(argv=None) -> None:
