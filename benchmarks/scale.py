@@ -33,9 +33,41 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("documents", "corpus", "vocab", "tfrecords")
 # Runs a module as `python -m` does and reports, on its last stdout line, its wall and CPU time and the peak
-# resident memory of itself (the launcher) and of its largest child (a worker process of the local runner).
+# resident memory of itself (the launcher) and of its largest descendant (a worker process of the local runner).
+# Peaks are VmHWM of each process's own memory map: the rusage figure would also count the RSS of the process it
+# was forked from (Linux carries the high-water mark across exec), i.e. the benchmark's own.
 MEASURE = """
-import json, resource, runpy, sys, time
+import json, os, resource, runpy, sys, threading, time
+
+def peak(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return 0
+
+def descendants(root):
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    children.setdefault(int(stat.read().rsplit(")", 1)[1].split()[1]), []).append(int(name))
+            except OSError:
+                pass
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+workers = [0]
+def watch():
+    while True:
+        workers[0] = max([workers[0]] + [peak(pid) for pid in descendants(os.getpid())])
+        time.sleep(0.2)
+threading.Thread(target=watch, daemon=True).start()
 module, sys.argv = sys.argv[1], sys.argv[1:]
 started = time.perf_counter()
 status = 0
@@ -46,7 +78,7 @@ except SystemExit as exit:
 me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"status": status, "seconds": time.perf_counter() - started,
                   "cpu_seconds": me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime,
-                  "launcher_rss": me.ru_maxrss * 1024, "worker_rss": children.ru_maxrss * 1024}))
+                  "launcher_rss": peak("self"), "worker_rss": workers[0]}))
 """
 
 
@@ -152,6 +184,7 @@ def measure(sizes: list[float], stages: list[str], root: Path, workers: int, see
                         rows.append({**row, **base, "implementation": "baseline",
                                      "output_bytes": directory_bytes(base_out / "corpus"), "quality": None})
                 rows.append(row)
+                (root / "scale.partial.json").write_text(json.dumps({"rows": rows}, indent=1))
                 print(f"{size:g} MB, {mode}, {stage}: {figures['seconds']:.1f} s, launcher "
                       f"{figures['launcher_rss'] / 1e6:.0f} MB, workers {figures['worker_rss'] / 1e6:.0f} MB",
                       flush=True)

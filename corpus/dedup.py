@@ -7,6 +7,7 @@ the longer text, then the smaller id, so the result never depends on the order r
 from __future__ import annotations
 
 import bisect
+import heapq
 import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
@@ -27,7 +28,7 @@ class NearDuplicateConfig:
     threshold: float = 0.8  # estimated Jaccard similarity of word shingles from which documents are duplicates
     shingle_size: int = 5  # words per shingle
     num_perm: int = 128  # MinHash permutations
-    max_bucket_links: int = 8  # candidate pairs per document per LSH bucket, which bounds huge buckets
+    max_bucket_links: int = 8  # better-ranked candidates per document (from the best per bucket): bounds hot buckets
     seed: int = 1  # of the MinHash permutations: fixed, so signatures do not depend on the shuffle seed
 
 
@@ -81,12 +82,12 @@ def lsh_band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
     return list(band_keys(signature, bands, rows))
 
 
-def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterator[tuple[str, str]]:
-    """Candidate pairs (worse id, better id) among documents that share an LSH bucket.
+def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterator[tuple[str, tuple[Rank, str]]]:
+    """Candidate pairs (worse id, (better rank, better id)) among documents that share an LSH bucket.
 
     Each member is paired with at most `max_links` of the best-ranked members before it, so a bucket of n
     documents yields O(n * max_links) pairs instead of n^2, and a document is always compared with the
-    bucket's best copy.
+    bucket's best copy. (`best_candidates` then keeps a document's `max_links` best over all its buckets.)
     """
     # The best `max_links` members (one pass, bounded memory), then every member against those better than it
     # (a second pass over the re-iterable group): a bucket of millions is never held.
@@ -101,4 +102,13 @@ def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterato
         for better in best:
             if better >= member:
                 break
-            yield member[1], better[1]
+            yield member[1], better
+
+
+def best_candidates(candidates: Iterable[tuple[Rank, str]], max_links: int) -> list[str]:
+    """The ids of the `max_links` best-ranked of a document's candidates from all its buckets (distinct).
+
+    A copy of a hot template shares each of its bands' buckets with thousands of others, and each bucket offers
+    its best `max_links`; the best copies of the template are the same in most buckets, so this cut keeps the
+    pairs worth verifying and bounds a document's pairs (and the signatures shipped for them) in all."""
+    return [doc_id for _, doc_id in heapq.nsmallest(max_links, {(tuple(r), i) for r, i in candidates})]

@@ -5,16 +5,26 @@ documents), with a report of everything removed and why.
 
 Writes DIR/text/part-SSSSS-of-NNNNN.txt, DIR/documents/part-SSSSS-of-NNNNN.jsonl.gz (the same documents, in
 the same order, with their sentences, ids, shard and line), DIR/stats.json, DIR/report.html and
-DIR/errors/corpus-*.jsonl (dead letters: input lines that are not a document). Steps, in order: cross-source
-dedup (PubMed records whose PMC article is in the input), text assembly and sentence splitting, filters,
-language, exact duplicates, near duplicates (MinHash LSH), boilerplate lines, then a seeded shuffle into
-shards. The same seed and input give the same bytes, on any runner and any number of workers.
+DIR/errors/corpus-*.jsonl (dead letters: input lines that are not a document) and DIR/removed/part-*.jsonl.gz
+(every removed document: id, step, reason). Steps, in order: text assembly and sentence splitting, filters,
+language; then, over each document's fingerprint, cross-source dedup (PubMed records whose PMC article is in the
+input), exact duplicates, near duplicates (MinHash LSH), boilerplate lines, and one join of the documents with
+their verdicts; then a seeded shuffle into shards. The same seed and input give the same bytes, on any runner
+and any number of workers.
 
 This module is the job (its flags, `CorpusConfig`, the order of the steps); the steps are
-`pipelines.corpus_steps`, `pipelines.near_duplicates` and `pipelines.corpus_write`, around the Beam-free
-decisions of `corpus/`.
+`pipelines.corpus_steps`, `pipelines.corpus_dedup`, `pipelines.near_duplicates` and `pipelines.corpus_write`,
+around the Beam-free decisions of `corpus/`.
 """
 from __future__ import annotations
+
+if __name__ == "__main__":
+    # `python -m pipelines.corpus` runs this file as __main__; the job runs from the importable module instead, so
+    # that workers unpickle what it pickles by module name (its element types) and its options register once.
+    import sys
+
+    from pipelines.corpus import main as job_main
+    sys.exit(job_main())
 
 import argparse
 import logging
@@ -128,8 +138,8 @@ class CorpusOptions(PipelineOptions):
         parser.add_argument("--num-perm", type=int, default=config.near.num_perm,
                             help="MinHash permutations (default: %(default)s)")
         parser.add_argument("--max-bucket-links", type=int, default=config.near.max_bucket_links,
-                            help="candidate pairs per document per LSH bucket, which bounds huge buckets "
-                                 "(default: %(default)s)")
+                            help="better-ranked candidates a document is verified against (the best of its "
+                                 "LSH buckets), which bounds huge buckets (default: %(default)s)")
         parser.add_argument("--report-top", type=int, default=config.report_top,
                             help="entries in each top list of the report (default: %(default)s)")
 

@@ -8,6 +8,14 @@ records that fail are dead letters in `PREFIX-errors-*.jsonl`; the counts go to 
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.documents` runs this file as __main__; the job runs from the importable module instead, so
+    # that workers unpickle what it pickles by module name (its element types) and its options register once.
+    import sys
+
+    from pipelines.documents import main as job_main
+    sys.exit(job_main())
+
 import argparse
 import json
 import logging

@@ -8,6 +8,14 @@ DEST/_download_summary.json from the job's metrics; DEST/errors/download-*.jsonl
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.download` runs this file as __main__; the job runs from the importable module instead, so
+    # that workers unpickle what it pickles by module name (its element types) and its options register once.
+    import sys
+
+    from pipelines.download import main as job_main
+    sys.exit(job_main())
+
 import argparse
 import collections
 import datetime

@@ -1,8 +1,8 @@
 """Near-duplicate removal as a Beam graph: MinHash LSH over word shingles, without any step that holds the corpus.
 
 Fingerprints (`corpus.fingerprints`: each document's MinHash signature, rank and title, computed once) -> band
-keys -> LSH buckets -> candidate pairs (at most `max_bucket_links` per document per bucket, two passes over a
-bucket, so a bucket of millions is never held) -> pairs verified by estimated Jaccard similarity -> a verdict
+keys -> LSH buckets -> candidate pairs (the best `max_bucket_links` of each bucket, in two passes over it, so a
+bucket of millions is never held; then a document's best `max_bucket_links` over all its buckets) -> pairs verified by estimated Jaccard similarity -> a verdict
 for every document that a better-ranked one matches (`corpus.dedup.survivor_rank`), so each cluster keeps its
 best copy. Only ids, ranks and signatures are shuffled; the documents themselves meet their verdicts later, in
 `pipelines.corpus_dedup`. The decisions (band keys, bucket edges, the LSH parameters) are `corpus.dedup` and
@@ -11,7 +11,7 @@ best copy. Only ids, ranks and signatures are shuffled; the documents themselves
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -30,11 +30,11 @@ REPORT_MEMBERS = 10  # removed copies listed per cluster in the report (all are 
 
 def _signature(fingerprint: Fingerprint) -> Iterator:
     if fingerprint.signature is not None:  # a document without words has none: it matches nothing
-        yield fingerprint.id, (fingerprint.rank, fingerprint.signature, fingerprint.title)
+        yield fingerprint.id, (fingerprint.rank, fingerprint.signature)
 
 
 def _band_entries(item, bands: int, rows: int) -> Iterator:
-    doc_id, (rank, signature, _) = item
+    doc_id, (rank, signature) = item
     for key in dedup.lsh_band_keys(np.frombuffer(signature, dtype=np.uint32), bands, rows):
         yield key, (rank, doc_id)
 
@@ -44,55 +44,55 @@ def _bucket_pairs(item, max_links: int) -> Iterator[tuple[str, str]]:
     yield from dedup.bucket_edges(members, max_links)
 
 
-def _attach_worse_signature(item) -> Iterator:
+def _attach_worse_signature(item, max_links: int) -> Iterator:
     worse_id, grouped = item
-    for _, signature, title in grouped["signature"]:
-        for better_id in grouped["better"]:
-            yield better_id, (worse_id, signature, title)
+    for _, signature in grouped["signature"]:
+        for better_id in dedup.best_candidates(grouped["better"], max_links):
+            yield better_id, (worse_id, signature)
 
 
 def _verify(item, threshold: float) -> Iterator:
     """The candidate pairs of one better-ranked document, verified: its signature is found in one pass over the
-    group, its pairs are compared in another (a document that thousands match is never held at once)."""
+    group, its pairs are compared in another (a document that thousands match is never held at once). Each
+    verified pair is (worse id, (-similarity, better id)): the smallest is the worse document's best match."""
     better_id, values = item
     found = next((value for tag, value in values if tag == "signature"), None)
     if found is None:
         return
-    _, better_signature, better_title = found
-    better = np.frombuffer(better_signature, dtype=np.uint32)
+    better = np.frombuffer(found[1], dtype=np.uint32)
     for tag, value in values:
         if tag == "pending":
-            worse_id, worse_signature, worse_title = value
+            worse_id, worse_signature = value
             inc("near.candidate_pairs")
             similarity = jaccard_estimate(better, np.frombuffer(worse_signature, dtype=np.uint32))
             if similarity >= threshold:
                 inc("near.verified_pairs")
-                yield worse_id, (better_id, similarity, better_title, worse_title)
+                yield worse_id, (-similarity, better_id)
 
 
-def _with_matches(item) -> Iterator[tuple[Fingerprint, list]]:
+def _with_match(item) -> Iterator[tuple[Fingerprint, Optional[tuple]]]:
     _, grouped = item
-    matches = sorted(grouped["match"], key=lambda match: (-match[1], match[0]))
+    match = next(iter(grouped["match"]), None)
     for fingerprint in grouped["fingerprint"]:
-        yield fingerprint, matches
+        yield fingerprint, match
 
 
 class KeepUnlessNearDuplicate(FingerprintStep):
-    """(fingerprint, the better documents verified similar to it) -> the fingerprint, unless there is one: then
-    a verdict for its document; the outputs `kept` and `removed` feed the report's clusters."""
+    """(fingerprint, its best verified better-ranked match or None) -> the fingerprint, unless there is a match:
+    then a verdict for its document. The outputs feed the report's clusters: `removed` (the better id, the
+    removed copy) and `titles` (every document's id, whether it stays, its title)."""
 
     def __init__(self):
         super().__init__("near")
 
-    def apply(self, item: tuple[Fingerprint, list]):
-        fingerprint, matches = item
-        if not matches:
-            self.side("kept", (fingerprint.id, True))
+    def apply(self, item: tuple[Fingerprint, Optional[tuple]]):
+        fingerprint, match = item
+        self.side("titles", (fingerprint.id, (match is None, fingerprint.title)))
+        if match is None:
             return fingerprint
-        better_id, similarity, better_title, worse_title = matches[0]
-        self.side("removed", (better_id, {
-            "id": fingerprint.id, "similarity": round(similarity, 3), "title": worse_title,
-            "kept_title": better_title}))
+        negative_similarity, better_id = match
+        self.side("removed", (better_id, {"id": fingerprint.id, "similarity": round(-negative_similarity, 3),
+                                          "title": fingerprint.title}))
         return Removed("duplicate")
 
 
@@ -100,13 +100,13 @@ def _cluster(item) -> Iterator[tuple]:
     """One cluster for the report: its size and its first REPORT_MEMBERS removed copies by id (a cluster of
     millions is counted in one pass, not held)."""
     kept, values = item
-    size, kept_in_corpus = 0, False
+    size, kept_in_corpus, title = 0, False, ""
 
     def counted():
-        nonlocal size, kept_in_corpus
+        nonlocal size, kept_in_corpus, title
         for tag, value in values:
-            if tag == "kept":
-                kept_in_corpus = True
+            if tag == "titles":
+                kept_in_corpus, title = value
             else:
                 size += 1
                 yield value
@@ -115,10 +115,9 @@ def _cluster(item) -> Iterator[tuple]:
     if not size:
         return
     yield size, kept, {
-        "kept": kept, "title": members[0]["kept_title"], "size": size,
+        "kept": kept, "title": title, "size": size,
         # False when the copy the others matched was itself a near duplicate of a better one.
-        "kept_in_corpus": kept_in_corpus,
-        "removed": [{k: v for k, v in member.items() if k != "kept_title"} for member in members]}
+        "kept_in_corpus": kept_in_corpus, "removed": members}
 
 
 class DropNearDuplicates(StepTransform):
@@ -141,29 +140,29 @@ class DropNearDuplicates(StepTransform):
             | "BandKeys" >> beam.FlatMap(_band_entries, bands=bands, rows=rows)
             | "Buckets" >> beam.GroupByKey()
             | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, max_links=config.max_bucket_links)
-            | "DistinctPairs" >> beam.Distinct()
         )
         pending = (
             {"signature": signatures, "better": pairs}
             | "JoinWorse" >> beam.CoGroupByKey()
-            | "AttachWorse" >> beam.FlatMap(_attach_worse_signature)
+            | "AttachWorse" >> beam.FlatMap(_attach_worse_signature, max_links=config.max_bucket_links)
         )
         matches = (
             {"signature": signatures, "pending": pending}
             | "JoinBetter" >> GroupTagged()
             | "Verify" >> beam.FlatMap(_verify, threshold=config.threshold)
+            | "BestMatch" >> beam.CombinePerKey(min)  # one match per document leaves each worker
         )
         keyed = fingerprints | "KeyById" >> beam.Map(lambda f: (f.id, f))
         joined = (
             {"fingerprint": keyed, "match": matches}
             | "JoinMatches" >> beam.CoGroupByKey()
-            | "WithMatches" >> beam.FlatMap(_with_matches)
+            | "WithMatch" >> beam.FlatMap(_with_match)
         )
-        resolved = apply_step(joined, "KeepUnlessDuplicate", KeepUnlessNearDuplicate(), "removed", "kept",
+        resolved = apply_step(joined, "KeepUnlessDuplicate", KeepUnlessNearDuplicate(), "removed", "titles",
                               VERDICTS, dead_letters=self.dead_letters, exclusions=self.exclusions)
         self.verdicts = resolved[VERDICTS]
         clusters = (
-            {"removed": resolved.removed, "kept": resolved.kept}
+            {"removed": resolved.removed, "titles": resolved.titles}
             | "GroupClusters" >> GroupTagged()
             | "Cluster" >> beam.FlatMap(_cluster)
             | "TopClusters" >> beam.combiners.Top.Of(self._top, key=lambda c: (c[0], c[1]))

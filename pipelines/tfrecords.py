@@ -15,6 +15,14 @@ renamed into place when all are done; the JSON comes last.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.tfrecords` runs this file as __main__; the job runs from the importable module instead, so
+    # that workers unpickle what it pickles by module name (its element types) and its options register once.
+    import sys
+
+    from pipelines.tfrecords import main as job_main
+    sys.exit(job_main())
+
 import argparse
 import json
 import logging

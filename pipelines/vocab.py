@@ -20,6 +20,14 @@ distinct words (the count threshold rises above --min-count if needed).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.vocab` runs this file as __main__; the job runs from the importable module instead, so
+    # that workers unpickle what it pickles by module name (its element types) and its options register once.
+    import sys
+
+    from pipelines.vocab import main as job_main
+    sys.exit(job_main())
+
 import argparse
 import json
 import logging

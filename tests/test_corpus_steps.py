@@ -121,7 +121,10 @@ def test_bucket_edges_are_bounded_and_point_to_better_copies():
     edges = list(dedup.bucket_edges(members, max_links=3))
     assert len(edges) == 3 * 47 + 1 + 2
     ranks = {doc_id: rank for rank, doc_id in members}
-    assert all(ranks[better] < ranks[worse] for worse, better in edges)
+    assert all(ranks[better] < ranks[worse] and rank == ranks[better] for worse, (rank, better) in edges)
+    # Over all its buckets a document keeps its best candidates: the best-ranked first, each once.
+    candidates = [(ranks[f"pubmed:{i}"], f"pubmed:{i}") for i in (7, 3, 9, 3, 1, 4)]
+    assert dedup.best_candidates(candidates, 3) == ["pubmed:1", "pubmed:3", "pubmed:4"]
 
 
 # --- boilerplate --------------------------------------------------------------------------------------------------

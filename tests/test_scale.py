@@ -9,13 +9,22 @@ input of the same size without the hot key, and give the right result.
 from __future__ import annotations
 
 import json
+import tracemalloc
+from itertools import chain
 from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
 
 import pytest
 
-from benchmarks.scale import corpus_quality, hot_keys
+from benchmarks.scale import STAGES, corpus_quality, hot_keys, run_stage, stage_args
 from benchmarks.scale_data import generate
+from corpus import boilerplate, dedup
+from corpus.fingerprints import Fingerprint
 from corpus.sentences import SentenceSplitter
+from pipelines import corpus_dedup, near_duplicates
+from pipelines.documents import Candidate, LatestWins
 from pipelines import corpus as corpus_job
 from pipelines import documents as documents_job
 
@@ -103,3 +112,91 @@ def test_hot_keys_cost_what_ordinary_documents_cost_and_give_the_right_result(tm
     # One template in 3000 copies, each pair of them near duplicates: one copy is kept, the rest are removed.
     assert hot["template_kept"] == 1
     assert hot["template_removed_by"] == ["near"]
+
+
+@pytest.mark.slow
+def test_every_stage_runs_as_its_command_in_multi_process_mode(tmp_path):
+    """`python -m pipelines.X` with Beam's multi-process local runner, as the benchmark runs them: the workers must
+    unpickle what the job pickles (its element types belong to the job's module, not to __main__)."""
+    generate(tmp_path / "input", 0.2, seed=2)
+    mode = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    for stage in STAGES:
+        figures = run_stage(stage_args(stage, tmp_path / "input", tmp_path / "out", mode),
+                            log=tmp_path / f"{stage}.log")
+        assert figures["status"] == 0 and figures["worker_rss"] > 0, (stage, figures)
+        assert figures["launcher_rss"] < 2e9, (stage, figures)
+    assert list((tmp_path / "out" / "tfrecords").rglob("*.tfrecord*")), "no TFRecords written"
+
+
+# --- Per-key state: one hot key's values, as a runner hands them to a step, are never held ---------------------
+
+HOT = 100_000  # values under one key: held, they would take tens of MB; streamed, a few KB
+HELD_LIMIT = 2_000_000  # bytes a step may allocate for one key, whatever its number of values
+
+
+class Group:
+    """One key's values as a runner gives them: produced while they are read, and iterable again."""
+
+    def __init__(self, make: Callable[[], Iterator]):
+        self._make = make
+
+    def __iter__(self):
+        return self._make()
+
+
+def peak_while_consumed(outputs: Iterator) -> tuple[int, int]:
+    """(number of outputs, peak bytes allocated while they were produced and dropped)."""
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in outputs)
+        return count, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+SIGNATURE = np.arange(128, dtype=np.uint32).tobytes()
+
+
+def test_a_hot_near_duplicate_key_is_streamed():
+    # The best copy of a template that HOT others match: its signature comes last, so two passes are needed.
+    pending = Group(lambda: chain((("pending", (f"pubmed:{i}", SIGNATURE)) for i in range(HOT)),
+                                  [("signature", ((0, -100, "pubmed:0"), SIGNATURE))]))
+    count, peak = peak_while_consumed(near_duplicates._verify(("pubmed:0", pending), threshold=0.8))
+    assert count == HOT and peak < HELD_LIMIT, peak
+    # Its cluster in the report: HOT removed copies counted, ten listed.
+    members = Group(lambda: chain((("removed", {"id": f"pubmed:{i}", "similarity": 1.0, "title": "t"})
+                                   for i in range(HOT)), [("titles", (True, "the template"))]))
+    [(size, _, cluster)] = list(near_duplicates._cluster(("pubmed:0", members)))
+    assert size == HOT and cluster["kept_in_corpus"] and len(cluster["removed"]) == near_duplicates.REPORT_MEMBERS
+    count, peak = peak_while_consumed(near_duplicates._cluster(("pubmed:0", members)))
+    assert peak < HELD_LIMIT, peak
+    # An LSH bucket of HOT members: each paired with the 8 best.
+    bucket = Group(lambda: (((1, -(i % 997), f"pubmed:{i}"), f"pubmed:{i}") for i in range(HOT)))
+    count, peak = peak_while_consumed(dedup.bucket_edges(bucket, 8))
+    assert count <= 8 * HOT and peak < HELD_LIMIT, peak
+
+
+def test_a_hot_exact_key_and_a_hot_line_are_streamed():
+    def prints():
+        for i in range(HOT):
+            yield Fingerprint(f"pubmed:{i}", (1, -50, f"pubmed:{i}"), 5, "t", "k", None, ())
+    count, peak = peak_while_consumed(corpus_dedup._resolve_exact(("k", Group(prints))))
+    assert count == HOT + 1 + HOT - 1 and peak < HELD_LIMIT, peak  # survivor + verdicts + exclusions + group
+    occurrences = Group(lambda: ((i.to_bytes(8, "big"), f"pubmed:{i}") for i in range(HOT)))
+    total, losers = boilerplate.losing_documents(occurrences, 3)
+    count, peak = peak_while_consumed(losers)
+    assert total == HOT and count == HOT - 1 and peak < HELD_LIMIT, peak
+
+
+def test_a_pmid_in_many_update_files_is_combined():
+    combine = LatestWins()
+    accumulator = combine.create_accumulator()
+    tracemalloc.start()
+    for i in range(HOT):
+        accumulator = combine.add_input(accumulator, Candidate((1, f"updatefiles/pubmed26n{i:06d}.xml.gz"),
+                                                               {"id": "pubmed:1", "title": f"issue {i}"}))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    best, records, deletions = combine.extract_output(accumulator)
+    assert best.document["title"] == f"issue {HOT - 1}" and records == HOT and deletions == 0
+    assert peak < HELD_LIMIT, peak
