@@ -274,7 +274,6 @@ def build_index(directories: Sequence[str], splits: Sequence[str], ngram: int, f
                 if located is None:
                     where = next(found for other in SPLITS if (found := layouts.find(task, directory, files, other)))
                     note = f"{task.name}/{split}: {where.path(split)} does not exist ({where.place.layout})"
-                    LOG.warning("decontamination: %s", note)
                     missing.append(note)
                     continue
                 path = located.path(split)
@@ -313,6 +312,8 @@ def build_index(directories: Sequence[str], splits: Sequence[str], ngram: int, f
                         owner_parts.append(np.asarray(owners[:hashed.size], dtype=np.uint32))
                     source.examples += len(units)
                 source.pmids += len(pmids)
+    if missing:
+        LOG.warning("decontamination: %d task split(s) not found: %s", len(missing), "; ".join(missing))
     hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
     owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.uint32)
     order = np.lexsort((owners, hashes))
