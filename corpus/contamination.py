@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import hashlib
 import io
+import itertools
 import json
 import logging
 import re
@@ -64,9 +65,23 @@ class DecontaminationConfig:
 
 # Entity masks of the relation files: @GENE$, @CHEMICAL$, @CHEM-GENE$, @DRUG$, @DISEASE$, i2b2's @problem$, ...
 MASK = re.compile(r"@[A-Za-z][\w-]*\$")
-# Odd 64-bit multipliers, one per position of an n-gram (a fixed seed: every worker hashes the same way).
-_MULTIPLIERS = np.random.RandomState(14).randint(0, 1 << 63, size=MAX_NGRAM, dtype=np.uint64) * np.uint64(2) + \
-    np.uint64(1)
+# The n-gram hash is polynomial in an odd base B (mod 2^64): h(p) = sum_k word(p + k) * B^k, computed for every p
+# at once from prefix sums (S(p + n) - S(p)) * B^-p, then finalised (SplitMix64's mixer). B is odd, so B^-1 exists.
+_BASE = 0x9E3779B97F4A7C15
+_INVERSE = pow(_BASE, -1, 1 << 64)
+_POWERS = np.ones(1, dtype=np.uint64)  # B^0, B^1, ... (grown on demand)
+_INVERSES = np.ones(1, dtype=np.uint64)  # B^0, B^-1, ...
+
+
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    global _POWERS, _INVERSES
+    if _POWERS.size < length:
+        size = max(length, 2 * _POWERS.size, 1 << 12)
+        with np.errstate(over="ignore"):
+            _POWERS = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE, dtype=np.uint64)], dtype=np.uint64)
+            _INVERSES = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _INVERSE, dtype=np.uint64)],
+                                   dtype=np.uint64)
+    return _POWERS[:length], _INVERSES[:length]
 
 
 class _WordHashes(dict):
@@ -90,10 +105,11 @@ def ngram_hashes(words: Sequence[str], n: int) -> np.ndarray:
     if len(_WORD_HASHES) > _WORD_HASHES_MAX:
         _WORD_HASHES.clear()
     hashed = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
-    mixed = np.zeros(count, dtype=np.uint64)
+    powers, inverses = _powers(len(words) + 1)
     with np.errstate(over="ignore"):
-        for offset in range(n):
-            mixed += hashed[offset:offset + count] * _MULTIPLIERS[offset]
+        prefix = np.zeros(len(words) + 1, dtype=np.uint64)
+        np.cumsum(hashed * powers[:len(words)], dtype=np.uint64, out=prefix[1:])
+        mixed = (prefix[n:] - prefix[:count]) * inverses[:count]
         mixed ^= mixed >> np.uint64(31)  # a finaliser (SplitMix64's), so that every bit depends on every word
         mixed *= np.uint64(0xBF58476D1CE4E5B9)
         mixed ^= mixed >> np.uint64(29)
@@ -192,6 +208,13 @@ class Index:
         self.hashes = hashes  # uint64, sorted
         self.owners = owners  # uint32 example number per hash
         self.missing = missing  # what was not found: "HoC/test: DIR/HoC/test.tsv does not exist"
+        # A bitmap of the hashes' top bits (about 16 bits per entry: ~6% of other hashes pass) answers most
+        # lookups in one memory access; only what passes is looked up in the sorted array.
+        self._bits = int(min(30, max(16, np.ceil(np.log2(max(hashes.size, 1) * 16)))))
+        self._bitmap = np.zeros(1 << (self._bits - 3), dtype=np.uint8)
+        slots = hashes >> np.uint64(64 - self._bits)
+        np.bitwise_or.at(self._bitmap, (slots >> np.uint64(3)).astype(np.int64),
+                         np.left_shift(1, (slots & np.uint64(7)).astype(np.uint8)).astype(np.uint8))
         with_pmid = example_pmid != 0
         order = np.argsort(example_pmid[with_pmid], kind="stable")
         self._pmids = example_pmid[with_pmid][order]
@@ -208,10 +231,17 @@ class Index:
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         """A boolean per hash: whether it is a benchmark n-gram."""
+        found = np.zeros(hashes.shape, dtype=bool)
         if not self.hashes.size or not hashes.size:
-            return np.zeros(hashes.shape, dtype=bool)
-        positions = np.minimum(np.searchsorted(self.hashes, hashes), self.hashes.size - 1)
-        return self.hashes[positions] == hashes
+            return found
+        slots = hashes >> np.uint64(64 - self._bits)
+        maybe = np.flatnonzero((self._bitmap[(slots >> np.uint64(3)).astype(np.int64)]
+                                >> (slots & np.uint64(7)).astype(np.uint8)) & 1)
+        if maybe.size:
+            candidates = hashes[maybe]
+            positions = np.minimum(np.searchsorted(self.hashes, candidates), self.hashes.size - 1)
+            found[maybe] = self.hashes[positions] == candidates
+        return found
 
     def owners_of(self, hashes: Iterable[int]) -> np.ndarray:
         """The example numbers of the given (benchmark) n-gram hashes."""
@@ -367,11 +397,9 @@ def judge(pmid: Optional[str], sentences: Sequence[str], index: Index, min_match
     """Whether a document (its PMID: for a PMC article the PMID it is linked to; its sentences in order) holds
     excluded examples: None when it does not."""
     pmid_sources = index.pmid_sources(pmid)
-    words: list[str] = []
-    ends: list[int] = []
-    for sentence in sentences:
-        words += normalised_words(sentence)
-        ends.append(len(words))
+    # One pass over the whole text (no word runs across the space between two sentences); the sentences' own
+    # words are counted only for a document that matches.
+    words = normalised_words(" ".join(sentences))
     hashes = ngram_hashes(words, index.ngram)
     positions = np.flatnonzero(index.contains(hashes))
     matched = set(hashes[positions].tolist())
@@ -379,6 +407,7 @@ def judge(pmid: Optional[str], sentences: Sequence[str], index: Index, min_match
         positions, matched = positions[:0], set()
     if not pmid_sources and not matched:
         return None
+    ends = list(itertools.accumulate(len(normalised_words(sentence)) for sentence in sentences))
     per_sentence: dict[int, set[int]] = {}
     for position in positions.tolist():
         sources = index.sources_of([int(hashes[position])])
