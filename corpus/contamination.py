@@ -37,7 +37,7 @@ from corpus.assemble import ABSTRACT, TITLE, CorpusDocument
 from corpus.minhash import normalised_words
 from evaluation import layouts, readers
 from evaluation.files import LOCAL, Files
-from evaluation.tasks import ALL_TASKS, DataError, Example, Task
+from evaluation.tasks import ALL_TASKS, DataError, Task
 
 LOG = logging.getLogger(__name__)
 

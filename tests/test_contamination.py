@@ -314,3 +314,13 @@ def test_audit_dataflow_graph(gcs_prefix, tmp_path, planted):
     for step in ("Spread", "Match", "Distinct", "PerKind"):
         assert any(name.startswith(step) for name in names), step
     assert not FileSystems.exists(f"{gcs_prefix}/audit.json")  # nothing ran
+
+
+def test_audit_flags_are_strict(capsys):
+    for bad in (["--corpus", "c", "--benchmark", "b", "--output", "o.json", "--ngrams", "8"],
+                ["--corpus", "c", "--benchmark", "b", "--output", "o.json", "--splits", "validation"],
+                ["--corpus", "c", "--output", "o.json"]):
+        with pytest.raises(SystemExit) as exit_info:
+            audit_job.run(bad)
+        assert exit_info.value.code == 2, bad
+    assert "did you mean --ngram?" in capsys.readouterr().err
