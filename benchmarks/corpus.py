@@ -10,6 +10,10 @@
   (start-up, pipeline construction, one pass through ~80 transforms); the rate beyond it is what a larger input
   would see on this runner. The gap between the steps and that rate is Beam's per-element cost (encoding,
   shuffles) on the DirectRunner.
+- Decontamination (`--exclude-benchmark`): the step's pure function over the documents the language step keeps,
+  against the bundled BLURB files' index padded with random hashes to --index-entries (BLURB's dev and test sets
+  make ~2-3 million), as a share of the steps above; and the whole job with the bundled BLURB files excluded
+  against the same job without.
 - Comparison: our MinHash signatures (vectorised NumPy over CRC-32 shingle hashes) against datasketch's
   `MinHash.update_batch`, the library a user would pick, on the same shingles of the same documents.
 """
@@ -32,6 +36,8 @@ from corpus.documents import Document
 from corpus.minhash import MinHasher, lsh_parameters, normalised_words, shingle_hashes
 from corpus.sentences import SentenceSplitter
 
+BLURB_DIRECTORIES = (Path(__file__).resolve().parent.parent / "tests" / "data" / "blurb",
+                     Path(__file__).resolve().parent.parent / "tests" / "data" / "blurb_data")
 FIXED_COST_DOCUMENTS = 20  # a run this small is all start-up and per-stage cost
 log = logging.getLogger("benchmarks.corpus")
 
@@ -66,8 +72,25 @@ class Timer:
         return result
 
 
-def time_steps(lines: list[str]) -> tuple[dict[str, float], int, int]:
-    """Seconds per step over the documents (one process); also (documents, text bytes) of the input."""
+def padded_index(entries: int):
+    """The bundled BLURB files' dev and test index, padded with random 64-bit hashes to `entries` entries."""
+    import numpy as np
+
+    from corpus import contamination
+
+    index = contamination.build_index([str(path) for path in BLURB_DIRECTORIES], ["dev", "test"], 13)
+    extra = max(0, entries - index.hashes.size)
+    random = np.random.RandomState(0).randint(0, np.iinfo(np.uint64).max, size=extra, dtype=np.uint64)
+    hashes = np.concatenate([index.hashes, random])
+    owners = np.concatenate([index.owners, np.zeros(extra, np.uint32)])
+    order = np.argsort(hashes, kind="stable")
+    return contamination.Index(index.ngram, index.sources, index.guids, index.example_source, index.example_pmid,
+                               hashes[order], owners[order], index.missing)
+
+
+def time_steps(lines: list[str], index=None) -> tuple[dict[str, float], int, int, float]:
+    """Seconds per step over the documents (one process); also (documents, text bytes) of the input, and the
+    seconds of decontamination against `index` after the language step (0 without an index)."""
     timer = Timer()
     splitter = SentenceSplitter()
     identifier = langid.LanguageIdentifier()
@@ -100,6 +123,14 @@ def time_steps(lines: list[str]) -> tuple[dict[str, float], int, int]:
     filtered = timer.run("filters", apply_filters)
     english = timer.run("language (CLD2)", lambda: [
         d for d in filtered if langid.judge_document(d, identifier, language_config)[0]])
+    decontamination = 0.0
+    if index is not None:  # timed apart: the table's steps are the job's without --exclude-benchmark
+        from corpus import contamination
+
+        start = time.perf_counter()
+        for document in english:
+            contamination.judge(document.pmid, list(document.sentences()), index)
+        decontamination = time.perf_counter() - start
 
     def exact():
         best = {}
@@ -130,7 +161,7 @@ def time_steps(lines: list[str]) -> tuple[dict[str, float], int, int]:
     timer.run("boilerplate lines", boilerplate_lines)
     timer.run("shard files (text + gzipped JSON)", lambda: shards.render_shard(
         [(shards.shuffle_key(0, d.id), d) for d in unique], "part-00000-of-00001.txt"))
-    return timer.seconds, len(documents), text_bytes
+    return timer.seconds, len(documents), text_bytes, decontamination
 
 
 def compare_minhash(lines: list[str], rounds: int) -> tuple[float, float]:
@@ -187,11 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0,
                         help="also run the job multi-process with this many DirectRunner workers")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds of the MinHash comparison")
+    parser.add_argument("--index-entries", type=int, default=3_000_000,
+                        help="n-gram hashes in the decontamination index, the bundled BLURB files' padded with "
+                             "random ones (default: %(default)s, about BLURB's dev and test sets)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     lines = read_lines(args.input) if args.input else sample_lines()
-    seconds, documents, text_bytes = time_steps(lines)
+    index = padded_index(args.index_entries)
+    seconds, documents, text_bytes, decontamination = time_steps(lines, index)
     megabytes = text_bytes / 1e6
     total = sum(seconds.values())
     print(f"input: {documents:,} documents, {megabytes:.2f} MB of text")
@@ -199,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value in seconds.items():
         print(f"{name:42s} {value:8.3f} {value / total:6.1%} {megabytes / value:8.2f}")
     print(f"{'all steps':42s} {total:8.3f} {1:6.0%} {megabytes / total:8.2f}  ({documents / total:,.0f} documents/s)")
+    print(f"decontamination, {index.hashes.size:,}-entry index    {decontamination:8.3f} "
+          f"{decontamination / total:6.1%} {megabytes / decontamination:8.2f}  (with --exclude-benchmark; share "
+          "of all steps above)")
 
     ours, theirs = compare_minhash(lines, args.rounds)
     print(f"MinHash signatures, 128 permutations: ours {ours:.3f} s, datasketch {theirs:.3f} s "
@@ -223,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  of which {fixed:.1f} s is fixed (the same job on {FIXED_COST_DOCUMENTS} documents); beyond it "
                   f"{marginal:.2f} MB/s and {(documents - FIXED_COST_DOCUMENTS) / (elapsed - fixed) / cores:,.0f} "
                   f"documents/s per core")
+            excluded = [arg for path in BLURB_DIRECTORIES for arg in ("--exclude-benchmark", str(path))]
+            with_step = time_job(str(path), [*extra, *excluded])
+            print(f"  with --exclude-benchmark (the bundled BLURB files): {with_step:.1f} s, "
+                  f"{(with_step - elapsed) / elapsed:+.1%}")
     return 0
 
 

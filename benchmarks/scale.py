@@ -98,7 +98,8 @@ def directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-STEP_ORDER = ("read", "assemble", "filter", "language", "cross_source", "exact", "near", "boilerplate")
+STEP_ORDER = ("read", "assemble", "filter", "language", "decontaminate", "cross_source", "exact", "near",
+              "boilerplate")
 
 
 def corpus_quality(output: Path, truth: dict) -> dict:

@@ -169,6 +169,31 @@ def _exact_rows(stats: dict) -> list[list[str]]:
             for group in stats["exact_duplicate_groups"]]
 
 
+def _decontamination(stats: dict) -> list[str]:
+    """The benchmark decontamination section (only for a run with --exclude-benchmark)."""
+    section = stats.get("decontamination")
+    if section is None:
+        return []
+    settings = section["settings"]
+    rows = [[html.escape(row["task"]), html.escape(row["split"]), f"{row['examples']:,}",
+             f"{row['short_examples']:,}", f"{row['pmids']:,}", f"{row['ngrams']:,}", f"{row['documents_pmid']:,}",
+             f"{row['documents_text']:,}", f"{row['sentences_text']:,}"] for row in section["tasks"]]
+    verb = "matched (report mode: nothing removed)" if settings["mode"] == "report" else "removed"
+    removed = section["documents_removed"] if settings["mode"] != "report" else section["documents_matched"]
+    parts = [
+        "<h2>Benchmark decontamination</h2>",
+        f"<p>{html.escape(', '.join(settings['benchmarks']))}: splits {html.escape(', '.join(settings['splits']))}, "
+        f"{settings['ngram']}-grams (at least {settings['min_matches']} per document), {settings['scope']} scope. "
+        f"Documents {verb}: {removed['pmid']:,} by PMID, {removed['text']:,} by text; sentences "
+        f"{section['sentences_matched' if settings['mode'] == 'report' else 'sentences_removed']:,}.</p>",
+        _table(["task", "split", "examples", "without an n-gram", "PMIDs", "n-grams", "documents by PMID",
+                "documents by text", "sentences with a matched n-gram"], rows),
+    ]
+    if section["missing"]:
+        parts.append("<p>Not found: " + "; ".join(html.escape(note) for note in section["missing"]) + "</p>")
+    return parts
+
+
 _STYLE = """body{font-family:sans-serif;margin:24px;max-width:1120px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 .grid{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px;color:#555}
@@ -231,6 +256,7 @@ def render_report(stats: dict) -> str:
                _cluster_rows(stats)),
         "<h2>Exact duplicates</h2>",
         _table(["kept", "removed", "removed ids"], _exact_rows(stats)),
+        *_decontamination(stats),
         "<h2>Steps</h2>",
         _table(["step", "in", "out", "removed (reason count)"], _step_rows(stats)),
         "<h2>Settings</h2>",

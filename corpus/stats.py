@@ -22,6 +22,8 @@ STEPS = (
     ("near", "Near duplicates"),
     ("boilerplate", "Boilerplate lines"),
 )
+# With --exclude-benchmark, after language (corpus.contamination, pipelines.corpus_decontaminate).
+DECONTAMINATION_STEP = ("decontaminate", "Benchmark decontamination")
 
 # Upper bin edges (a value v falls in the first bin whose edge is >= v; the last bin is open).
 SENTENCE_WORD_EDGES = (2, 4, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 50, 60, 80, 100, 150, 300)
@@ -69,10 +71,10 @@ def histogram_quantile(counts: list[int], edges: tuple, q: float) -> Optional[in
     return None
 
 
-def step_table(counters: dict[str, int]) -> list[dict]:
+def step_table(counters: dict[str, int], steps: tuple = STEPS) -> list[dict]:
     """One row per step: documents in and out, removed by reason, and whether in = out + removed holds."""
     rows = []
-    for step, title in STEPS:
+    for step, title in steps:
         prefix = f"{step}.removed."
         removed = {name[len(prefix):]: value for name, value in sorted(counters.items())
                    if name.startswith(prefix) and value}
@@ -97,13 +99,19 @@ def sentence_table(counters: dict[str, int]) -> dict:
     }
 
 
-def build_stats(counters: dict[str, int], aggregates: dict, config: dict, inputs: dict) -> dict:
-    """stats.json: the counters, the step and sentence tables, histograms, top lists, configuration."""
+def build_stats(counters: dict[str, int], aggregates: dict, config: dict, inputs: dict,
+                decontamination: Optional[dict] = None) -> dict:
+    """stats.json: the counters, the step and sentence tables, histograms, top lists, configuration, and the
+    `decontamination` section when the run had one (`corpus.contamination.stats_section`)."""
     histograms = aggregates.get("histograms") or empty_histograms()
-    return {
+    steps = STEPS
+    if decontamination is not None:
+        after = [name for name, _ in STEPS].index("language") + 1
+        steps = (*STEPS[:after], DECONTAMINATION_STEP, *STEPS[after:])
+    stats = {
         "inputs": inputs,
         "config": config,
-        "steps": step_table(counters),
+        "steps": step_table(counters, steps),
         "sentences": sentence_table(counters),
         "written": {
             "documents": counters.get("written.documents", 0),
@@ -122,3 +130,6 @@ def build_stats(counters: dict[str, int], aggregates: dict, config: dict, inputs
         "near_duplicate_clusters": aggregates.get("near_duplicate_clusters", []),
         "counters": counters,
     }
+    if decontamination is not None:
+        stats["decontamination"] = decontamination
+    return stats

@@ -114,6 +114,19 @@ def parse_tagged(text: str, path: str, check: TagCheck, expected: str,
     return examples
 
 
+def example_line(guid: str) -> int:
+    """The first line of a token example in its file, from its guid (`path:first line`, as `parse_tagged` makes it)."""
+    return int(guid.rsplit(":", 1)[1])
+
+
+def document_starts(text: str) -> list[tuple[int, str]]:
+    """(line number, what follows the marker) of every `-DOCSTART-` line of a token file: EBM-NLP's
+    `-DOCSTART- (PMID)` gives `(PMID)`, MTL's `-DOCSTART-<TAB>O` gives `O`. The examples of a document are
+    those whose first line (`example_line`) lies after its `-DOCSTART-` line and before the next one."""
+    return [(number, line[len("-DOCSTART-"):].strip()) for number, line in enumerate(lines(text), start=1)
+            if line.startswith("-DOCSTART-")]
+
+
 IOB_EXPECTED = "B-x|I-x|B|I|O"
 PICO_EXPECTED = "|".join(PICO_TAGS)
 

@@ -7,10 +7,10 @@ Writes DIR/text/part-SSSSS-of-NNNNN.txt, DIR/documents/part-SSSSS-of-NNNNN.jsonl
 the same order, with their sentences, ids, shard and line), DIR/stats.json, DIR/report.html and
 DIR/errors/corpus-*.jsonl (dead letters: input lines that are not a document) and DIR/removed/part-*.jsonl.gz
 (every removed document: id, step, reason). Steps, in order: text assembly and sentence splitting, filters,
-language; then, over each document's fingerprint, cross-source dedup (PubMed records whose PMC article is in the
-input), exact duplicates, near duplicates (MinHash LSH), boilerplate lines, and one join of the documents with
-their verdicts; then a seeded shuffle into shards. The same seed and input give the same bytes, on any runner
-and any number of workers.
+language, benchmark decontamination (with --exclude-benchmark: DIR/contamination/); then, over each document's
+fingerprint, cross-source dedup (PubMed records whose PMC article is in the input), exact duplicates, near
+duplicates (MinHash LSH), boilerplate lines, and one join of the documents with their verdicts; then a seeded
+shuffle into shards. The same seed and input give the same bytes, on any runner and any number of workers.
 
 This module is the job (its flags, `CorpusConfig`, the order of the steps); the steps are
 `pipelines.corpus_steps`, `pipelines.corpus_dedup`, `pipelines.near_duplicates` and `pipelines.corpus_write`,
@@ -36,12 +36,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus import filters, langid
+from corpus import contamination, filters, langid
 from corpus.dedup import NearDuplicateConfig
 from corpus.stats import build_stats
 from pipelines.common import (WriteDeadLetters, add_argument_once, counters, errors_prefix, expand_globs, job_parser,
                               parse_job_args, read_json, run_pipeline, use_local_runner_by_default, write_atomically,
                               write_json)
+from pipelines.corpus_decontaminate import (Decontaminate, IndexFile, WriteContamination, read_benchmarks,
+                                            remove_contamination_files, write_index)
 from pipelines.corpus_dedup import DeduplicateCorpus
 from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, CrossSourceVerdicts, FilterDocuments,
                                     IdentifyLanguage, ReadCorpusInput)
@@ -66,6 +68,7 @@ class CorpusConfig:
     boilerplate_min_documents: int = 3
     near: NearDuplicateConfig = NearDuplicateConfig()
     report_top: int = 20
+    decontamination: Optional[contamination.DecontaminationConfig] = None  # None: no --exclude-benchmark
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "CorpusConfig":
@@ -85,12 +88,30 @@ class CorpusConfig:
             near=NearDuplicateConfig(threshold=args.near_duplicate_threshold, shingle_size=args.shingle_size,
                                      num_perm=args.num_perm, max_bucket_links=args.max_bucket_links),
             report_top=args.report_top,
+            decontamination=_decontamination_config(args),
         )
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["language"]["keep"] = sorted(self.language.keep)
+        if self.decontamination is None:  # a run without --exclude-benchmark records what it always did
+            del data["decontamination"]
         return data
+
+
+def _decontamination_config(args: argparse.Namespace) -> Optional[contamination.DecontaminationConfig]:
+    if not args.exclude_benchmark:
+        return None
+    default = contamination.DecontaminationConfig()
+    return contamination.DecontaminationConfig(
+        benchmarks=tuple(args.exclude_benchmark), splits=_splits(args.exclude_splits or ",".join(default.splits)),
+        mode=args.decontamination or default.mode, scope=args.decontamination_scope or default.scope,
+        ngram=args.decontamination_ngram or default.ngram,
+        min_matches=args.decontamination_min_matches or default.min_matches)
+
+
+def _splits(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
 
 class CorpusOptions(PipelineOptions):
@@ -142,6 +163,31 @@ class CorpusOptions(PipelineOptions):
                                  "LSH buckets), which bounds huge buckets (default: %(default)s)")
         parser.add_argument("--report-top", type=int, default=config.report_top,
                             help="entries in each top list of the report (default: %(default)s)")
+        # Benchmark decontamination (corpus/contamination.py, docs/contamination.md); the defaults are
+        # DecontaminationConfig's, filled in when --exclude-benchmark is given (the others need it).
+        decontamination = contamination.DecontaminationConfig()
+        parser.add_argument("--exclude-benchmark", action="append", default=[], metavar="DIR",
+                            help="a benchmark data directory (BLURB's data/ or the task-type folders, as "
+                                 "`python -m finetune --data` reads it; local or gs://) whose examples must not "
+                                 "be in the corpus: documents with their PMIDs or their text are removed and "
+                                 "listed in DIR/contamination/; repeatable")
+        parser.add_argument("--exclude-splits", metavar="SPLITS",
+                            help="the benchmark splits to exclude, comma-separated, of train, dev, test "
+                                 f"(default: {','.join(decontamination.splits)})")
+        parser.add_argument("--decontamination", choices=(contamination.REMOVE, contamination.REPORT),
+                            help="remove: matched documents (or sentences) leave the corpus; report: nothing "
+                                 "changes, the matches are only counted and listed "
+                                 f"(default: {decontamination.mode})")
+        parser.add_argument("--decontamination-scope", choices=(contamination.DOCUMENT, contamination.SENTENCE),
+                            help="document: a matched document is removed whole; sentence: only the sentences "
+                                 "carrying a matched n-gram (and, for a PMID match, the title and abstract) "
+                                 f"(default: {decontamination.scope})")
+        parser.add_argument("--decontamination-ngram", type=int, metavar="N",
+                            help=f"words per n-gram matched against the benchmark's text (default: "
+                                 f"{decontamination.ngram}, as GPT-3's decontamination)")
+        parser.add_argument("--decontamination-min-matches", type=int, metavar="K",
+                            help="distinct benchmark n-grams a document must hold to be contaminated by text "
+                                 f"(default: {decontamination.min_matches})")
 
 
 def _merge_aggregates(parts) -> dict:
@@ -155,10 +201,11 @@ class BuildCorpus(beam.PTransform):
     """The whole job after reading: every step in order, the shards written; returns the aggregates for the
     report. After it is applied, `dead_letters` lists its steps' dead-letter PCollections."""
 
-    def __init__(self, output: str, config: CorpusConfig):
+    def __init__(self, output: str, config: CorpusConfig, index: Optional[IndexFile] = None):
         super().__init__()
         self._output = output
         self._config = config
+        self._index = index  # the benchmark index the launcher wrote, when config.decontamination is set
         self.dead_letters: list = []
 
     def expand(self, documents):
@@ -174,7 +221,15 @@ class BuildCorpus(beam.PTransform):
             | "Filters" >> steps[1]
             | "Language" >> steps[2]
         )
-        kept, top_exact, clusters, lines = (kept, superseded) | "Deduplicate" >> steps[3]
+        deduplicate = steps[3]
+        if config.decontamination is not None:
+            # Before deduplication: a removed document must not be the copy a duplicate group keeps, nor the one
+            # a boilerplate line stays in.
+            decontaminate = Decontaminate(self._index, config.decontamination, config.filters)
+            steps.append(decontaminate)
+            kept = kept | "Decontaminate" >> decontaminate
+            _ = decontaminate.matches | "WriteContamination" >> WriteContamination(self._output)
+        kept, top_exact, clusters, lines = (kept, superseded) | "Deduplicate" >> deduplicate
         self.dead_letters = [letters for step in steps for letters in step.dead_letters]
         _ = ([letters for step in steps for letters in step.exclusions]
              | "AllExclusions" >> beam.Flatten()
@@ -201,6 +256,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     args = parse_job_args(parser, argv)
     if not args.output or not args.input:
         parser.error("--input and --output are required")
+    _check_decontamination(parser, args)
     if not 0.0 < args.near_duplicate_threshold < 1.0:
         parser.error("--near-duplicate-threshold must be between 0 and 1")
     if not 1 <= args.shingle_size <= 8 or args.num_perm < 2:
@@ -209,6 +265,25 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         parser.error("--shard-size-mb and --max-document-mb must be positive and --boilerplate-min-documents "
                      "at least 2")
     return args
+
+
+def _check_decontamination(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    given = [flag for flag, value in (("--exclude-splits", args.exclude_splits), ("--decontamination",
+             args.decontamination), ("--decontamination-scope", args.decontamination_scope),
+             ("--decontamination-ngram", args.decontamination_ngram),
+             ("--decontamination-min-matches", args.decontamination_min_matches)) if value is not None]
+    if given and not args.exclude_benchmark:
+        parser.error(f"{given[0]} needs --exclude-benchmark DIR")
+    if args.exclude_splits is not None:
+        splits = _splits(args.exclude_splits)
+        unknown = [split for split in splits if split not in contamination.SPLITS]
+        if not splits or unknown:
+            parser.error(f"--exclude-splits {args.exclude_splits!r}: expected a comma-separated list of "
+                         f"{', '.join(contamination.SPLITS)}")
+    if args.decontamination_ngram is not None and not 1 <= args.decontamination_ngram <= contamination.MAX_NGRAM:
+        parser.error(f"--decontamination-ngram must be in 1..{contamination.MAX_NGRAM}")
+    if args.decontamination_min_matches is not None and args.decontamination_min_matches < 1:
+        parser.error("--decontamination-min-matches must be at least 1")
 
 
 def run(argv: Optional[list[str]] = None) -> dict:
@@ -222,9 +297,16 @@ def run(argv: Optional[list[str]] = None) -> dict:
     options = PipelineOptions(argv)
     use_local_runner_by_default(options)
     remove_exclusions(output)
+    remove_contamination_files(output)
+    index = index_file = None
+    if config.decontamination is not None:
+        index = read_benchmarks(config.decontamination)
+        index_file = write_index(output, index)
+        LOG.info("corpus: excluding %d example(s) of %d task split(s): %d PMIDs, %d %d-grams", len(index.guids),
+                 len(index.sources), sum(s.pmids for s in index.sources), index.hashes.size, index.ngram)
     pipeline = beam.Pipeline(options=options)
     documents, errors = pipeline | "Read" >> ReadCorpusInput(files, config.max_document_bytes)
-    build = BuildCorpus(output, config)
+    build = BuildCorpus(output, config, index_file)
     aggregates = documents | "BuildCorpus" >> build
     _ = aggregates | "WriteAggregates" >> beam.Map(lambda data: write_json(aggregates_path, data))
     _ = ([errors, *build.dead_letters] | "AllDeadLetters" >> beam.Flatten()
@@ -238,13 +320,18 @@ def run(argv: Optional[list[str]] = None) -> dict:
     # Imported here: matplotlib is needed where the report is drawn (the launcher), not on the workers.
     from corpus.report import render_report
 
-    stats = build_stats(counters(result, NAMESPACE), aggregates, config.to_dict(), {"files": files})
+    values = counters(result, NAMESPACE)
+    decontamination = None if index is None else contamination.stats_section(
+        index.rows(), index.missing, values, asdict(config.decontamination))
+    stats = build_stats(values, aggregates, config.to_dict(), {"files": files}, decontamination)
     write_json(f"{output}/stats.json", stats)
     write_atomically(f"{output}/report.html", render_report(stats).encode("utf-8"))
     written = stats["written"]
     LOG.info("corpus: %d documents, %d sentences, %.1f MB in %d shard(s); %d input lines -> %s/report.html",
              written["documents"], written["sentences"], written["text_bytes"] / 1e6, len(written["shards"]),
              stats["steps"][0]["in"], output)
+    if decontamination is not None:
+        LOG.info("corpus: %s", contamination.summary_line(decontamination))
     return stats
 
 

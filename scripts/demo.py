@@ -60,12 +60,18 @@ def documents(raw: Path, out: Path) -> dict:
     ])
 
 
-@step("3/7 corpus: sentences, filters, language, deduplication, shards, report")
+# The BLURB files the demo bundles (the task-type folders and files as BLURB's scripts write them): their dev
+# and test examples are kept out of the corpus.
+EXCLUDED_BENCHMARKS = (REPO / "tests" / "data" / "blurb", REPO / "tests" / "data" / "blurb_data")
+
+
+@step("3/7 corpus: sentences, filters, language, benchmark decontamination, deduplication, shards, report")
 def corpus(documents_dir: Path, out: Path) -> dict:
     from pipelines import corpus as job
 
+    excluded = [arg for path in EXCLUDED_BENCHMARKS for arg in ("--exclude-benchmark", str(path))]
     return job.run(["--input", str(documents_dir / "docs-*-of-*.jsonl.gz"), "--output", str(out),
-                    "--shard-size-mb", "0.5"])
+                    "--shard-size-mb", "0.5", *excluded])
 
 
 @step("4/7 vocab: WordPiece vocabulary from the corpus text, report against BERT and scivocab")
@@ -158,6 +164,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("apache_beam", "sources.localmirror", "apache_beam.io.filebasedsink"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from corpus import contamination
     from sources.localmirror import MirrorServer
 
     out = Path(args.output).resolve()
@@ -183,6 +190,8 @@ def main() -> None:
     print(f"  corpus             {out / 'corpus'}/text/part-*.txt  {written['documents']} documents, "
           f"{written['sentences']} sentences in {len(written['shards'])} shards; "
           f"report {out / 'corpus' / 'report.html'}")
+    print(f"  decontamination    {out / 'corpus'}/contamination/  "
+          f"{contamination.summary_line(text['decontamination'])[len('decontamination '):]}")
     held = {name: q["pieces_per_word"] for name, q in vocab["heldout"]["vocabularies"].items()}
     print(f"  vocab              {out / 'vocab'}/vocab.txt  {vocab['vocab_size']} tokens; pieces per word on "
           f"GENIA: ours {held['ours']}, BERT {held['bert']}, scivocab {held['scivocab']}; "

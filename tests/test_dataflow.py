@@ -193,10 +193,11 @@ def small_inputs(tmp_path_factory):
 def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
     from pipelines import corpus
 
-    job, names = dry_run(corpus, ["--input", str(small_inputs / "docs-*.jsonl"), "--output", f"{gcs_prefix}/c"],
+    job, names = dry_run(corpus, ["--input", str(small_inputs / "docs-*.jsonl"), "--output", f"{gcs_prefix}/c",
+                                  "--exclude-benchmark", str(REPO / "tests" / "data" / "blurb")],
                          gcs_prefix, tmp_path)
-    for step in ("BuildCorpus", "Read"):
-        assert any(name.startswith(step) for name in names)
+    for step in ("BuildCorpus", "Read", "BuildCorpus/Decontaminate/Judge", "BuildCorpus/WriteContamination"):
+        assert any(name.startswith(step) for name in names), step
     for step in ("JoinSuperseded", "ExactDuplicates", "NearDuplicates", "GroupLines", "JoinVerdicts", "RemoveLines"):
         assert any(f"BuildCorpus/Deduplicate/{step}" in name for name in names), step
     assert "workflow.tar.gz" in staged_packages(job)
