@@ -13,6 +13,14 @@ is a one-line error), written beside the output while the job runs and read once
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.contamination` runs this file as __main__; the job runs from the importable module instead, so
+    # that workers unpickle what it pickles by module name (its element types) and its options register once.
+    import sys
+
+    from pipelines.contamination import main as job_main
+    sys.exit(job_main())
+
 import argparse
 import json
 import logging
