@@ -280,14 +280,38 @@ def report(rows: list[dict]) -> tuple[str, dict]:
                              f"{recall} | {q['removed']} | {precision} |")
     baseline = [r for r in rows if r["implementation"] == "baseline"]
     if baseline:
-        lines += ["", "| MB text | mode | corpus: baseline s / this s | baseline launcher MB / this |",
-                  "|---|---|---|---|"]
+        lines += ["", "The corpus job against the baseline checkout, on the same documents (ratios above 1: this "
+                      "version is faster or smaller):", "",
+                  "| MB text | mode | baseline s | this s | wall ratio | CPU ratio | baseline peak MB | this peak MB "
+                  "| memory ratio |", "|---|---|---|---|---|---|---|---|---|"]
         for base in baseline:
             this = next(r for r in rows if r["implementation"] == "this" and r["stage"] == "corpus"
                         and r["size_mb"] == base["size_mb"] and r["mode"] == base["mode"])
-            lines.append(f"| {this['text_mb']:.1f} | {this['mode']} | {base['seconds'] / this['seconds']:.2f}x | "
-                         f"{base['launcher_rss'] / this['launcher_rss']:.2f}x |")
+            lines.append(f"| {this['text_mb']:.1f} | {this['mode']} | {base['seconds']:.1f} | {this['seconds']:.1f} "
+                         f"| {base['seconds'] / this['seconds']:.2f}x | {base['cpu_seconds'] / this['cpu_seconds']:.2f}x "
+                         f"| {peak(base) / 1e6:.0f} | {peak(this) / 1e6:.0f} | {peak(base) / peak(this):.2f}x |")
+        lines += ["", "Memory each further MB of text costs (the slope between the two largest sizes; what decides how "
+                      "much text a machine holds):", "", "| stage | mode | this MB per MB | baseline MB per MB |",
+                  "|---|---|---|---|"]
+    else:
+        lines += ["", "Memory each further MB of text costs (the slope between the two largest sizes):", "",
+                  "| stage | mode | this MB per MB | baseline MB per MB |", "|---|---|---|---|"]
+    for stage in STAGES:
+        for mode in sorted({r["mode"] for r in rows}):
+            slopes = []
+            for implementation in ("this", "baseline"):
+                mine = sorted((r for r in rows if r["stage"] == stage and r["mode"] == mode
+                               and r["implementation"] == implementation), key=lambda r: r["text_mb"])
+                slopes.append(f"{(peak(mine[-1]) - peak(mine[-2])) / 1e6 / (mine[-1]['text_mb'] - mine[-2]['text_mb']):.1f}"
+                              if len(mine) >= 2 else "-")
+            if slopes[0] != "-":
+                lines.append(f"| {stage} | {mode} | {slopes[0]} | {slopes[1]} |")
     return "\n".join(lines), growth
+
+
+def peak(row: dict) -> int:
+    """The most memory one process of the run held: the launcher, or the largest worker."""
+    return max(row["launcher_rss"], row["worker_rss"])
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -328,8 +352,19 @@ def main(argv=None) -> int:
     parser.add_argument("--hot-copies", type=int, default=20_000,
                         help="records of one template in the hot-key run (0: no hot-key run)")
     parser.add_argument("--hot-reissues", type=int, default=300, help="update files issuing one PMID again")
+    parser.add_argument("--report-only", action="store_true",
+                        help="render the tables and the plot again from OUTPUT/scale.json (or scale.partial.json)")
     args = parser.parse_args(argv)
     root = Path(args.output).resolve()
+    if args.report_only:
+        saved = root / "scale.json" if (root / "scale.json").exists() else root / "scale.partial.json"
+        table, growth = report(json.loads(saved.read_text())["rows"])
+        if (root / "hot.json").exists():
+            table += "\n\n" + hot_key_report(json.loads((root / "hot.json").read_text()))
+        print(table)
+        (root / "scale.md").write_text(table + "\n")
+        plot(json.loads(saved.read_text())["rows"], root / "scale.png")
+        return 0
     root.mkdir(parents=True, exist_ok=True)
     if args.hot_copies:
         hot = hot_keys(root / "hot", args.hot_copies, args.hot_reissues, args.seed)
