@@ -276,21 +276,31 @@ def errors_prefix(output_dir: str, job: str) -> str:
     return FileSystems.join(output_dir, ERRORS_DIR, job)
 
 
-class WriteDeadLetters(beam.PTransform):
+class WriteJsonLines(beam.PTransform):
+    """Dicts -> `PREFIX-SSSSS-of-NNNNN` + `suffix`, one JSON object per line (sorted keys, UTF-8 as is); a
+    `.gz` suffix compresses. `num_shards` 0 lets the runner choose."""
+
+    def __init__(self, prefix: str, suffix: str = ".jsonl", num_shards: int = 0):
+        super().__init__()
+        self._prefix = prefix
+        self._suffix = suffix
+        self._num_shards = num_shards
+
+    def expand(self, rows):
+        return (
+            rows
+            | "ToJson" >> beam.Map(lambda row: json.dumps(row, ensure_ascii=False, sort_keys=True))
+            | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=self._suffix, num_shards=self._num_shards,
+                                             shard_name_template="-SSSSS-of-NNNNN")
+        )
+
+
+class WriteDeadLetters(WriteJsonLines):
     """Dead letters (dicts) -> `PREFIX-SSSSS-of-NNNNN.jsonl`, one JSON object per line (written even when empty,
     so a finished job always says how many it had)."""
 
     def __init__(self, prefix: str):
-        super().__init__()
-        self._prefix = prefix
-
-    def expand(self, letters):
-        return (
-            letters
-            | "ToJson" >> beam.Map(lambda letter: json.dumps(letter, ensure_ascii=False, sort_keys=True))
-            | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl", num_shards=1,
-                                             shard_name_template="-SSSSS-of-NNNNN")
-        )
+        super().__init__(prefix, ".jsonl", num_shards=1)
 
 
 class ReadLines(beam.DoFn):

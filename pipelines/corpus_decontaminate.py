@@ -13,10 +13,8 @@ before deduplication: `decontaminate.in = out + removed.pmid + removed.text`, re
 """
 from __future__ import annotations
 
-import json
 from typing import NamedTuple
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from corpus import contamination, filters
@@ -24,7 +22,7 @@ from corpus.assemble import CorpusDocument
 from corpus.contamination import BY_PMID, BY_TEXT, DOCUMENT, REPORT, DecontaminationConfig
 from evaluation.files import FileAccess
 from evaluation.tasks import DataError
-from pipelines.common import Removed, apply_step, read_bytes, write_atomically
+from pipelines.common import Removed, WriteJsonLines, apply_step, read_bytes, write_atomically
 from pipelines.corpus_steps import CorpusStep, StepTransform
 
 CONTAMINATION_DIR = "contamination"
@@ -125,17 +123,8 @@ class Decontaminate(StepTransform):
         return result.main
 
 
-class WriteContamination(beam.PTransform):
+class WriteContamination(WriteJsonLines):
     """Matched documents' records -> `contamination/part-SSSSS-of-NNNNN.jsonl` (one JSON object a line)."""
 
     def __init__(self, output: str):
-        super().__init__()
-        self._output = output
-
-    def expand(self, records):
-        return (
-            records
-            | "ToJson" >> beam.Map(lambda row: json.dumps(row, ensure_ascii=False, sort_keys=True))
-            | "Write" >> beam.io.WriteToText(f"{self._output}/{CONTAMINATION_DIR}/part", file_name_suffix=".jsonl",
-                                             shard_name_template="-SSSSS-of-NNNNN")
-        )
+        super().__init__(f"{output}/{CONTAMINATION_DIR}/part", ".jsonl")

@@ -8,7 +8,6 @@ written (empty), so the shard set is always complete.
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Iterator
 
@@ -17,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpus import shards
 from corpus.stats import add_document, empty_histograms, merge_histograms
-from pipelines.common import atomic_output, counter_inc_fn
+from pipelines.common import WriteJsonLines, atomic_output, counter_inc_fn
 from pipelines.corpus_steps import NAMESPACE, SOURCES
 
 LOG = logging.getLogger(__name__)
@@ -87,21 +86,12 @@ class WriteCorpus(beam.PTransform):
         )
 
 
-class WriteExclusions(beam.PTransform):
+class WriteExclusions(WriteJsonLines):
     """Exclusion records (id, step, reason) -> `removed/part-SSSSS-of-NNNNN.jsonl.gz`: every document the job
     removed, and why. (The job deletes an earlier run's files before it starts.)"""
 
     def __init__(self, output: str):
-        super().__init__()
-        self._output = output
-
-    def expand(self, exclusions):
-        return (
-            exclusions
-            | "ToJson" >> beam.Map(lambda row: json.dumps(row, ensure_ascii=False, sort_keys=True))
-            | "Write" >> beam.io.WriteToText(f"{self._output}/{REMOVED_DIR}/part", file_name_suffix=".jsonl.gz",
-                                             shard_name_template="-SSSSS-of-NNNNN")
-        )
+        super().__init__(f"{output}/{REMOVED_DIR}/part", ".jsonl.gz")
 
 
 class LengthHistograms(beam.CombineFn):
