@@ -19,6 +19,7 @@ def test_help():
     assert stopped.value.code == 0
 
 
+@pytest.mark.slow
 def test_a_few_steps_of_each_implementation(tmp_path, capsys):
     paths = make_dataset(str(tmp_path / "data"), max_seq_length=32)
     output = tmp_path / "parity"

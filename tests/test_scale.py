@@ -60,6 +60,7 @@ def test_the_generator_is_deterministic_and_sized(tmp_path):
     assert generate(tmp_path / "c", 0.2, seed=6).exact_copies != first.exact_copies
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES_MB)
 def test_planted_duplicates_are_found_and_nothing_else_is_removed(runs, size):
     truth, _, _, out = runs[size]
@@ -73,6 +74,7 @@ def test_planted_duplicates_are_found_and_nothing_else_is_removed(runs, size):
     assert truth["superseded"] and truth["deleted"] and truth["boilerplate"]
 
 
+@pytest.mark.slow
 def test_two_sizes_give_the_same_results_and_the_counters_balance(runs):
     recalls = []
     for size in SIZES_MB:
@@ -130,7 +132,7 @@ def test_every_stage_runs_as_its_command_in_multi_process_mode(tmp_path):
 
 # --- Per-key state: one hot key's values, as a runner hands them to a step, are never held ---------------------
 
-HOT = 100_000  # values under one key: held, they would take tens of MB; streamed, a few KB
+HOT = 50_000  # values under one key: held, they would take ~10 MB; streamed, a few KB
 HELD_LIMIT = 2_000_000  # bytes a step may allocate for one key, whatever its number of values
 
 
