@@ -2,7 +2,7 @@
 identifier and by text; plain Python (no Beam). The corpus job's step is `pipelines.corpus_decontaminate`, the
 audit of an existing corpus `pipelines.contamination`; docs/contamination.md has the method and its limits.
 
-- Identifiers: every PMID the task files carry (`example_pmids`): PubMedQA's keys, HoC's `PMID_sN` indexes,
+- Identifiers: every PMID the task files carry (`guid_pmid`, `docstart_pmid`): PubMedQA's keys, HoC's `PMID_sN` indexes,
   ChemProt's `PMID.Tx.Ty` ids, EBM-NLP's `-DOCSTART- (PMID)` lines. The other BLURB files carry none (DDI's
   `DDI-MedLine.dN` and JNLPBA's `-DOCSTART-` name no PMID; GAD, BIOSSES, BioASQ and the NER files number rows).
 - Text: word n-grams (`ngram_hashes`, 13 words by default) of every example's text, normalised as
@@ -34,7 +34,7 @@ import numpy as np
 
 from corpus import identifiers
 from corpus.assemble import ABSTRACT, TITLE, CorpusDocument
-from corpus.minhash import normalised_words
+from corpus.minhash import WordHashes, normalised_words
 from evaluation import layouts, readers
 from evaluation.files import LOCAL, Files
 from evaluation.tasks import ALL_TASKS, DataError, Task
@@ -84,16 +84,8 @@ def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
     return _POWERS[:length], _INVERSES[:length]
 
 
-class _WordHashes(dict):
-    """64-bit BLAKE2b of a word's UTF-8 bytes, remembered (a corpus repeats its words)."""
-
-    def __missing__(self, word: str) -> int:
-        value = self[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
-        return value
-
-
-_WORD_HASHES = _WordHashes()
-_WORD_HASHES_MAX = 1 << 20  # words remembered (tens of MB at most); then it starts again
+_WORD_HASHES = WordHashes(lambda word: int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(),
+                                                      "little"))  # 64-bit BLAKE2b of the word's UTF-8 bytes
 
 
 def ngram_hashes(words: Sequence[str], n: int) -> np.ndarray:
@@ -102,9 +94,7 @@ def ngram_hashes(words: Sequence[str], n: int) -> np.ndarray:
     count = len(words) - n + 1
     if count <= 0:
         return np.zeros(0, dtype=np.uint64)
-    if len(_WORD_HASHES) > _WORD_HASHES_MAX:
-        _WORD_HASHES.clear()
-    hashed = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
+    hashed = _WORD_HASHES.array(words)
     powers, inverses = _powers(len(words) + 1)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(words) + 1, dtype=np.uint64)
@@ -156,7 +146,7 @@ class Unit(NamedTuple):
 
 def _token_units(task: Task, path: str, files: Files) -> list[list[Unit]]:
     """A token file's examples grouped by document (its `-DOCSTART-` lines; else the whole file is one)."""
-    text = readers.decode(readers.read_bytes(path, files), path, layouts.whose(task))
+    text = readers.read_text(path, files, layouts.whose(task))
     examples = readers.parse_tokens(text, path, task)  # no training tags: only the words are read here
     starts = readers.document_starts(text)
     documents: list[list[Unit]] = [[] for _ in range(len(starts) + 1)]
@@ -254,7 +244,7 @@ class Index:
 
     # -- storage
     def to_bytes(self) -> bytes:
-        meta = {"ngram": self.ngram, "sources": [dataclasses.asdict(s) for s in self.sources],
+        meta = {"ngram": self.ngram, "sources": self.rows(),
                 "guids": self.guids, "missing": self.missing}
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
@@ -271,12 +261,7 @@ class Index:
                        meta["missing"])
 
     def rows(self) -> list[dict]:
-        return [{"task": s.task, "split": s.split, "paths": s.paths, "examples": s.examples, "pmids": s.pmids,
-                 "ngrams": s.ngrams, "short_examples": s.short_examples} for s in self.sources]
-
-
-def _has_task(task: Task, directory: str, files: Files) -> bool:
-    return any(layouts.find(task, directory, files, split) for split in SPLITS)
+        return [dataclasses.asdict(s) for s in self.sources]
 
 
 def build_index(directories: Sequence[str], splits: Sequence[str], ngram: int, files: Files = LOCAL) -> Index:
@@ -294,15 +279,18 @@ def build_index(directories: Sequence[str], splits: Sequence[str], ngram: int, f
     missing: list[str] = []
     read_paths: set[str] = set()
     for directory in directories:
-        found = [task for task in ALL_TASKS.values() if _has_task(task, directory, files)]
+        # Where each task's splits are, looked up once (on gs:// each look is a request).
+        located_splits = {task: {split: layouts.find(task, directory, files, split) for split in SPLITS}
+                          for task in ALL_TASKS.values()}
+        found = [task for task, located in located_splits.items() if any(located.values())]
         if not found:
             raise DataError(f"{directory}: holds no benchmark task file (expected a BLURB data directory, e.g. "
                             "DIR/BC5CDR-chem/dev.tsv or DIR/ner/BC5CDR-chem-IOB/devel.tsv)")
         for task in found:
             for split in splits:
-                located = layouts.find(task, directory, files, split)
+                located = located_splits[task][split]
                 if located is None:
-                    where = next(found for other in SPLITS if (found := layouts.find(task, directory, files, other)))
+                    where = next(place for place in located_splits[task].values() if place)
                     note = f"{task.name}/{split}: {where.path(split)} does not exist ({where.place.layout})"
                     missing.append(note)
                     continue
@@ -388,9 +376,13 @@ class Match(NamedTuple):
     kind: str  # BY_PMID when its PMID is a benchmark's, else BY_TEXT
     pmid_sources: frozenset[int]
     text_sources: frozenset[int]  # empty unless the text matched (at least min_matches n-grams)
-    ngrams: int  # distinct benchmark n-grams the document holds
+    hashes: frozenset[int]  # the distinct benchmark n-grams the document holds (empty below min_matches)
     ngram: Optional[str]  # one of them, as the document's normalised words
     sentences: dict[int, frozenset[int]]  # sentence number (document order) -> sources of its matched n-grams
+
+    @property
+    def ngrams(self) -> int:
+        return len(self.hashes)
 
 
 def judge(pmid: Optional[str], sentences: Sequence[str], index: Index, min_matches: int = 1) -> Optional[Match]:
@@ -419,7 +411,7 @@ def judge(pmid: Optional[str], sentences: Sequence[str], index: Index, min_match
         start = int(positions[0])
         example = " ".join(words[start:start + index.ngram])
     return Match(BY_PMID if pmid_sources else BY_TEXT, pmid_sources,
-                 index.sources_of(matched) if matched else frozenset(), len(matched), example,
+                 index.sources_of(matched) if matched else frozenset(), frozenset(matched), example,
                  {number: frozenset(sources) for number, sources in per_sentence.items()})
 
 

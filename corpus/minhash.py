@@ -26,16 +26,26 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD
 _CHUNK = 4096  # shingles per block: memory stays at num_perm * 4096 * 8 bytes for any document length
 
 
-class _WordHashes(dict):
-    """CRC-32 of a word's UTF-8 bytes, remembered: a corpus repeats its words, so most lookups are hits."""
+class WordHashes(dict):
+    """A word hash, remembered: a corpus repeats its words, so most lookups are hits. `hash_word(str) -> int`;
+    `array(words)` gives the hashes as uint64. At most `limit` words are held (tens of MB); then it starts again."""
+
+    def __init__(self, hash_word, limit: int = 1 << 20):
+        super().__init__()
+        self._hash_word = hash_word
+        self._limit = limit
 
     def __missing__(self, word: str) -> int:
-        value = self[word] = zlib.crc32(word.encode("utf-8"))
+        value = self[word] = self._hash_word(word)
         return value
 
+    def array(self, words: Sequence[str]) -> np.ndarray:
+        if len(self) > self._limit:
+            self.clear()
+        return np.fromiter(map(self.__getitem__, words), dtype=np.uint64, count=len(words))
 
-_WORD_HASHES = _WordHashes()
-_WORD_HASHES_MAX = 1 << 20  # words remembered (tens of MB at most); then it starts again
+
+_WORD_HASHES = WordHashes(lambda word: zlib.crc32(word.encode("utf-8")))
 
 
 def normalised_words(text: str) -> list[str]:
@@ -49,9 +59,7 @@ def shingle_hashes(words: Sequence[str], size: int) -> np.ndarray:
         raise ValueError(f"shingle size must be in 1..{len(_MIX)}, got {size}")
     if not words:
         return np.zeros(0, dtype=np.uint64)
-    if len(_WORD_HASHES) > _WORD_HASHES_MAX:
-        _WORD_HASHES.clear()
-    word_hashes = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
+    word_hashes = _WORD_HASHES.array(words)
     size = min(size, len(words))
     count = len(words) - size + 1
     mixed = np.zeros(count, dtype=np.uint64)
