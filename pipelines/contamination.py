@@ -37,8 +37,8 @@ from corpus.assemble import CorpusDocument, text_blocks
 from corpus.documents import Document
 from pipelines.common import (READ_ERRORS, add_argument_once, bounded_lines, counter_inc_fn, counters, expand_globs,
                               job_parser, open_binary, parse_job_args, read_bytes, read_json, run_pipeline,
-                              use_local_runner_by_default, write_atomically, write_json)
-from pipelines.corpus_decontaminate import BEAM_FILES
+                              use_local_runner_by_default, write_json)
+from pipelines.corpus_decontaminate import IndexFile, read_benchmarks, write_index
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "contamination"
@@ -98,13 +98,12 @@ class MatchFile(beam.DoFn):
     """A corpus file -> ("ngram", hash) and ("pmid", PMID) for every benchmark n-gram and PMID it holds (once per
     document); a damaged file counts as `files_damaged` after the documents before the damage."""
 
-    def __init__(self, index_path: str, digest: str):
-        self._path = index_path
-        self._digest = digest
+    def __init__(self, index: IndexFile):
+        self._index_file = index
         self._index = None
 
     def setup(self) -> None:
-        self._index = contamination.load_index(self._path, self._digest, read_bytes)
+        self._index = contamination.load_index(self._index_file.path, self._index_file.digest, read_bytes)
 
     def process(self, path: str) -> Iterator[tuple[str, object]]:
         index = self._index
@@ -118,30 +117,10 @@ class MatchFile(beam.DoFn):
                     inc("documents_matched")
                     if match.pmid_sources:
                         yield "pmid", int(pmid)
-                    words = [w for text in texts for w in contamination.normalised_words(text)]
-                    hashes = contamination.ngram_hashes(words, index.ngram)
-                    for value in set(hashes[index.contains(hashes)].tolist()):
+                    for value in match.hashes:
                         yield "ngram", value
         except READ_ERRORS:
             inc("files_damaged")
-
-
-class _Union(beam.CombineFn):
-    def create_accumulator(self):
-        return set()
-
-    def add_input(self, accumulator, value):
-        accumulator.add(value)
-        return accumulator
-
-    def merge_accumulators(self, accumulators):
-        merged = set()
-        for accumulator in accumulators:
-            merged |= accumulator
-        return merged
-
-    def extract_output(self, accumulator):
-        return sorted(accumulator)
 
 
 def audit(index: contamination.Index, found: dict, job_counters: dict) -> dict:
@@ -190,13 +169,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 def run(argv: Optional[list[str]] = None) -> dict:
     args = parse_args(argv)
     files = expand_globs(args.corpus, "corpus")
-    try:
-        index = contamination.build_index(args.benchmark, args.splits, args.ngram, BEAM_FILES)
-    except (contamination.DataError, FileNotFoundError) as error:
-        raise SystemExit(f"error: --benchmark: {error}") from None
-    data = index.to_bytes()
+    index = read_benchmarks(args.benchmark, args.splits, args.ngram, "--benchmark")
     index_path, found_path = f"{args.output}.index.npz", f"{args.output}.found.json"
-    write_atomically(index_path, data)
+    index_file = write_index(index_path, index)
     LOG.info("contamination: %d corpus files against %d examples (%d with a PMID; %d n-grams)", len(files),
              len(index.guids), int(np.count_nonzero(index.example_pmid)), index.hashes.size)
     options = PipelineOptions(argv)
@@ -206,9 +181,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
         pipeline
         | "ListFiles" >> beam.Create(files)
         | "Spread" >> beam.Reshuffle()
-        | "Match" >> beam.ParDo(MatchFile(index_path, contamination.index_digest(data)))
-        | "Distinct" >> beam.Distinct()
-        | "PerKind" >> beam.CombinePerKey(_Union())
+        | "Match" >> beam.ParDo(MatchFile(index_file))
+        | "PerKind" >> beam.CombinePerKey(beam.combiners.ToSetCombineFn())  # distinct before the shuffle
+        | "Sorted" >> beam.MapTuple(lambda kind, values: (kind, sorted(values)))
         | "Gather" >> beam.combiners.ToDict()
         | "WriteFound" >> beam.Map(lambda found: write_json(found_path, found))
     )

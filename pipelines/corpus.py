@@ -42,8 +42,9 @@ from corpus.stats import build_stats
 from pipelines.common import (WriteDeadLetters, add_argument_once, counters, errors_prefix, expand_globs, job_parser,
                               parse_job_args, read_json, run_pipeline, use_local_runner_by_default, write_atomically,
                               write_json)
-from pipelines.corpus_decontaminate import (Decontaminate, IndexFile, WriteContamination, read_benchmarks,
-                                            remove_contamination_files, write_index)
+from pipelines.corpus_decontaminate import (CONTAMINATION_DIR, INDEX_FILE, Decontaminate, IndexFile,
+                                            WriteContamination, read_benchmarks, remove_contamination_files,
+                                            write_index)
 from pipelines.corpus_dedup import DeduplicateCorpus
 from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, CrossSourceVerdicts, FilterDocuments,
                                     IdentifyLanguage, ReadCorpusInput)
@@ -300,8 +301,10 @@ def run(argv: Optional[list[str]] = None) -> dict:
     remove_contamination_files(output)
     index = index_file = None
     if config.decontamination is not None:
-        index = read_benchmarks(config.decontamination)
-        index_file = write_index(output, index)
+        decontamination_config = config.decontamination
+        index = read_benchmarks(decontamination_config.benchmarks, decontamination_config.splits,
+                                decontamination_config.ngram, "--exclude-benchmark")
+        index_file = write_index(f"{output}/{CONTAMINATION_DIR}/{INDEX_FILE}", index)
         LOG.info("corpus: excluding %d example(s) of %d task split(s): %d PMIDs, %d %d-grams", len(index.guids),
                  len(index.sources), sum(s.pmids for s in index.sources), index.hashes.size, index.ngram)
     pipeline = beam.Pipeline(options=options)

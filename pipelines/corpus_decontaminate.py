@@ -36,17 +36,18 @@ class IndexFile(NamedTuple):
     digest: str
 
 
-def read_benchmarks(config: DecontaminationConfig) -> contamination.Index:
-    """The index of the excluded benchmarks (local or gs://); a bad or missing file exits with one line."""
+def read_benchmarks(directories, splits, ngram: int, flag: str) -> contamination.Index:
+    """The index of the benchmarks' `splits` (local or gs://); a bad or missing file exits with one line naming
+    `flag`."""
     try:
-        return contamination.build_index(config.benchmarks, config.splits, config.ngram, BEAM_FILES)
+        return contamination.build_index(directories, splits, ngram, BEAM_FILES)
     except (DataError, FileNotFoundError) as error:
-        raise SystemExit(f"error: --exclude-benchmark: {error}") from None
+        raise SystemExit(f"error: {flag}: {error}") from None
 
 
-def write_index(output: str, index: contamination.Index) -> IndexFile:
+def write_index(path: str, index: contamination.Index) -> IndexFile:
+    """The index as one file for the workers to load (`contamination.load_index`), with its digest."""
     data = index.to_bytes()
-    path = f"{output}/{CONTAMINATION_DIR}/{INDEX_FILE}"
     write_atomically(path, data)
     return IndexFile(path, contamination.index_digest(data))
 
