@@ -229,16 +229,11 @@ def subset_size(fraction: float, count: int) -> int:
     return max(1, min(count, math.ceil(fraction * count - 1e-9)))
 
 
-def train_and_score(task: Task, data: TaskData, checkpoint: str, options: Options, seed: int,
-                    strategy: tf.distribute.Strategy | None = None) -> dict:
-    """One trial: a fresh encoder (pretrained, or random with --random-init), fine-tuned on the
-    training features, scored on the evaluation split. Returns the score and timings."""
-    return _trial(task, data, checkpoint, options, seed, strategy)[0]
-
-
 def _trial(task: Task, data: TaskData, checkpoint: str, options: Options, seed: int,
            strategy: tf.distribute.Strategy | None = None) -> tuple[dict, list, "_Trial"]:
-    """`train_and_score`, also returning the predictions on the evaluation split and the trained trial."""
+    """One trial: a fresh encoder (pretrained, or random with --random-init), fine-tuned on the training
+    features, scored on the evaluation split. Returns the score and timings, the predictions on the evaluation
+    split and the trained trial."""
     settings = resolved(task, options)
     strategy = strategy or tf.distribute.get_strategy()
     batch = settings.batch_size
