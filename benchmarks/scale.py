@@ -179,9 +179,9 @@ def measure(sizes: list[float], stages: list[str], root: Path, workers: int, see
                     row["quality"] = corpus_quality(output, truth)
                     if baseline is not None:
                         base_out = root / f"baseline-{size:g}mb-{mode.split()[0]}"
-                        base = run_stage(stage_args(stage, data, out, flags)[:4] + [f"{base_out}/corpus",
-                                         *stage_args(stage, data, out, flags)[5:]], baseline,
-                                         log=root / f"{base_out.name}-corpus.log")
+                        base_args = [f"{base_out}/corpus" if arg == f"{out}/corpus" else arg
+                                     for arg in stage_args(stage, data, out, flags)]  # its own output
+                        base = run_stage(base_args, baseline, log=root / f"{base_out.name}-corpus.log")
                         rows.append({**row, **base, "implementation": "baseline",
                                      "output_bytes": directory_bytes(base_out / "corpus"), "quality": None})
                 rows.append(row)
