@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import math
-from typing import BinaryIO, Iterable, NamedTuple
+from typing import BinaryIO, Iterable, NamedTuple, Optional
 
 from corpus.assemble import CorpusDocument
 
@@ -62,9 +62,10 @@ class Entry(NamedTuple):
     document: bytes
 
 
-def entry(seed: int, document: CorpusDocument) -> Entry:
-    return Entry(shuffle_key(seed, document.id), document.id, text_bytes(document), document.num_sentences(),
-                 document.source, document.to_bytes())
+def entry(seed: int, document: CorpusDocument, key: Optional[bytes] = None) -> Entry:
+    """The document's entry, under its shuffle key for `seed` (or the given `key`)."""
+    return Entry(shuffle_key(seed, document.id) if key is None else key, document.id, text_bytes(document),
+                 document.num_sentences(), document.source, document.to_bytes())
 
 
 class ShardSummary(NamedTuple):
@@ -107,8 +108,7 @@ def write_shard(entries: Iterable[tuple], text_name: str, text_file: BinaryIO,
 def render_shard(documents: Iterable[tuple[bytes, CorpusDocument]], text_name: str) -> tuple[bytes, bytes, int]:
     """(text shard bytes, gzipped documents shard bytes, number of documents) in memory, documents in
     shuffle-key order: what `write_shard` streams (for tests and benchmarks)."""
-    entries = [Entry(key, document.id, text_bytes(document), document.num_sentences(), document.source,
-                     document.to_bytes()) for key, document in documents]
+    entries = [entry(0, document, key) for key, document in documents]
     text, jsonl = io.BytesIO(), io.BytesIO()
     summary = write_shard(entries, text_name, text, jsonl)
     return text.getvalue(), jsonl.getvalue(), summary.documents
