@@ -19,20 +19,25 @@ from corpus.minhash import normalised_words
 _DIGITS = re.compile(r"\d+")
 
 
-def line_key(sentence: str) -> Optional[str]:
+KEY_BYTES = 8  # a line key is this many bytes of a BLAKE2b digest
+
+
+def line_key(sentence: str) -> Optional[bytes]:
     """The boilerplate key of a sentence, or None when it has no words to compare."""
     return key_of_words(normalised_words(sentence.replace("©", "(c)")))
 
 
-def key_of_words(words: list[str]) -> Optional[str]:
+def key_of_words(words: list[str]) -> Optional[bytes]:
     """The line key of a sentence's normalised words (digits count as one, so years and grant numbers vary)."""
-    if not words:
-        return None
-    normalised = _DIGITS.sub("0", " ".join(words))
-    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).hexdigest()
+    return key_of_text(" ".join(words)) if words else None
 
 
-def document_line_keys(document: CorpusDocument) -> set[str]:
+def key_of_text(joined_words: str) -> bytes:
+    """`key_of_words` of the words joined by single spaces."""
+    return hashlib.blake2b(_DIGITS.sub("0", joined_words).encode("utf-8"), digest_size=KEY_BYTES).digest()
+
+
+def document_line_keys(document: CorpusDocument) -> set[bytes]:
     """The distinct line keys of a document (a sentence repeated inside one document counts once)."""
     keys = (line_key(sentence) for sentence in document.sentences())
     return {key for key in keys if key is not None}
@@ -58,7 +63,7 @@ def losing_documents(occurrences: Iterable[tuple[bytes, str]], min_documents: in
     return count, (document_id for order, document_id in occurrences if (order, document_id) != winner)
 
 
-def remove_lines(document: CorpusDocument, keys: set[str]) -> list[tuple[str, str]]:
+def remove_lines(document: CorpusDocument, keys: set[bytes]) -> list[tuple[bytes, str]]:
     """Drop the sentences whose key is in `keys` (in place); returns (key, sentence) for each one dropped."""
     removed = []
     for paragraph in document.paragraphs:

@@ -135,6 +135,13 @@ def document_problem(document: CorpusDocument, config: FilterConfig) -> Optional
     """EMPTY or TOO_SHORT for a document not worth keeping, else None."""
     if not document.paragraphs:
         return EMPTY
-    if document.num_words() < config.min_document_words:
+    return size_problem(document.num_sentences(), document.num_words(), config)
+
+
+def size_problem(sentences: int, words: int, config: FilterConfig) -> Optional[str]:
+    """`document_problem` of a document with this many sentences and words."""
+    if not sentences:
+        return EMPTY
+    if words < config.min_document_words:
         return TOO_SHORT
     return None

@@ -24,7 +24,7 @@ class Fingerprint(NamedTuple):  # a tuple: pickled compactly, it travels through
     title: str
     exact_key: str
     signature: Optional[bytes]  # uint32 MinHash values; None for a document without words
-    line_keys: tuple[str, ...]  # distinct, sorted
+    line_keys: bytes  # the distinct `boilerplate` line keys, sorted, end to end (KEY_BYTES each)
 
 
 def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) -> Fingerprint:
@@ -37,13 +37,23 @@ def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) 
     for sentence in document.sentences():
         sentences += 1
         words = normalised_words(sentence)
-        exact.update(" ".join(words).encode("utf-8"))
+        joined = " ".join(words)
+        exact.update(joined.encode("utf-8"))
         exact.update(b" ")
         all_words += words
         # A line key normalises "©" as "(c)" first; other sentences' words are the same either way.
-        key = boilerplate.line_key(sentence) if "©" in sentence else boilerplate.key_of_words(words)
-        if key is not None:
-            line_keys.add(key)
+        if "©" in sentence:
+            key = boilerplate.line_key(sentence)
+            if key is not None:
+                line_keys.add(key)
+        elif words:
+            line_keys.add(boilerplate.key_of_text(joined))
     signature = hasher.signature(shingle_hashes(all_words, shingle_size)).tobytes() if all_words else None
     return Fingerprint(document.id, survivor_rank(document), sentences, document.title(), exact.hexdigest(),
-                       signature, tuple(sorted(line_keys)))
+                       signature, b"".join(sorted(line_keys)))
+
+
+def line_keys(print_: Fingerprint) -> list[bytes]:
+    """The fingerprint's line keys, one by one."""
+    keys, size = print_.line_keys, boilerplate.KEY_BYTES
+    return [keys[start:start + size] for start in range(0, len(keys), size)]

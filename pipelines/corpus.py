@@ -48,8 +48,7 @@ from pipelines.corpus_decontaminate import (CONTAMINATION_DIR, INDEX_FILE, Decon
 from pipelines.corpus_dedup import DeduplicateCorpus
 from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, CrossSourceVerdicts, FilterDocuments,
                                     IdentifyLanguage, ReadCorpusInput)
-from pipelines.corpus_write import (LengthHistograms, WriteCorpus, WriteExclusions, remove_exclusions,
-                                   remove_stale_shards)
+from pipelines.corpus_write import WriteCorpus, WriteExclusions, remove_exclusions, remove_stale_shards
 
 LOG = logging.getLogger(__name__)
 
@@ -235,8 +234,7 @@ class BuildCorpus(beam.PTransform):
         _ = ([letters for step in steps for letters in step.exclusions]
              | "AllExclusions" >> beam.Flatten()
              | "WriteExclusions" >> WriteExclusions(self._output))
-        shard_rows = kept | "Write" >> WriteCorpus(self._output, config.seed, config.shard_size_bytes)
-        histograms = kept | "Histograms" >> beam.CombineGlobally(LengthHistograms())
+        shard_rows, histograms = kept | "Write" >> WriteCorpus(self._output, config.shard_size_bytes)
         parts = [
             histograms | "NameHistograms" >> beam.Map(lambda h: {"histograms": h}),
             shard_rows | "NameShards" >> beam.Map(lambda rows: {"shards": rows}),

@@ -2,12 +2,13 @@
 fingerprints, and the one join where the documents meet their verdicts.
 
 Each document that passed the language step is fingerprinted once (`corpus.fingerprints`: exact key, MinHash
-signature, line keys, rank, title, sentence count) and keyed by its id. The fingerprints, not the documents, go
+signature, line keys, rank, title, sentence count) and becomes its shard entry (`corpus.shards.Entry`: a few
+numbers and the document as compressed bytes), keyed by its id. The fingerprints, not the documents, go
 through the cross-source verdicts (a PubMed record whose PMC article is in the input), the exact-duplicate
 groups, the near-duplicate graph (`pipelines.near_duplicates`) and the boilerplate line groups, each step seeing
 the survivors of the one before; every removal becomes a verdict. Then one CoGroupByKey brings each document
 its verdict (removed) or the boilerplate lines to drop from it: the documents are shuffled once in the whole
-job, where each of the four steps moved them before.
+job, where each of the four steps moved them before, and only a document that loses lines is decoded there.
 
 Counters keep the job's scheme (`cross_source.*`, `exact.*`, `near.*`, `boilerplate.*`, `sentences.*`), so the report's step
 table balances as before; every removed document is also an exclusion record (id, step, reason) for the job's
@@ -21,10 +22,10 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from corpus import boilerplate, filters
+from corpus import boilerplate, filters, shards
 from corpus.assemble import CorpusDocument
 from corpus.dedup import NearDuplicateConfig
-from corpus.fingerprints import Fingerprint, fingerprint
+from corpus.fingerprints import Fingerprint, fingerprint, line_keys
 from corpus.minhash import MinHasher
 from pipelines.common import (DEAD_LETTERS, EXCLUSIONS, Removed, apply_step, counter_inc_fn, dead_letter,
                               exclusion)
@@ -65,12 +66,13 @@ class KeepUnlessSuperseded(FingerprintStep):
 
 
 class FingerprintDoFn(beam.DoFn):
-    """CorpusDocument -> (id, document), and its Fingerprint to the FINGERPRINTS output; the MinHash
-    permutations are built once per worker. A document that cannot be fingerprinted leaves at the exact step
-    (`exact.removed.error`) with a dead letter."""
+    """CorpusDocument -> (id, its shard entry under `seed`), and its Fingerprint to the FINGERPRINTS output; the
+    MinHash permutations are built once per worker. A document that cannot be fingerprinted leaves at the exact
+    step (`exact.removed.error`) with a dead letter."""
 
-    def __init__(self, config: NearDuplicateConfig):
+    def __init__(self, config: NearDuplicateConfig, seed: int):
         self._config = config
+        self._seed = seed
         self._hasher = None
 
     def setup(self) -> None:
@@ -88,7 +90,7 @@ class FingerprintDoFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(EXCLUSIONS, exclusion(document.id, "exact", "error"))
             return
         yield beam.pvalue.TaggedOutput(FINGERPRINTS, print_)
-        yield document.id, document
+        yield document.id, tuple(shards.entry(self._seed, document))
 
 
 def _resolve_exact(item) -> Iterator:
@@ -141,7 +143,7 @@ class DropExactDuplicates(StepTransform):
 
 def _line_occurrences(print_: Fingerprint, seed: int) -> Iterator:
     order = boilerplate.winner_order(seed, print_.id)
-    for key in print_.line_keys:
+    for key in line_keys(print_):
         yield key, (order, print_.id)
 
 
@@ -154,39 +156,50 @@ def _line_losers(item, min_documents: int) -> Iterator[tuple[str, str]]:
         yield document_id, key
 
 
-def _with_verdicts(item) -> Iterator[tuple[CorpusDocument, frozenset]]:
-    """A document with no verdict, and the boilerplate lines to drop from it; a removed one goes no further
-    (it was counted, and excluded, where its verdict was made)."""
+def _with_verdicts(item) -> Iterator[tuple[shards.Entry, frozenset]]:
+    """A document's entry if it has no verdict, and the boilerplate lines to drop from it; a removed one goes
+    no further (it was counted, and excluded, where its verdict was made)."""
     _, grouped = item
     if any(True for _ in grouped["verdict"]):
         return
     keys = frozenset(grouped["key"])
-    for document in grouped["document"]:
-        yield document, keys
+    for entry in grouped["document"]:
+        yield shards.Entry._make(entry), keys
 
 
 class RemoveLinesDoFn(CorpusStep):
-    """(document, its boilerplate line keys) -> the document without those lines, unless it is left too short;
-    each removed line (once per document) goes to the `lines` output for the report."""
+    """(entry, its boilerplate line keys) -> the entry of the document without those lines, unless it is left
+    too short; each removed line (once per document) goes to the `lines` output for the report. Only a
+    document that loses lines is decoded (and packed again)."""
 
-    def __init__(self, config: filters.FilterConfig):
+    def __init__(self, config: filters.FilterConfig, seed: int):
         super().__init__("boilerplate")
         self._config = config
+        self._seed = seed
 
-    def apply(self, item: tuple[CorpusDocument, frozenset]):
-        document, keys = item
-        removed = boilerplate.remove_lines(document, keys) if keys else []
-        self.inc("sentences.removed.boilerplate", len(removed))
-        examples = {}
-        for key, sentence in removed:
-            examples.setdefault(key, sentence)
-        for key, sentence in sorted(examples.items()):  # once per document, for the document count
-            self.side("lines", (key, sentence))
-        problem = filters.document_problem(document, self._config)
-        return Removed(problem) if problem else document
+    def apply(self, item: tuple[shards.Entry, frozenset]):
+        entry, keys = item
+        if keys:
+            document = shards.unpack(entry.document)
+            removed = boilerplate.remove_lines(document, keys)
+            if removed:
+                self.inc("sentences.removed.boilerplate", len(removed))
+                examples = {}
+                for key, sentence in removed:
+                    examples.setdefault(key, sentence)
+                for key, sentence in sorted(examples.items()):  # once per document, for the document count
+                    self.side("lines", (key, sentence))
+                entry = shards.entry(self._seed, document, entry.key)
+        problem = filters.size_problem(entry.sentences, entry.words, self._config)
+        if problem:
+            # Counted here: `removed` would see the entry from before its lines went.
+            self.inc("sentences.dropped_with_document", entry.sentences)
+            return Removed(problem)
+        return tuple(entry)
 
     def removed(self, element, reason: str) -> None:
-        super().removed(element[0], reason)
+        if reason == "error":  # apply failed before it counted what leaves
+            self.inc("sentences.dropped_with_document", element[0].sentences)
 
 
 class LineExample(beam.CombineFn):
@@ -212,11 +225,11 @@ class LineExample(beam.CombineFn):
 
 
 class DeduplicateCorpus(StepTransform):
-    """Documents, or (documents, cross-source verdicts from `CrossSourceVerdicts`) -> the documents that are
-    not superseded by their PMC article, nor exact or near duplicates, without their boilerplate lines
-    (sentences in >= `min_documents` documents are kept in one, a seeded winner, and removed from the rest),
-    unless left too short. Returns (documents, exact-duplicate groups, near-duplicate clusters as one list,
-    top removed lines as one list)."""
+    """Documents, or (documents, cross-source verdicts from `CrossSourceVerdicts`) -> the shard entries
+    (`corpus.shards.Entry` tuples, shuffle keys from `seed`) of the documents that are not superseded by their
+    PMC article, nor exact or near duplicates, without their boilerplate lines (sentences in >= `min_documents`
+    documents are kept in one, a seeded winner, and removed from the rest), unless left too short. Returns
+    (entries, exact-duplicate groups, near-duplicate clusters as one list, top removed lines as one list)."""
 
     def __init__(self, near: NearDuplicateConfig, seed: int, min_documents: int,
                  filter_config: filters.FilterConfig, top: int = 20):
@@ -231,7 +244,7 @@ class DeduplicateCorpus(StepTransform):
         from pipelines.near_duplicates import DropNearDuplicates
 
         documents, superseded = inputs if isinstance(inputs, tuple) else (inputs, None)
-        printed = documents | "Fingerprint" >> beam.ParDo(FingerprintDoFn(self._near)).with_outputs(
+        printed = documents | "Fingerprint" >> beam.ParDo(FingerprintDoFn(self._near, self._seed)).with_outputs(
             FINGERPRINTS, DEAD_LETTERS, EXCLUSIONS, main="documents")
         self.dead_letters.append(printed[DEAD_LETTERS])
         self.exclusions.append(printed[EXCLUSIONS])
@@ -265,12 +278,12 @@ class DeduplicateCorpus(StepTransform):
             | "JoinVerdicts" >> beam.CoGroupByKey()
             | "WithVerdicts" >> beam.FlatMap(_with_verdicts)
         )
-        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters), "lines",
+        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters, self._seed), "lines",
                               dead_letters=self.dead_letters, exclusions=self.exclusions)
         lines = (
             resolved.lines
             | "PerLine" >> beam.CombinePerKey(LineExample())
-            | "LineRows" >> beam.MapTuple(lambda key, value: (value[0] + 1, key, value[1]))
+            | "LineRows" >> beam.MapTuple(lambda key, value: (value[0] + 1, key.hex(), value[1]))
             | "TopLines" >> beam.combiners.Top.Of(self._top)
             | "Unwrap" >> beam.Map(lambda top: [{"documents": n, "key": key, "text": text} for n, key, text in top])
         )

@@ -1,10 +1,11 @@
 """Writing the corpus: a seeded shuffle into text shards and their documents shards, with length histograms.
 
-Every document gets a key from (seed, id) (`corpus.shards`); the shard count follows from the total text size and
+Every document's entry carries a key from (seed, id) (`corpus.shards`); the shard count follows from the total text size and
 `shard_size_bytes`; each shard's documents are written in key order as `text/part-SSSSS-of-NNNNN.txt` (one
 sentence per line, a blank line between documents) and `documents/part-SSSSS-of-NNNNN.jsonl.gz` (the same
 documents with their ids, sentences and first line), each atomically. A shard that draws no document is still
-written (empty), so the shard set is always complete.
+written (empty), so the shard set is always complete. The length histograms are counted as the shards are
+written, where each document is decoded anyway.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from corpus import shards
-from corpus.stats import add_document, empty_histograms, merge_histograms
+from corpus.stats import merge_histograms
 from pipelines.common import WriteJsonLines, atomic_output, counter_inc_fn
 from pipelines.corpus_steps import NAMESPACE, SOURCES
 
@@ -47,23 +48,21 @@ class WriteShardDoFn(beam.DoFn):
         for source in SOURCES:
             inc(f"written.documents.{source}", summary.by_source.get(source, 0))
         yield {"shard": text_name, "documents": summary.documents, "sentences": summary.sentences,
-               "bytes": summary.text_bytes}
+               "bytes": summary.text_bytes, "histograms": summary.histograms}
 
 
 class WriteCorpus(beam.PTransform):
-    """Seeded shuffle into shards of about `shard_size_bytes`; returns the shard summaries as one sorted list.
-    Each document becomes a `shards.Entry` where it is made (a plain tuple of primitives and its bytes, which
-    Beam encodes without pickling), so the shuffle and the shard count's pass move bytes, not documents."""
+    """Shard entries (`shards.Entry` tuples: plain primitives and the packed document, which Beam encodes
+    without pickling) -> shards of about `shard_size_bytes`, in the seeded order of the entries' keys; returns
+    (the shard summaries as one sorted list, the length histograms of all written documents)."""
 
-    def __init__(self, output: str, seed: int, shard_size_bytes: int):
+    def __init__(self, output: str, shard_size_bytes: int):
         super().__init__()
         self._output = output
-        self._seed = seed
         self._shard_size = shard_size_bytes
 
-    def expand(self, documents):
-        seed, shard_size = self._seed, self._shard_size
-        entries = documents | "Entries" >> beam.Map(lambda document: tuple(shards.entry(seed, document)))
+    def expand(self, entries):
+        shard_size = self._shard_size
         num_shards = beam.pvalue.AsSingleton(
             entries
             | "Bytes" >> beam.Map(lambda entry: shards.Entry._make(entry).text_bytes)
@@ -73,16 +72,21 @@ class WriteCorpus(beam.PTransform):
             lambda entry, n: (shards.shard_index(shards.Entry._make(entry).key, n), entry), n=num_shards)
         # Every shard index gets an entry, so a shard that draws no document is still written (empty).
         every_shard = (
-            documents.pipeline
+            entries.pipeline
             | "Once" >> beam.Create([None])
             | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, None) for i in range(n)], n=num_shards))
-        return (
+        summaries = (
             (assigned, every_shard)
             | "AllEntries" >> beam.Flatten()
             | "GroupShards" >> beam.GroupByKey()
             | "WriteShard" >> beam.ParDo(WriteShardDoFn(self._output), num_shards=num_shards)
             | "Summaries" >> beam.combiners.ToList()
-            | "Sort" >> beam.Map(lambda rows: sorted(rows, key=lambda row: row["shard"]))
+        )
+        return (
+            summaries | "Sort" >> beam.Map(lambda rows: sorted(
+                ({key: value for key, value in row.items() if key != "histograms"} for row in rows),
+                key=lambda row: row["shard"])),
+            summaries | "Histograms" >> beam.Map(lambda rows: merge_histograms(row["histograms"] for row in rows)),
         )
 
 
@@ -92,21 +96,6 @@ class WriteExclusions(WriteJsonLines):
 
     def __init__(self, output: str):
         super().__init__(f"{output}/{REMOVED_DIR}/part", ".jsonl.gz")
-
-
-class LengthHistograms(beam.CombineFn):
-    def create_accumulator(self):
-        return empty_histograms()
-
-    def add_input(self, accumulator, document):
-        add_document(accumulator, document)
-        return accumulator
-
-    def merge_accumulators(self, accumulators):
-        return merge_histograms(accumulators)
-
-    def extract_output(self, accumulator):
-        return accumulator
 
 
 def remove_exclusions(output: str) -> None:

@@ -226,7 +226,7 @@ def test_cross_source_transform():
         corpus_documents = documents_in | "Corpus" >> beam.Map(corpus_document)
         kept, _, _, _ = (corpus_documents, verdicts) | DeduplicateCorpus(
             NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
-        assert_that(kept | "Ids" >> beam.Map(lambda d: d.id),
+        assert_that(kept | "Ids" >> beam.Map(lambda entry: shards.Entry._make(entry).id),
                     equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]), label="kept")
 
 
@@ -239,7 +239,7 @@ def test_exact_and_near_duplicate_transforms():
     dedup_step = DeduplicateCorpus(NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
         kept, groups, clusters, _ = pipeline | beam.Create(chosen) | dedup_step
-        assert_that(kept | beam.Map(lambda d: d.id),
+        assert_that(kept | beam.Map(lambda entry: shards.Entry._make(entry).id),
                     equal_to([plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)]))
         assert_that(groups | "ExactIds" >> beam.Map(lambda gs: [(g["kept"], g["removed"]) for g in gs]),
                     equal_to([[(plants["exact_original"], [plants["exact_copy"]])]]), label="groups")
@@ -260,9 +260,11 @@ def test_boilerplate_transform_keeps_one_copy():
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
         kept, _, _, lines = pipeline | beam.Create(documents) | DeduplicateCorpus(
             NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
-        holders = kept | beam.FlatMap(lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
+        documents_kept = kept | "Unpack" >> beam.Map(lambda entry: shards.unpack(shards.Entry._make(entry).document))
+        holders = documents_kept | beam.FlatMap(
+            lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
         assert_that(holders, equal_to([winner]), label="winner")
-        funding = kept | "Funding" >> beam.FlatMap(lambda d: [s for s in d.sentences() if "Foo" in s])
+        funding = documents_kept | "Funding" >> beam.FlatMap(lambda d: [s for s in d.sentences() if "Foo" in s])
         assert_that(funding, equal_to(["Supported by the Foo Foundation."] * 2), label="below threshold")
         assert_that(lines | beam.Map(lambda rows: [row["documents"] for row in rows]), equal_to([[4]]),
                     label="lines")
@@ -274,7 +276,8 @@ def test_write_corpus_shards_every_document_once(tmp_path):
     for seed in (1, 2):
         out = tmp_path / f"seed{seed}"
         with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-            _ = pipeline | beam.Create(documents) | WriteCorpus(str(out), seed, shard_size_bytes=4000)
+            entries = pipeline | beam.Create(documents) | beam.Map(lambda d, s: tuple(shards.entry(s, d)), s=seed)
+            _ = entries | WriteCorpus(str(out), shard_size_bytes=4000)
         texts = sorted((out / "text").glob("part-*-of-*.txt"))
         assert len(texts) == shards.shard_count(sum(shards.text_bytes(d) for d in documents), 4000) > 1
         blocks = [block for path in texts for block in path.read_text().strip("\n").split("\n\n") if block]
