@@ -47,20 +47,27 @@ def winner_order(seed: int, document_id: str) -> bytes:
     return hashlib.blake2b(f"{seed}:{document_id}".encode("utf-8"), digest_size=8).digest()
 
 
-def losing_documents(occurrences: Iterable[tuple[bytes, str]], min_documents: int) -> tuple[int, Iterator[str]]:
-    """(number of documents, ids to remove the line from) for one line key's (winner order, document id) pairs.
+def occurrence(seed: int, document_id: str) -> bytes:
+    """A document's entry in a line's group: its winner order (8 bytes), then its UTF-8 id. As bytes, these
+    sort as (order, id) pairs do, and one is a single small object."""
+    return winner_order(seed, document_id) + document_id.encode("utf-8")
+
+
+def losing_documents(occurrences: Iterable[bytes], min_documents: int) -> tuple[int, Iterator[str]]:
+    """(number of documents, ids to remove the line from) for one line key's `occurrence` values.
 
     `occurrences` is iterated twice (a Beam grouped value can be), and the losers are yielded from the second
     pass, so a line in millions of documents is never held as a list; nothing is removed below `min_documents`.
+    The winner is the smallest occurrence: the smallest winner order, then id.
     """
     count, winner = 0, None
-    for order, document_id in occurrences:
+    for value in occurrences:
         count += 1
-        if winner is None or (order, document_id) < winner:
-            winner = (order, document_id)
+        if winner is None or value < winner:
+            winner = value
     if count < min_documents:
         return count, iter(())
-    return count, (document_id for order, document_id in occurrences if (order, document_id) != winner)
+    return count, (value[8:].decode("utf-8") for value in occurrences if value != winner)
 
 
 def remove_lines(document: CorpusDocument, keys: set[bytes]) -> list[tuple[bytes, str]]:

@@ -18,7 +18,9 @@ from corpus.assemble import CorpusDocument, is_full_text
 from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
 from corpus.minhash import MinHasher, band_keys, normalised_words, shingle_hashes
 
-Rank = tuple[int, int, str]
+Rank = bytes  # `survivor_rank`: compared as bytes, it orders documents; `rank_id` reads the id back
+_RANK_ID = 9  # a rank is 1 byte (full text or not), 8 bytes (the word count's complement), then the UTF-8 id
+_MAX_WORDS = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,19 @@ def cross_source_losers(members: Iterable[tuple[str, str]]) -> list[tuple[str, s
 
 def survivor_rank(document: CorpusDocument) -> Rank:
     """Smaller is better: full text before abstracts, more words before fewer, then the id as tie-break."""
-    return (0 if is_full_text(document) else 1, -document.num_words(), document.id)
+    return rank_of(is_full_text(document), document.num_words(), document.id)
+
+
+def rank_of(full_text: bool, words: int, document_id: str) -> Rank:
+    """The rank as one bytes string whose byte order is the order of (not full text, -words, id): fixed-width
+    fields, then the id, whose UTF-8 bytes sort as its characters do. One small object where a tuple of three
+    was several, for the millions of LSH bucket entries and candidates a run shuffles."""
+    return (b"\x00" if full_text else b"\x01") + (_MAX_WORDS - words).to_bytes(8, "big") + \
+        document_id.encode("utf-8")
+
+
+def rank_id(rank: Rank) -> str:
+    return rank[_RANK_ID:].decode("utf-8")
 
 
 def exact_key(document: CorpusDocument) -> str:
@@ -82,8 +96,8 @@ def lsh_band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
     return list(band_keys(signature, bands, rows))
 
 
-def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterator[tuple[str, tuple[Rank, str]]]:
-    """Candidate pairs (worse id, (better rank, better id)) among documents that share an LSH bucket.
+def bucket_edges(members: Iterable[Rank], max_links: int) -> Iterator[tuple[str, Rank]]:
+    """Candidate pairs (worse id, better rank) among the documents (their ranks) that share an LSH bucket.
 
     Each member is paired with at most `max_links` of the best-ranked members before it, so a bucket of n
     documents yields O(n * max_links) pairs instead of n^2, and a document is always compared with the
@@ -91,24 +105,22 @@ def bucket_edges(members: Iterable[tuple[Rank, str]], max_links: int) -> Iterato
     """
     # The best `max_links` members (one pass, bounded memory), then every member against those better than it
     # (a second pass over the re-iterable group): a bucket of millions is never held.
-    best: list[tuple[Rank, str]] = []
+    best: list[Rank] = []
     for member in members:
-        member = (tuple(member[0]), member[1])
         if member not in best and (len(best) < max_links or member < best[-1]):
             bisect.insort(best, member)
             del best[max_links:]
     for member in members:  # a document is in a bucket once (band keys hold their band)
-        member = (tuple(member[0]), member[1])
         for better in best:
             if better >= member:
                 break
-            yield member[1], better
+            yield rank_id(member), better
 
 
-def best_candidates(candidates: Iterable[tuple[Rank, str]], max_links: int) -> list[str]:
+def best_candidates(candidates: Iterable[Rank], max_links: int) -> list[str]:
     """The ids of the `max_links` best-ranked of a document's candidates from all its buckets (distinct).
 
     A copy of a hot template shares each of its bands' buckets with thousands of others, and each bucket offers
     its best `max_links`; the best copies of the template are the same in most buckets, so this cut keeps the
     pairs worth verifying and bounds a document's pairs (and the signatures shipped for them) in all."""
-    return [doc_id for _, doc_id in heapq.nsmallest(max_links, {(tuple(r), i) for r, i in candidates})]
+    return [rank_id(rank) for rank in heapq.nsmallest(max_links, set(candidates))]

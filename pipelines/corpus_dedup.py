@@ -142,9 +142,9 @@ class DropExactDuplicates(StepTransform):
 
 
 def _line_occurrences(print_: Fingerprint, seed: int) -> Iterator:
-    order = boilerplate.winner_order(seed, print_.id)
+    occurrence = boilerplate.occurrence(seed, print_.id)  # one small bytes value per sentence shuffled
     for key in line_keys(print_):
-        yield key, (order, print_.id)
+        yield key, occurrence
 
 
 def _line_losers(item, min_documents: int) -> Iterator[tuple[str, str]]:

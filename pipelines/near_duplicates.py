@@ -34,9 +34,9 @@ def _signature(fingerprint: Fingerprint) -> Iterator:
 
 
 def _band_entries(item, bands: int, rows: int) -> Iterator:
-    doc_id, (rank, signature) = item
+    _, (rank, signature) = item
     for key in dedup.lsh_band_keys(np.frombuffer(signature, dtype=np.uint32), bands, rows):
-        yield key, (rank, doc_id)
+        yield key, rank  # the rank holds the id
 
 
 def _bucket_pairs(item, max_links: int) -> Iterator[tuple[str, str]]:

@@ -117,14 +117,22 @@ def test_lsh_parameters_put_the_step_at_the_threshold():
 
 
 def test_bucket_edges_are_bounded_and_point_to_better_copies():
-    members = [((1, -100 + i, f"pubmed:{i}"), f"pubmed:{i}") for i in range(50)]
-    edges = list(dedup.bucket_edges(members, max_links=3))
+    ranks = {f"pubmed:{i}": dedup.rank_of(False, 100 - i, f"pubmed:{i}") for i in range(50)}
+    edges = list(dedup.bucket_edges(list(ranks.values()), max_links=3))
     assert len(edges) == 3 * 47 + 1 + 2
-    ranks = {doc_id: rank for rank, doc_id in members}
-    assert all(ranks[better] < ranks[worse] and rank == ranks[better] for worse, (rank, better) in edges)
+    assert all(rank < ranks[worse] for worse, rank in edges)
+    assert {dedup.rank_id(rank) for _, rank in edges} == {"pubmed:0", "pubmed:1", "pubmed:2"}
     # Over all its buckets a document keeps its best candidates: the best-ranked first, each once.
-    candidates = [(ranks[f"pubmed:{i}"], f"pubmed:{i}") for i in (7, 3, 9, 3, 1, 4)]
+    candidates = [ranks[f"pubmed:{i}"] for i in (7, 3, 9, 3, 1, 4)]
     assert dedup.best_candidates(candidates, 3) == ["pubmed:1", "pubmed:3", "pubmed:4"]
+
+
+def test_survivor_rank_orders_full_text_then_length_then_id():
+    ordered = [(True, 10, "pmc:PMC2"), (False, 500, "pubmed:9"), (False, 20, "pubmed:10"), (False, 20, "pubmed:9"),
+               (False, 20, "pubmed:\u00e9"), (False, 0, "pubmed:1")]
+    ranks = [dedup.rank_of(*fields) for fields in ordered]
+    assert sorted(ranks) == ranks and [dedup.rank_id(rank) for rank in ranks] == [f[2] for f in ordered]
+    assert sorted(ranks) == [dedup.rank_of(*f) for f in sorted(ordered, key=lambda f: (not f[0], -f[1], f[2]))]
 
 
 # --- boilerplate --------------------------------------------------------------------------------------------------
@@ -133,13 +141,14 @@ def test_boilerplate_keys_and_deterministic_winner():
     assert boilerplate.line_key("(c) 2015 Elsevier Ltd. All rights reserved.") == \
         boilerplate.line_key("© 2016 Elsevier Ltd All rights reserved")
     assert boilerplate.line_key("*** ---") is None
-    occurrences = [(boilerplate.winner_order(7, f"pubmed:{i}"), f"pubmed:{i}") for i in range(5)]
+    ids = [f"pubmed:{i}" for i in range(5)]
+    occurrences = [boilerplate.occurrence(7, doc_id) for doc_id in ids]
     count, losers = boilerplate.losing_documents(occurrences, min_documents=3)
-    winner = min(occurrences)[1]
-    assert count == 5 and sorted(losers) == sorted(d for _, d in occurrences if d != winner)
+    winner = min((boilerplate.winner_order(7, doc_id), doc_id) for doc_id in ids)[1]
+    assert count == 5 and sorted(losers) == sorted(d for d in ids if d != winner)
     assert list(boilerplate.losing_documents(occurrences[:2], min_documents=3)[1]) == []
-    assert list(boilerplate.losing_documents(list(reversed(occurrences)), 3)[1]) == [d for d in reversed(
-        [d for _, d in occurrences]) if d != winner]
+    assert list(boilerplate.losing_documents(list(reversed(occurrences)), 3)[1]) == [
+        d for d in reversed(ids) if d != winner]
 
 
 # --- language -----------------------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ SIGNATURE = np.arange(128, dtype=np.uint32).tobytes()
 def test_a_hot_near_duplicate_key_is_streamed():
     # The best copy of a template that HOT others match: its signature comes last, so two passes are needed.
     pending = Group(lambda: chain((("pending", (f"pubmed:{i}", SIGNATURE)) for i in range(HOT)),
-                                  [("signature", ((0, -100, "pubmed:0"), SIGNATURE))]))
+                                  [("signature", (dedup.rank_of(False, 100, "pubmed:0"), SIGNATURE))]))
     count, peak = peak_while_consumed(near_duplicates._verify(("pubmed:0", pending), threshold=0.8))
     assert count == HOT and peak < HELD_LIMIT, peak
     # Its cluster in the report: HOT removed copies counted, ten listed.
@@ -173,7 +173,7 @@ def test_a_hot_near_duplicate_key_is_streamed():
     count, peak = peak_while_consumed(near_duplicates._cluster(("pubmed:0", members)))
     assert peak < HELD_LIMIT, peak
     # An LSH bucket of HOT members: each paired with the 8 best.
-    bucket = Group(lambda: (((1, -(i % 997), f"pubmed:{i}"), f"pubmed:{i}") for i in range(HOT)))
+    bucket = Group(lambda: (dedup.rank_of(False, i % 997, f"pubmed:{i}") for i in range(HOT)))
     count, peak = peak_while_consumed(dedup.bucket_edges(bucket, 8))
     assert count <= 8 * HOT and peak < HELD_LIMIT, peak
 
@@ -181,10 +181,10 @@ def test_a_hot_near_duplicate_key_is_streamed():
 def test_a_hot_exact_key_and_a_hot_line_are_streamed():
     def prints():
         for i in range(HOT):
-            yield Fingerprint(f"pubmed:{i}", (1, -50, f"pubmed:{i}"), 5, "t", "k", None, ())
+            yield Fingerprint(f"pubmed:{i}", dedup.rank_of(False, 50, f"pubmed:{i}"), 5, "t", "k", None, b"")
     count, peak = peak_while_consumed(corpus_dedup._resolve_exact(("k", Group(prints))))
     assert count == HOT + 1 + HOT - 1 and peak < HELD_LIMIT, peak  # survivor + verdicts + exclusions + group
-    occurrences = Group(lambda: ((i.to_bytes(8, "big"), f"pubmed:{i}") for i in range(HOT)))
+    occurrences = Group(lambda: (i.to_bytes(8, "big") + f"pubmed:{i}".encode() for i in range(HOT)))
     total, losers = boilerplate.losing_documents(occurrences, 3)
     count, peak = peak_while_consumed(losers)
     assert total == HOT and count == HOT - 1 and peak < HELD_LIMIT, peak
