@@ -12,6 +12,7 @@ import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Iterable, Iterator, Optional, Protocol
 
 from corpus.documents import SOURCE_PMC, Document
@@ -62,7 +63,7 @@ class CorpusDocument:
         return sum(len(paragraph.sentences) for paragraph in self.paragraphs)
 
     def num_words(self) -> int:
-        return sum(count_words(sentence) for sentence in self.sentences())
+        return sum(map(count_words, chain.from_iterable(paragraph.sentences for paragraph in self.paragraphs)))
 
     def title(self) -> str:
         for paragraph in self.paragraphs:
@@ -110,11 +111,22 @@ def _corpus_document(id_, source, pmid, pmcid, doi, year, article_type, language
                           paragraphs=[Paragraph(kind, label, sentences) for kind, label, sentences in paragraphs])
 
 
+# For ASCII text: b"a" for a word character ([A-Za-z0-9_], what `\w` matches there), b" " for any other byte.
+_ASCII_WORD_BYTES = bytes(
+    0x61 if byte < 0x80 and (chr(byte).isalnum() or byte == 0x5F) else 0x20 for byte in range(256)
+)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def count_words(text: str) -> int:
     """Words (`\\w+` runs) of a sentence. The filters, the survivor rank and the length histograms each count
     a document's words; the cache (the sentences of the last few hundred documents) lets the later ones reuse
     the first count."""
+    if text.isascii():
+        # Most sentences are ASCII: map word bytes to "a", the rest to " ", and count where a word starts
+        # (" a", or "a" first). Same count as the regex, without a list of word strings (three times faster).
+        marks = text.encode("ascii").translate(_ASCII_WORD_BYTES)
+        return marks.count(b" a") + marks.startswith(b"a")
     return len(_WORD.findall(text))
 
 
