@@ -22,6 +22,8 @@ ENGLISH_CODES = frozenset({"eng", "en"})
 
 # Characters that some reader would take as a line break; a sentence must stay on one line of a text shard.
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# One such character: a pattern that opens with a character set is searched for in C, position by position.
+_LINE_BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _WORD = re.compile(r"\w+")
 
 
@@ -172,9 +174,11 @@ def assemble(document: Document, splitter: Splitter) -> tuple[CorpusDocument, Co
     if skipped:
         counts["other_language_abstracts_skipped"] += skipped
     paragraphs = []
-    for (kind, label, _), sentences in zip(blocks, splitter.split_batch(text for _, _, text in blocks)):
-        cleaned = [_LINE_BREAKS.sub(" ", sentence).strip() for sentence in sentences]
-        cleaned = [sentence for sentence in cleaned if sentence]
+    for (kind, label, block), sentences in zip(blocks, splitter.split_batch(text for _, _, text in blocks)):
+        # Sentences are substrings of their block, and most blocks have no line break: nothing to replace.
+        if _LINE_BREAK.search(block):
+            sentences = [_LINE_BREAKS.sub(" ", sentence) for sentence in sentences]
+        cleaned = [sentence for sentence in map(str.strip, sentences) if sentence]
         if cleaned:
             paragraphs.append(Paragraph(kind, label, cleaned))
             counts[f"{kind}_paragraphs"] += 1
