@@ -176,7 +176,8 @@ def assemble(document: Document, splitter: Splitter) -> tuple[CorpusDocument, Co
     paragraphs = []
     for (kind, label, block), sentences in zip(blocks, splitter.split_batch(text for _, _, text in blocks)):
         # Sentences are substrings of their block, and most blocks have no line break: nothing to replace.
-        if _LINE_BREAK.search(block):
+        # Line breaks are unprintable characters, and isprintable() is a quicker first test than the search.
+        if not block.isprintable() and _LINE_BREAK.search(block):
             sentences = [_LINE_BREAKS.sub(" ", sentence) for sentence in sentences]
         cleaned = [sentence for sentence in map(str.strip, sentences) if sentence]
         if cleaned:
