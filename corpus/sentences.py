@@ -52,7 +52,8 @@ _CJK_END = re.compile(f"[{_CJK_STOPS}]+[\u300d\u300f\uff09\u201d]*(?![.,;:])")
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # An upper-case structured-abstract label ("RESULTS:", "MATERIALS AND METHODS:") starts a sentence even when the
 # previous section did not end with a period.
-# (It cannot match without a colon: `find_boundaries` only scans texts that have one.)
+# "[A-Z][A-Z]{2}" opens with a character set, which `re` skips ahead to (see _CANDIDATE); without a colon the
+# pattern cannot match, so `find_boundaries` only scans texts that have one.
 _LABEL = re.compile(r"[A-Z][A-Z]{2}[A-Z ]{0,40}(?=:\s)")
 SECTION_LABELS = frozenset(
     """BACKGROUND INTRODUCTION OBJECTIVE OBJECTIVES AIM AIMS PURPOSE CONTEXT RATIONALE HYPOTHESIS METHODS METHOD
