@@ -28,17 +28,21 @@ Span = tuple[int, int]
 
 # A candidate sentence end: terminal punctuation, closing quotes/brackets, an optional citation left glued to
 # the period ("cells.[12] The", "cells.12,13 The"), then whitespace, and the token that follows.
-_CANDIDATE = re.compile(
-    r"""(?P<punct>[.?!\u2026]+)
-        (?P<close>["'\u201d\u2019)\]}\u00bb]*)
-        (?P<cite>\[\d[\d,\u2013\u2014\s-]*\]|\d{1,3}(?:[,\u2013-]\d{1,3})*)?
-        \s+
-        (?=(?P<next>\S+))""",
-    re.VERBOSE,
-)
+_CANDIDATE_AFTER_PUNCT = r"""
+    (?P<close>["'\u201d\u2019)\]}\u00bb]*)
+    (?P<cite>\[\d[\d,\u2013\u2014\s-]*\]|\d{1,3}(?:[,\u2013-]\d{1,3})*)?
+    \s+
+    (?=(?P<next>\S+))"""
+# "[.?!…][.?!…]*" rather than "[.?!…]+": a pattern that opens with a character set lets `re` skip ahead to the
+# next punctuation mark in C instead of trying a match at every position (half the scanning time).
+_CANDIDATE = re.compile(r"(?P<punct>[.?!\u2026][.?!\u2026]*)" + _CANDIDATE_AFTER_PUNCT, re.VERBOSE)
+# The same matches in a text without "?", "!" and "…" (most texts): opening with a literal "." lets `re` skip
+# ahead faster still (a character set is tested character by character, one literal is simply looked for).
+_PERIOD_CANDIDATE = re.compile(r"(?P<punct>\.\.*)" + _CANDIDATE_AFTER_PUNCT, re.VERBOSE)
 # A period glued to the next sentence by bad markup removal ("in the world.Non-adherence to ...",
 # "(95% CI 1.1-3.8).Adequate retention", "strategies.In our approach", "life.CONCLUSIONBy extending").
 _GLUED = re.compile(r"[.?!](?P<word>[A-Z][A-Za-z]+)")
+_PERIOD_GLUED = re.compile(r"\.(?P<word>[A-Z][A-Za-z]+)")  # the same matches in a text without "?" and "!"
 _GLUED_AFTER = re.compile(r"[a-z]{3}|..\)")
 _CAPITALISED = re.compile(r"[A-Z][a-z]{2,}")
 # Chinese and Japanese sentence ends need no space after them.
@@ -48,7 +52,9 @@ _CJK_END = re.compile(f"[{_CJK_STOPS}]+[\u300d\u300f\uff09\u201d]*(?![.,;:])")
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # An upper-case structured-abstract label ("RESULTS:", "MATERIALS AND METHODS:") starts a sentence even when the
 # previous section did not end with a period.
-_LABEL = re.compile(r"[A-Z]{3}[A-Z ]{0,40}(?=:\s)")
+# "[A-Z][A-Z]{2}" opens with a character set, which `re` skips ahead to (see _CANDIDATE); without a colon the
+# pattern cannot match, so `find_boundaries` only scans texts that have one.
+_LABEL = re.compile(r"[A-Z][A-Z]{2}[A-Z ]{0,40}(?=:\s)")
 SECTION_LABELS = frozenset(
     """BACKGROUND INTRODUCTION OBJECTIVE OBJECTIVES AIM AIMS PURPOSE CONTEXT RATIONALE HYPOTHESIS METHODS METHOD
     DESIGN SETTING SETTINGS PARTICIPANTS PATIENTS SUBJECTS INTERVENTION INTERVENTIONS MEASUREMENTS MEASURES
@@ -122,21 +128,23 @@ def find_boundaries(text: str) -> list[int]:
     """
     cuts: set[int] = set()
     sentence_start = 0
-    for match in _CANDIDATE.finditer(text):
-        end = match.end("cite") if match.group("cite") else match.end("close")
+    periods_only = "?" not in text and "!" not in text and "\u2026" not in text
+    for match in (_PERIOD_CANDIDATE if periods_only else _CANDIDATE).finditer(text):
         if _is_boundary(text, match, sentence_start):
-            cuts.add(end)
-            sentence_start = match.start("next")
-    for match in _GLUED.finditer(text):
+            cuts.add(match.end("cite") if match.group("cite") else match.end("close"))
+            sentence_start = match.end()  # where "next" starts
+    for match in (_PERIOD_GLUED if periods_only else _GLUED).finditer(text):
         if _is_glued_boundary(text, match):
             cuts.add(match.start("word"))
-    if any(stop in text for stop in _CJK_STOPS):
+    if not text.isascii() and any(stop in text for stop in _CJK_STOPS):  # (isascii() takes no scan)
         cuts.update(match.end() for match in _CJK_END.finditer(text))
-    cuts.update(match.end() for match in _PARAGRAPH.finditer(text))
-    for match in _LABEL.finditer(text):
-        label_at = _label_start(match)
-        if label_at is not None and text[label_at - 1 : label_at].isspace():
-            cuts.add(label_at)
+    if "\n" in text:
+        cuts.update(match.end() for match in _PARAGRAPH.finditer(text))
+    if ":" in text:
+        for match in _LABEL.finditer(text):
+            label_at = _label_start(match)
+            if label_at is not None and text[label_at - 1 : label_at].isspace():
+                cuts.add(label_at)
     cuts.discard(0)
     cuts.discard(len(text))
     return sorted(cuts)
@@ -163,16 +171,16 @@ def _is_glued_boundary(text: str, match: re.Match) -> bool:
 
 
 def _is_boundary(text: str, match: re.Match, sentence_start: int) -> bool:
-    punct_at = match.start("punct")
+    # Called for every candidate (most of them end a sentence): the groups are read once, and each rule's
+    # cheap precondition is tested before its regex.
+    punct, closed, cite, next_token = match.groups()
+    punct_at = match.start()  # where "punct" starts
     word_start = _word_start(text, punct_at)
     word = text[word_start:punct_at].lstrip(_OPENERS)
-    following = match.group("next")
-    bracketed = following[0] in _OPENERS
-    following = following.lstrip(_OPENERS) or following
+    bracketed = next_token[0] in _OPENERS
+    following = next_token.lstrip(_OPENERS) or next_token
     first = following[0]
-    period = match.group("punct") == "."
-    closed = match.group("close")
-    cite = match.group("cite")
+    period = punct == "."
 
     if cite and cite[0] != "[" and not (len(word) >= 3 and word.isalpha() and word.islower()):
         return False  # digits glued to a period after a number or abbreviation: "1.5 mg", "No.12", "Fig.3"
@@ -180,9 +188,9 @@ def _is_boundary(text: str, match: re.Match, sentence_start: int) -> bool:
         # Lower case continues the sentence ("e.g. cells", "E. coli strains"), except gene and molecule names
         # that start lower case (p53, mRNA, anti-TNF) and figure panel labels ("b Density of ...").
         return period and _ordinary_word(word) and _starts_lower_case_sentence(text, match.end())
-    if first in ",;:%/)]}-\u2013" or _CITATION.fullmatch(match.group("next")):
+    if first in ",;:%/)]}-\u2013" or (next_token[0] == "[" and _CITATION.fullmatch(next_token)):
         return False  # "...past time?" [28]. These": the citation closes the sentence before it
-    if _inside_brackets(text, sentence_start, punct_at, match.end("close")):
+    if _inside_brackets(text, sentence_start, punct_at, punct_at + len(punct) + len(closed)):
         return False  # "(Max. 93 years; Min. 67 years)", "[Smith et al., Nat. Chem. Biol. 2017]"
     if not period or cite:
         return True  # "?", "!" and "cells.[12]" end a sentence before anything but lower case
@@ -190,21 +198,20 @@ def _is_boundary(text: str, match: re.Match, sentence_start: int) -> bool:
         return False
     if word in _BEFORE_NUMBER:
         return not first.isdigit()
-    following_word = following.rstrip(",;:").lower()
     if word in _END_BEFORE_CAPITAL:
         return first.isupper()
-    if word in _MAY_END or _DOTTED.fullmatch(word):
-        return following_word in SENTENCE_STARTERS
+    if word in _MAY_END or ("." in word and _DOTTED.fullmatch(word)):
+        return following.rstrip(",;:").lower() in SENTENCE_STARTERS
     if len(word) == 1 and word.isupper():
         # A lone capital is an initial ("by J. Smith", "Citrus sinensis (L.) Osbeck") or a symbol that can end
         # a sentence ("vitamin C.", "hepatitis B."); a name list or a bracket goes on after it ("A. Skillman, A.
         # Luckenbach", "Musca domestica L. (Diptera: Muscidae)").
         if closed or bracketed:
             return False
-        if following_word in SENTENCE_STARTERS:
+        if following.rstrip(",;:").lower() in SENTENCE_STARTERS:
             return True  # "studies A, C and D. The vaccine ..."
         return _after_ordinary_lower_word(text, word_start) and not following.endswith(",")
-    if not closed and _ENUMERATOR.fullmatch(word) and (
+    if not closed and len(word) <= 6 and _ENUMERATOR.fullmatch(word) and (
         word_start == sentence_start or _previous_non_space(text, word_start) in _LIST_OPENERS
     ):
         return False  # "2. The cells were ...", "as follows: 1. Patients ...": the number labels a list item
@@ -213,8 +220,12 @@ def _is_boundary(text: str, match: re.Match, sentence_start: int) -> bool:
 
 def _word_start(text: str, end: int) -> int:
     """Start of the whitespace-delimited word that ends at `end` (looking back at most _WORD_REACH characters)."""
-    low = max(0, end - _WORD_REACH)
-    return max(text.rfind(" ", low, end), text.rfind("\n", low, end), text.rfind("\t", low, end), low - 1) + 1
+    low = end - _WORD_REACH if end > _WORD_REACH else 0
+    space = text.rfind(" ", low, end)
+    start = space + 1 if space >= 0 else low
+    # A line break or tab can only end the word after its last space: look for one there alone (most have none).
+    line, tab = text.rfind("\n", start, end), text.rfind("\t", start, end)
+    return max(line, tab) + 1 if line >= 0 or tab >= 0 else start
 
 
 def _previous_non_space(text: str, at: int) -> str:
@@ -239,11 +250,12 @@ def _next_space(text: str, start: int) -> int:
 
 def _inside_brackets(text: str, sentence_start: int, punct_at: int, close_end: int) -> bool:
     """Is `punct_at` inside a bracket opened shortly before it in this sentence and not closed by `close_end`?"""
-    for opener, closer in (("(", ")"), ("[", "]")):
-        opened = text.rfind(opener, max(sentence_start, punct_at - _BRACKET_REACH), punct_at)
-        if opened >= 0 and text.find(closer, opened, close_end) < 0:
-            return True
-    return False
+    low = max(sentence_start, punct_at - _BRACKET_REACH)
+    opened = text.rfind("(", low, punct_at)
+    if opened >= 0 and text.find(")", opened, close_end) < 0:
+        return True
+    opened = text.rfind("[", low, punct_at)
+    return opened >= 0 and text.find("]", opened, close_end) < 0
 
 
 def _starts_lower_case_sentence(text: str, next_at: int) -> bool:
