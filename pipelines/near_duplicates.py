@@ -121,7 +121,7 @@ def _cluster(item) -> Iterator[tuple]:
 
 
 class DropNearDuplicates(StepTransform):
-    """Fingerprints in, the survivors' fingerprints out: band keys -> buckets -> candidate pairs -> verified
+    """Fingerprints in, the survivors' fingerprints (without signature and exact key) out: band keys -> buckets -> candidate pairs -> verified
     pairs -> verdicts. Returns (survivors' fingerprints, top clusters as one list); after it is applied,
     `verdicts` holds (id, (step, reason, sentences)) for every document it removed."""
 
@@ -152,7 +152,9 @@ class DropNearDuplicates(StepTransform):
             | "Verify" >> beam.FlatMap(_verify, threshold=config.threshold)
             | "BestMatch" >> beam.CombinePerKey(min)  # one match per document leaves each worker
         )
-        keyed = fingerprints | "KeyById" >> beam.Map(lambda f: (f.id, f))
+        # After this step only the id, title, sentence count and line keys are read: the signature and the
+        # exact key (two thirds of a fingerprint) are not carried through the join.
+        keyed = fingerprints | "KeyById" >> beam.Map(lambda f: (f.id, f._replace(signature=None, exact_key="")))
         joined = (
             {"fingerprint": keyed, "match": matches}
             | "JoinMatches" >> beam.CoGroupByKey()
