@@ -159,10 +159,27 @@ def is_reference(sentence: str) -> bool:
 
 def _is_reference(sentence: str, has_url: bool) -> bool:
     """`is_reference`, given `_has_url(sentence)` (`sentence_problem` has computed it already)."""
-    if _AUTHOR_LIST.match(sentence) or (_may_end_citation(sentence) and _CITATION_TAIL.search(sentence)):
+    if (_may_start_author_list(sentence) and _AUTHOR_LIST.match(sentence)) \
+            or (_may_end_citation(sentence) and _CITATION_TAIL.search(sentence)):
         return True
     # The URL first: known here, while the year is a search over the whole sentence.
     return bool(has_url and _YEAR.search(sentence) and (_ET_AL.search(sentence) or _LEADING_NAME.match(sentence)))
+
+
+def _may_start_author_list(sentence: str) -> bool:
+    """A cheap test before `_AUTHOR_LIST.match`: False only where no alternative can match.
+
+    Every alternative starts with a `_NAME`: particles ("de ", "van "...: a lowercase "d", "l" or "v" first, then
+    left to the regex) or a capital A-Z. The first part of a name holds no whitespace, and is followed by " "
+    and a capital (initials, or the next part of the name), or by ", " and a capital ("Kim, J."); so the first
+    whitespace of the sentence is a " ", followed by a capital A-Z."""
+    first = sentence[:1]
+    if first in ("d", "l", "v"):
+        return True
+    if not "A" <= first <= "Z":
+        return False
+    space = sentence.find(" ")
+    return space > 0 and "A" <= sentence[space + 1:space + 2] <= "Z"
 
 
 def _may_end_citation(sentence: str) -> bool:
