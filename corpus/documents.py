@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -16,6 +17,10 @@ SOURCE_PMC = "pmc"
 # A lone UTF-16 surrogate: valid in a JSON string (`"\\ud800"`) and in a Python str, but not text; it cannot be
 # encoded as UTF-8, so it would crash whichever later step first writes or hashes the text.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# How a lone surrogate gets into what json.loads reads from UTF-8 bytes: a "\udXXX" escape (the hex digits in
+# either case), or the three UTF-8-style bytes of one, which json.loads decodes with "surrogatepass".
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD]")
+_ENCODED_SURROGATE = re.compile(b"\xed[\xa0-\xbf]")
 
 
 def unencodable_text(value: Any, path: str = "") -> Optional[str]:
@@ -36,6 +41,23 @@ def unencodable_text(value: Any, path: str = "") -> Optional[str]:
             if found:
                 return found
     return None
+
+
+def may_hold_unencodable_text(line: bytes | bytearray | str) -> bool:
+    """False only where `unencodable_text(json.loads(line))` certainly returns None, and does not raise: a cheap
+    test on the raw line, so that parsing need not walk every string of nearly every line.
+
+    That takes UTF-8 bytes (the encoding `json.loads` detects; in UTF-16 or UTF-32, or in a str, a surrogate
+    may be anywhere) without a surrogate escape or encoded surrogate (see `_SURROGATE_ESCAPE`; "\\\\ud800", an
+    escaped backslash, is taken for one, which only costs the walk). And since the walk recurses once per level
+    of nesting, a line with many brackets is walked too: it then raises RecursionError exactly where it did
+    before; a line with fewer "[" and "{" than a quarter of the recursion limit cannot nest deep enough for
+    that unless the caller's own stack is already within that many frames of the limit."""
+    if not isinstance(line, (bytes, bytearray)) or json.detect_encoding(line) not in ("utf-8", "utf-8-sig"):
+        return True
+    if (b"\\u" in line and _SURROGATE_ESCAPE.search(line)) or (b"\xed" in line and _ENCODED_SURROGATE.search(line)):
+        return True
+    return line.count(b"[") + line.count(b"{") >= sys.getrecursionlimit() // 4
 
 
 @dataclass
@@ -78,7 +100,9 @@ class Document:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Document":
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _FIELD_NAMES if cls is Document else {f.name for f in dataclasses.fields(cls)}
+        if data.keys() <= known:  # the usual case: nothing to drop, the same arguments without a copy
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
@@ -87,6 +111,7 @@ class Document:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Document))
+_FIELD_NAMES = frozenset(_FIELDS)
 
 
 @dataclass(frozen=True)

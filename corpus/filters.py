@@ -84,22 +84,67 @@ def sentence_problem(sentence: str, config: FilterConfig) -> Optional[str]:
         return NUMBERS_SYMBOLS
     if tokens > config.max_sentence_tokens:
         return TOO_LONG
-    letterless = _LETTERLESS_TOKEN.findall(sentence)
-    if len(letterless) > config.max_symbol_run and _letterless_run(config.max_symbol_run + 1).search(sentence):
-        return SYMBOL_RUN
-    if tokens - len(letterless) < config.min_letter_token_fraction * tokens:
-        return NUMBERS_SYMBOLS
-    if _may_hold_url(sentence) and _URLISH.search(sentence) \
-            and len(_WORD.findall(_URLISH.sub(" ", sentence))) <= config.max_url_only_words:
+    # The letterless tokens decide only where there are many of them: they are counted exactly (the costly
+    # findall) only where a cheap upper bound on their number does not already rule out both rules.
+    bound = _letterless_bound(sentence)
+    if bound > config.max_symbol_run or tokens - bound < config.min_letter_token_fraction * tokens:
+        letterless = len(_LETTERLESS_TOKEN.findall(sentence))
+        if letterless > config.max_symbol_run and _letterless_run(config.max_symbol_run + 1).search(sentence):
+            return SYMBOL_RUN
+        if tokens - letterless < config.min_letter_token_fraction * tokens:
+            return NUMBERS_SYMBOLS
+    url = _has_url(sentence)
+    if url and len(_WORD.findall(_URLISH.sub(" ", sentence))) <= config.max_url_only_words:
         return URL_ONLY
-    if config.drop_references and is_reference(sentence):
+    if config.drop_references and _is_reference(sentence, url):
         return REFERENCE
     return None
+
+
+# For `_letterless_bound`: ASCII letters (what \w matches but \d and "_" do not) become "a", ASCII whitespace
+# (str.split()'s and \s's, "\x1c"-"\x1f" included) " ", every other byte (digits, "_", punctuation, control
+# characters, bytes of non-ASCII characters) "0".
+_ASCII_LETTERS = bytes(byte for byte in range(128) if chr(byte).isalpha())
+_ASCII_SPACES = bytes(byte for byte in range(128) if chr(byte).isspace())
+_TOKEN_CLASSES = bytes(ord("a") if byte in _ASCII_LETTERS else ord(" ") if byte in _ASCII_SPACES else ord("0")
+                       for byte in range(256))
+_ZERO = ord("0")
+
+
+def _letterless_bound(sentence: str) -> int:
+    """An upper bound on the number of `_LETTERLESS_TOKEN` matches (whitespace tokens without a letter), from
+    C-speed passes over bytes instead of a regex.
+
+    ASCII text: a letterless token starts with a byte of class "0" preceded by whitespace or the start of the
+    text, and ends with one followed by whitespace or the end; distinct tokens give distinct " 0" (and "0 ")
+    pairs, so either count bounds the number. Other text: a letterless token holds at least one character that
+    is neither an ASCII letter nor ASCII whitespace, so at least one byte of its UTF-8 form survives deleting
+    those bytes (pairs are not used there: a no-break space, say, separates tokens but is not ASCII)."""
+    if sentence.isascii():
+        classes = sentence.encode("ascii").translate(_TOKEN_CLASSES)
+        return min(classes.count(b" 0") + (classes[0] == _ZERO), classes.count(b"0 ") + (classes[-1] == _ZERO))
+    return len(sentence.encode("utf-8", "surrogatepass").translate(None, _ASCII_LETTERS + _ASCII_SPACES))
 
 
 def _may_hold_url(sentence: str) -> bool:
     """A cheap test first: every URL, DOI or e-mail pattern needs one of these."""
     return "/" in sentence or "@" in sentence or "www." in sentence or "doi:" in sentence.lower()
+
+
+def _has_url(sentence: str) -> bool:
+    """`_may_hold_url(sentence) and _URLISH.search(sentence)`, with a sharper cheap test before the search.
+
+    Each alternative of `_URLISH` needs one of: "://" (http, https, ftp); "www." in any case (under IGNORECASE
+    only "W" matches "w", so lower() finds it); "doi:" in any case, hence a ":" and "do" in lower() ("d" and "o"
+    match only "D" and "O"; "i" also matches "İ" and "ı", whose lower() is not "i", so "doi" is not required);
+    "10." and a "/" (a bare DOI); "@" (an e-mail). A "/" alone, as in "mg/kg", is not enough for a search."""
+    if not _may_hold_url(sentence):
+        return False
+    if not ("@" in sentence or "://" in sentence or ("10." in sentence and "/" in sentence)):
+        lower = sentence.lower()
+        if "www." not in lower and not (":" in sentence and "do" in lower):
+            return False
+    return _URLISH.search(sentence) is not None
 
 
 @functools.lru_cache(maxsize=8)
@@ -109,10 +154,47 @@ def _letterless_run(length: int) -> re.Pattern:
 
 def is_reference(sentence: str) -> bool:
     """A bibliography entry (or the part of one the sentence splitter left in this sentence)."""
-    if _AUTHOR_LIST.match(sentence) or _CITATION_TAIL.search(sentence):
+    return _is_reference(sentence, _has_url(sentence))
+
+
+def _is_reference(sentence: str, has_url: bool) -> bool:
+    """`is_reference`, given `_has_url(sentence)` (`sentence_problem` has computed it already)."""
+    if (_may_start_author_list(sentence) and _AUTHOR_LIST.match(sentence)) \
+            or (_may_end_citation(sentence) and _CITATION_TAIL.search(sentence)):
         return True
-    return bool(_YEAR.search(sentence) and _may_hold_url(sentence) and _URLISH.search(sentence)
-                and (_ET_AL.search(sentence) or _LEADING_NAME.match(sentence)))
+    # The URL first: known here, while the year is a search over the whole sentence.
+    return bool(has_url and _YEAR.search(sentence) and (_ET_AL.search(sentence) or _LEADING_NAME.match(sentence)))
+
+
+def _may_start_author_list(sentence: str) -> bool:
+    """A cheap test before `_AUTHOR_LIST.match`: False only where no alternative can match.
+
+    Every alternative starts with a `_NAME`: particles ("de ", "van "...: a lowercase "d", "l" or "v" first, then
+    left to the regex) or a capital A-Z. The first part of a name holds no whitespace, and is followed by " "
+    and a capital (initials, or the next part of the name), or by ", " and a capital ("Kim, J."); so the first
+    whitespace of the sentence is a " ", followed by a capital A-Z."""
+    first = sentence[:1]
+    if first in ("d", "l", "v"):
+        return True
+    if not "A" <= first <= "Z":
+        return False
+    space = sentence.find(" ")
+    return space > 0 and "A" <= sentence[space + 1:space + 2] <= "Z"
+
+
+def _may_end_citation(sentence: str) -> bool:
+    r"""A cheap test before `_CITATION_TAIL.search`: False only where no alternative can match.
+
+    The first two alternatives need a ":" (volume: pages). The third is anchored at the end (`\s*$`), and its
+    last token is a number (`[A-Za-z]?\d+`, or the PMID `\d{7,8}`) or a DOI (`10\.\S+` after whitespace): the
+    text without its trailing whitespace ends with a decimal digit (\d is str.isdecimal()), or its last
+    whitespace token (\s and str.split() agree) starts with "10."."""
+    if ":" in sentence:
+        return True
+    text = sentence.rstrip()
+    if not text:
+        return False
+    return text[-1].isdecimal() or ("10." in text and text.rsplit(None, 1)[-1].startswith("10."))
 
 
 def filter_sentences(document: CorpusDocument, config: FilterConfig) -> Counter:

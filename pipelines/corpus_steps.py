@@ -18,7 +18,8 @@ import apache_beam as beam
 
 from corpus import dedup, filters, langid
 from corpus.assemble import CorpusDocument, assemble, schema_problem
-from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document, unencodable_text
+from corpus.documents import (SOURCE_PMC, SOURCE_PUBMED, Document, may_hold_unencodable_text,
+                              unencodable_text)
 from pipelines.common import (DEAD_LETTERS, CountedStep, Line, ReadLines, Removed, apply_step, counter_inc_fn,
                               dead_letter, snippet, too_long)
 
@@ -47,7 +48,8 @@ def parse_document(line: bytes | str) -> Document:
     data = json.loads(line)  # bytes: UTF-8 is checked here (UnicodeDecodeError is a ValueError)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    where = unencodable_text(data)
+    # The walk over every string only where the raw line could hold a lone surrogate (nearly never).
+    where = unencodable_text(data) if may_hold_unencodable_text(line) else None
     if where:
         raise ValueError(f"{where} holds a lone UTF-16 surrogate: not valid Unicode text")
     document = Document.from_dict(data)
