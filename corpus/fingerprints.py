@@ -1,7 +1,7 @@
 """What the corpus job's dedup steps need from one document, computed in one pass over its words.
 
 A `Fingerprint` holds a document's exact-duplicate key, its MinHash signature, its distinct boilerplate line
-keys, its survivor rank, its sentence count and its title. It is small next to the document (a PMC article's is
+keys, its survivor rank, its sentence count, its size in a text shard and its title. It is small next to the document (a PMC article's is
 a few hundredths of it), so the dedup graph (exact duplicates, near duplicates, boilerplate lines) moves
 fingerprints, and the documents meet their verdicts once, in one join. Each key is the one `corpus.dedup` and
 `corpus.boilerplate` define, from words normalised once per sentence instead of once per step.
@@ -15,12 +15,14 @@ from corpus import boilerplate
 from corpus.assemble import CorpusDocument
 from corpus.dedup import Rank, survivor_rank
 from corpus.minhash import MinHasher, normalised_words, shingle_hashes
+from corpus.shards import text_bytes
 
 
 class Fingerprint(NamedTuple):  # a tuple: pickled compactly, it travels through every dedup shuffle
     id: str
     rank: Rank
     sentences: int
+    text_bytes: int  # the document's size in a text shard (`corpus.shards.text_bytes`)
     title: str
     exact_key: str
     signature: Optional[bytes]  # uint32 MinHash values; None for a document without words
@@ -49,8 +51,8 @@ def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) 
         elif words:
             line_keys.add(boilerplate.key_of_text(joined))
     signature = hasher.signature(shingle_hashes(all_words, shingle_size)).tobytes() if all_words else None
-    return Fingerprint(document.id, survivor_rank(document), sentences, document.title(), exact.hexdigest(),
-                       signature, b"".join(sorted(line_keys)))
+    return Fingerprint(document.id, survivor_rank(document), sentences, text_bytes(document), document.title(),
+                       exact.hexdigest(), signature, b"".join(sorted(line_keys)))
 
 
 def line_keys(print_: Fingerprint) -> list[bytes]:

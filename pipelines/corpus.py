@@ -229,12 +229,12 @@ class BuildCorpus(beam.PTransform):
             steps.append(decontaminate)
             kept = kept | "Decontaminate" >> decontaminate
             _ = decontaminate.matches | "WriteContamination" >> WriteContamination(self._output)
-        kept, top_exact, clusters, lines = (kept, superseded) | "Deduplicate" >> deduplicate
+        kept, top_exact, clusters, lines, total_bytes = (kept, superseded) | "Deduplicate" >> deduplicate
         self.dead_letters = [letters for step in steps for letters in step.dead_letters]
         _ = ([letters for step in steps for letters in step.exclusions]
              | "AllExclusions" >> beam.Flatten()
              | "WriteExclusions" >> WriteExclusions(self._output))
-        shard_rows, histograms = kept | "Write" >> WriteCorpus(self._output, config.shard_size_bytes)
+        shard_rows, histograms = kept | "Write" >> WriteCorpus(self._output, config.shard_size_bytes, total_bytes)
         parts = [
             histograms | "NameHistograms" >> beam.Map(lambda h: {"histograms": h}),
             shard_rows | "NameShards" >> beam.Map(lambda rows: {"shards": rows}),

@@ -229,7 +229,9 @@ class DeduplicateCorpus(StepTransform):
     (`corpus.shards.Entry` tuples, shuffle keys from `seed`) of the documents that are not superseded by their
     PMC article, nor exact or near duplicates, without their boilerplate lines (sentences in >= `min_documents`
     documents are kept in one, a seeded winner, and removed from the rest), unless left too short. Returns
-    (entries, exact-duplicate groups, near-duplicate clusters as one list, top removed lines as one list)."""
+    (entries, exact-duplicate groups, near-duplicate clusters as one list, top removed lines as one list, the
+    text bytes of the documents no dedup step removed as one number: the shard count's basis, known from the
+    fingerprints before the documents meet their verdicts)."""
 
     def __init__(self, near: NearDuplicateConfig, seed: int, min_documents: int,
                  filter_config: filters.FilterConfig, top: int = 20):
@@ -289,4 +291,9 @@ class DeduplicateCorpus(StepTransform):
         )
         top_groups = groups | "TopExact" >> beam.combiners.Top.Of(
             self._top, key=lambda g: (g["removed_count"], g["kept"]))
-        return resolved.main, top_groups, clusters, lines
+        total_bytes = (
+            survivors
+            | "TextBytes" >> beam.Map(lambda print_: print_.text_bytes)
+            | "TotalBytes" >> beam.CombineGlobally(sum)
+        )
+        return resolved.main, top_groups, clusters, lines, total_bytes

@@ -233,7 +233,7 @@ def test_cross_source_transform():
                     equal_to([plants["cross_by_pmid"], plants["cross_by_pmcid"]]), label="verdicts")
         # The verdicts are applied to the fingerprints, before the exact step; the documents meet them once.
         corpus_documents = documents_in | "Corpus" >> beam.Map(corpus_document)
-        kept, _, _, _ = (corpus_documents, verdicts) | DeduplicateCorpus(
+        kept, _, _, _, _ = (corpus_documents, verdicts) | DeduplicateCorpus(
             NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
         assert_that(kept | "Ids" >> beam.Map(lambda entry: shards.Entry._make(entry).id),
                     equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]), label="kept")
@@ -247,7 +247,7 @@ def test_exact_and_near_duplicate_transforms():
                                                                           for i in range(6)]
     dedup_step = DeduplicateCorpus(NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, groups, clusters, _ = pipeline | beam.Create(chosen) | dedup_step
+        kept, groups, clusters, _, _ = pipeline | beam.Create(chosen) | dedup_step
         assert_that(kept | beam.Map(lambda entry: shards.Entry._make(entry).id),
                     equal_to([plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)]))
         assert_that(groups | "ExactIds" >> beam.Map(lambda gs: [(g["kept"], g["removed"]) for g in gs]),
@@ -267,7 +267,7 @@ def test_boilerplate_transform_keeps_one_copy():
     documents += [genia_document(4 + i, f"h:{i}", ("Supported by the Foo Foundation.",)) for i in range(2)]
     winner = min((boilerplate.winner_order(5, d.id), d.id) for d in documents[:4])[1]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, _, _, lines = pipeline | beam.Create(documents) | DeduplicateCorpus(
+        kept, _, _, lines, _ = pipeline | beam.Create(documents) | DeduplicateCorpus(
             NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
         documents_kept = kept | "Unpack" >> beam.Map(lambda entry: shards.unpack(shards.Entry._make(entry).document))
         holders = documents_kept | beam.FlatMap(
