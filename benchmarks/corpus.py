@@ -149,7 +149,7 @@ def time_steps(lines: list[str], index=None) -> tuple[dict[str, float], int, int
         holders = defaultdict(list)
         for document in unique:
             for key in boilerplate.document_line_keys(document):
-                holders[key].append((boilerplate.winner_order(0, document.id), document.id))
+                holders[key].append(boilerplate.occurrence(0, document.id))
         removals = defaultdict(set)
         for key, occurrences in holders.items():
             for document_id in boilerplate.losing_documents(occurrences, 3)[1]:

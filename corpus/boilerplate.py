@@ -53,21 +53,60 @@ def occurrence(seed: int, document_id: str) -> bytes:
     return winner_order(seed, document_id) + document_id.encode("utf-8")
 
 
-def losing_documents(occurrences: Iterable[bytes], min_documents: int) -> tuple[int, Iterator[str]]:
-    """(number of documents, ids to remove the line from) for one line key's `occurrence` values.
+# Line groups are shuffled by a partition of their key, its first 2 bytes (65,536 partitions), the rest of the
+# key travelling in each occurrence's value: nearly every line is in one document, and a shuffle's per-key cost
+# is then paid once per partition instead of once per sentence (`corpus.dedup` does the same for LSH buckets).
+_PARTITION_BYTES = 2
 
-    `occurrences` is iterated twice (a Beam grouped value can be), and the losers are yielded from the second
-    pass, so a line in millions of documents is never held as a list; nothing is removed below `min_documents`.
-    The winner is the smallest occurrence: the smallest winner order, then id.
+
+def line_occurrence(key: bytes, occurrence_: bytes) -> tuple[bytes, bytes]:
+    """(partition, value) of a document's `occurrence` of the line with this key."""
+    return key[:_PARTITION_BYTES], key[_PARTITION_BYTES:] + occurrence_
+
+
+def partition_losers(partition: bytes, values: Iterable[bytes], min_documents: int,
+                     rest_bytes: int = KEY_BYTES - _PARTITION_BYTES) -> tuple[int, Iterator[tuple[str, bytes]]]:
+    """(number of lines found in at least `min_documents` documents, an iterator of (document id, line key) to
+    remove) for one partition's `line_occurrence` values.
+
+    A line stays in its smallest occurrence (winner order, then id) and goes from the others; nothing is removed
+    below `min_documents`. `values` is iterated twice (a Beam grouped value can be) and the losers come from the
+    second pass: what is held is a count and a winner per line of the partition (a line in millions of documents
+    as one), never the occurrences.
     """
-    count, winner = 0, None
-    for value in occurrences:
-        count += 1
-        if winner is None or value < winner:
-            winner = value
-    if count < min_documents:
-        return count, iter(())
-    return count, (value[8:].decode("utf-8") for value in occurrences if value != winner)
+    lines: dict[bytes, object] = {}  # line -> its one occurrence, or [count, winner] once it has two
+    for value in values:
+        line, occurrence_ = value[:rest_bytes], value[rest_bytes:]
+        state = lines.get(line)
+        if state is None:
+            lines[line] = occurrence_
+        elif isinstance(state, bytes):
+            lines[line] = [2, min(state, occurrence_)]
+        else:
+            state[0] += 1
+            if occurrence_ < state[1]:
+                state[1] = occurrence_
+    repeated = {line: state[1] for line, state in lines.items()
+                if not isinstance(state, bytes) and state[0] >= min_documents}
+    del lines
+
+    def losers() -> Iterator[tuple[str, bytes]]:
+        if not repeated:
+            return
+        for value in values:
+            line, occurrence_ = value[:rest_bytes], value[rest_bytes:]
+            winner = repeated.get(line)
+            if winner is not None and occurrence_ != winner:
+                yield occurrence_[8:].decode("utf-8"), partition + line
+
+    return len(repeated), losers()
+
+
+def losing_documents(occurrences: Iterable[bytes], min_documents: int) -> tuple[int, Iterator[str]]:
+    """(number of documents, ids to remove the line from) for one line's `occurrence` values (two passes)."""
+    count = sum(1 for _ in occurrences)
+    _, losers = partition_losers(b"", occurrences, min_documents, rest_bytes=0)
+    return count, (document_id for document_id, _ in losers)
 
 
 def remove_lines(document: CorpusDocument, keys: set[bytes]) -> list[tuple[bytes, str]]:

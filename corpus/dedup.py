@@ -96,25 +96,59 @@ def lsh_band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
     return list(band_keys(signature, bands, rows))
 
 
-def bucket_edges(members: Iterable[Rank], max_links: int) -> Iterator[tuple[str, Rank]]:
-    """Candidate pairs (worse id, better rank) among the documents (their ranks) that share an LSH bucket.
+# LSH buckets are shuffled by a partition of their key: the band and the first byte of its hash (256
+# partitions a band), the rest of the key travelling in each member's value. Nearly every bucket holds one
+# document, and a shuffle's per-key cost (a runner's table entry and list, a key in a sort) is then paid once per
+# partition instead of once per bucket; a partition's buckets are told apart in memory (`partition_edges`).
+BAND_KEY_BYTES = 10  # `minhash.band_keys`: 2 bytes of band, 8 of hash
+_PARTITION_BYTES = 3
 
-    Each member is paired with at most `max_links` of the best-ranked members before it, so a bucket of n
-    documents yields O(n * max_links) pairs instead of n^2, and a document is always compared with the
-    bucket's best copy. (`best_candidates` then keeps a document's `max_links` best over all its buckets.)
+
+def bucket_member(band_key: bytes, rank: Rank) -> tuple[bytes, bytes]:
+    """(partition, value) of a document (its rank) in the bucket of `band_key`."""
+    return band_key[:_PARTITION_BYTES], band_key[_PARTITION_BYTES:] + rank
+
+
+def partition_edges(values: Iterable[bytes], max_links: int,
+                    bucket_bytes: int = BAND_KEY_BYTES - _PARTITION_BYTES) -> Iterator[tuple[str, Rank]]:
+    """Candidate pairs (worse id, better rank) among the documents that share an LSH bucket, for every bucket of
+    one partition (`bucket_member` values: the bucket's key, `bucket_bytes` long, then a rank).
+
+    Each member is paired with at most `max_links` of the best-ranked members of its bucket before it, so a
+    bucket of n documents yields O(n * max_links) pairs instead of n^2, and a document is always compared with
+    the bucket's best copy. (`best_candidates` then keeps a document's `max_links` best over all its buckets.)
+    Two passes over the re-iterable group: the best `max_links` of each bucket in the first, each member's pairs
+    in the second; what is held is that list per bucket of the partition (a partition's share of the corpus's
+    buckets, a bucket of millions as its best 8), never the members.
     """
-    # The best `max_links` members (one pass, bounded memory), then every member against those better than it
-    # (a second pass over the re-iterable group): a bucket of millions is never held.
-    best: list[Rank] = []
-    for member in members:
-        if member not in best and (len(best) < max_links or member < best[-1]):
-            bisect.insort(best, member)
-            del best[max_links:]
-    for member in members:  # a document is in a bucket once (band keys hold their band)
-        for better in best:
-            if better >= member:
+    best: dict[bytes, object] = {}  # bucket -> its best rank, or a sorted list of its best ranks once it has two
+    for value in values:
+        bucket, rank = value[:bucket_bytes], value[bucket_bytes:]
+        top = best.get(bucket)
+        if top is None:
+            best[bucket] = rank
+            continue
+        if isinstance(top, bytes):
+            if top == rank:
+                continue
+            top = best[bucket] = sorted((top, rank))
+        elif rank not in top and (len(top) < max_links or rank < top[-1]):
+            bisect.insort(top, rank)
+        del top[max_links:]
+    for value in values:  # a document is in a bucket once (band keys hold their band)
+        bucket, rank = value[:bucket_bytes], value[bucket_bytes:]
+        top = best[bucket]
+        if isinstance(top, bytes):
+            continue  # a bucket of one document: no pair
+        for better in top:
+            if better >= rank:
                 break
-            yield rank_id(member), better
+            yield rank_id(rank), better
+
+
+def bucket_edges(members: Iterable[Rank], max_links: int) -> Iterator[tuple[str, Rank]]:
+    """`partition_edges` of one bucket: its members' ranks."""
+    return partition_edges(members, max_links, bucket_bytes=0)
 
 
 def best_candidates(candidates: Iterable[Rank], max_links: int) -> list[str]:

@@ -144,16 +144,14 @@ class DropExactDuplicates(StepTransform):
 def _line_occurrences(print_: Fingerprint, seed: int) -> Iterator:
     occurrence = boilerplate.occurrence(seed, print_.id)  # one small bytes value per sentence shuffled
     for key in line_keys(print_):
-        yield key, occurrence
+        yield boilerplate.line_occurrence(key, occurrence)
 
 
-def _line_losers(item, min_documents: int) -> Iterator[tuple[str, str]]:
-    key, occurrences = item
-    count, losers = boilerplate.losing_documents(occurrences, min_documents)
-    if count >= min_documents:
-        inc("boilerplate.lines", 1)
-    for document_id in losers:
-        yield document_id, key
+def _line_losers(item, min_documents: int) -> Iterator[tuple[str, bytes]]:
+    partition, occurrences = item  # the occurrences of every line of one partition
+    lines, losers = boilerplate.partition_losers(partition, occurrences, min_documents)
+    inc("boilerplate.lines", lines)
+    yield from losers
 
 
 def _with_verdicts(item) -> Iterator[tuple[shards.Entry, frozenset]]:
@@ -271,7 +269,7 @@ class DeduplicateCorpus(StepTransform):
         losers = (
             survivors
             | "LineKeys" >> beam.FlatMap(_line_occurrences, seed=self._seed)
-            | "GroupLines" >> beam.GroupByKey()
+            | "GroupLines" >> beam.GroupByKey()  # by partition of the line keys (`boilerplate.line_occurrence`)
             | "Losers" >> beam.FlatMap(_line_losers, min_documents=self._min_documents)
         )
         verdicts = (*verdicts, exact.verdicts, near.verdicts) | "AllVerdicts" >> beam.Flatten()

@@ -36,12 +36,12 @@ def _signature(fingerprint: Fingerprint) -> Iterator:
 def _band_entries(item, bands: int, rows: int) -> Iterator:
     _, (rank, signature) = item
     for key in dedup.lsh_band_keys(np.frombuffer(signature, dtype=np.uint32), bands, rows):
-        yield key, rank  # the rank holds the id
+        yield dedup.bucket_member(key, rank)  # the rank holds the id
 
 
-def _bucket_pairs(item, max_links: int) -> Iterator[tuple[str, str]]:
-    _, members = item
-    yield from dedup.bucket_edges(members, max_links)
+def _bucket_pairs(item, max_links: int) -> Iterator[tuple[str, bytes]]:
+    _, members = item  # the members of every bucket of one partition
+    yield from dedup.partition_edges(members, max_links)
 
 
 def _attach_worse_signature(item, max_links: int) -> Iterator:
@@ -138,7 +138,7 @@ class DropNearDuplicates(StepTransform):
         pairs = (
             signatures
             | "BandKeys" >> beam.FlatMap(_band_entries, bands=bands, rows=rows)
-            | "Buckets" >> beam.GroupByKey()
+            | "Buckets" >> beam.GroupByKey()  # by partition of the band keys (`dedup.bucket_member`)
             | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, max_links=config.max_bucket_links)
         )
         pending = (

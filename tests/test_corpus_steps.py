@@ -127,6 +127,38 @@ def test_bucket_edges_are_bounded_and_point_to_better_copies():
     assert dedup.best_candidates(candidates, 3) == ["pubmed:1", "pubmed:3", "pubmed:4"]
 
 
+def test_a_partition_of_buckets_gives_each_bucket_its_own_pairs():
+    ranks = [dedup.rank_of(False, 100 - i, f"pubmed:{i}") for i in range(30)]
+    buckets = {bytes([0, 0, 7, b, 2, 3, 4, 5, 6, 7]): ranks[b::3] for b in range(3)}  # three buckets, one partition
+    buckets[bytes(range(1, 11))] = ranks[:1]  # a bucket of one: no pair
+    values = [dedup.bucket_member(key, rank) for key, members in buckets.items() for rank in members]
+    assert len({partition for partition, _ in values}) == 2
+    expected = sorted(pair for members in buckets.values() for pair in dedup.bucket_edges(members, 2))
+    grouped = {}
+    for partition, value in values:
+        grouped.setdefault(partition, []).append(value)
+    found = sorted(pair for members in grouped.values() for pair in dedup.partition_edges(members, 2))
+    assert found == expected and len(found) == 3 * (2 * 8 + 1)
+    # A member twice in a bucket (a runner may not deliver it so, but the rule holds) pairs once with each better.
+    assert len(list(dedup.bucket_edges([ranks[0], ranks[0], ranks[1]], 2))) == 1
+
+
+def test_line_partitions_remove_each_line_but_from_its_winner():
+    seed, ids = 3, [f"pubmed:{i}" for i in range(6)]
+    lines = {bytes([9, 9, k, 0, 0, 0, 0, 0]): ids[:count] for k, count in ((1, 4), (2, 2), (3, 3))}
+    grouped = {}
+    for key, holders in lines.items():
+        for doc_id in holders:
+            partition, value = boilerplate.line_occurrence(key, boilerplate.occurrence(seed, doc_id))
+            grouped.setdefault(partition, []).append(value)
+    [(partition, values)] = grouped.items()
+    count, losers = boilerplate.partition_losers(partition, values, min_documents=3)
+    winner = {key: min(holders, key=lambda d: (boilerplate.winner_order(seed, d), d)) for key, holders in lines.items()}
+    assert count == 2 and sorted(losers) == sorted(
+        (doc_id, key) for key, holders in lines.items() if len(holders) >= 3 for doc_id in holders
+        if doc_id != winner[key])
+
+
 def test_survivor_rank_orders_full_text_then_length_then_id():
     ordered = [(True, 10, "pmc:PMC2"), (False, 500, "pubmed:9"), (False, 20, "pubmed:10"), (False, 20, "pubmed:9"),
                (False, 20, "pubmed:\u00e9"), (False, 0, "pubmed:1")]
