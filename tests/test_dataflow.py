@@ -203,8 +203,8 @@ def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
     assert "workflow.tar.gz" in staged_packages(job)
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
     # Only statistics (counts, histograms, report summaries: a few thousand numbers) are combined globally.
-    assert global_combines(names) == {"BuildCorpus/Histograms", "BuildCorpus/MergeAggregates",
-                                      "BuildCorpus/Write/TotalBytes", "BuildCorpus/Write/Summaries/Summaries"}
+    assert global_combines(names) == {"BuildCorpus/Deduplicate/TotalBytes", "BuildCorpus/MergeAggregates",
+                                      "BuildCorpus/Write/Summaries/Summaries"}
 
 
 @pytest.mark.slow
