@@ -12,11 +12,9 @@ import hashlib
 import io
 import json
 import math
-import threading
 from typing import BinaryIO, Iterable, NamedTuple, Optional
 
-import zstandard
-
+from corpus import compact
 from corpus.assemble import CorpusDocument, count_words
 from corpus.stats import add_document, empty_histograms
 
@@ -67,23 +65,13 @@ class Entry(NamedTuple):
     document: bytes
 
 
-# Zstandard at level 3: on the scale benchmark's documents as small as zlib's level 1 (0.6 of the text, whose
-# resampled words compress less than real text) at three times its speed (about 140 MB/s). Contexts are not safe
-# to share between threads (a runner may run bundles in threads), so each thread has its own.
-_ZSTD = threading.local()
-
-
 def pack(document: CorpusDocument) -> bytes:
-    """The document as compact bytes: `CorpusDocument.to_bytes`, compressed; `unpack` reads it back."""
-    if not hasattr(_ZSTD, "compressor"):
-        _ZSTD.compressor = zstandard.ZstdCompressor(level=3)
-    return _ZSTD.compressor.compress(document.to_bytes())
+    """The document as compact bytes (`CorpusDocument.to_bytes`, compressed); `unpack` reads it back."""
+    return compact.compress(document.to_bytes())
 
 
 def unpack(data: bytes) -> CorpusDocument:
-    if not hasattr(_ZSTD, "decompressor"):
-        _ZSTD.decompressor = zstandard.ZstdDecompressor()
-    return CorpusDocument.from_bytes(_ZSTD.decompressor.decompress(data))
+    return CorpusDocument.from_bytes(compact.decompress(data))
 
 
 def entry(seed: int, document: CorpusDocument, key: Optional[bytes] = None) -> Entry:

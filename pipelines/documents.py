@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus import pmc, pmc_bulk, pubmed
+from corpus import compact, pmc, pmc_bulk, pubmed
 from corpus.documents import Deletion, Document, RecordError, pubmed_file_order, unencodable_text
 from pipelines.common import (DEAD_LETTERS, WriteDeadLetters, add_argument_once, counter_inc_fn, counters,
                               dead_letter, expand_globs, job_parser, parse_job_args, read_bytes, run_pipeline,
@@ -72,10 +72,25 @@ class DocumentsOptions(PipelineOptions):
 
 
 class Candidate(NamedTuple):
-    """One claim on an article id: a parsed record or a deletion, with its place in NLM's order."""
+    """One claim on an article id: a parsed record or a deletion, with its place in NLM's order. A record travels
+    as the JSON line it becomes, compressed (`candidate`): what the combine holds for an id until the latest
+    wins, and what the shuffle moves, is a few objects and a string about half its text, not the record's tree of
+    dicts and lists."""
 
     order: tuple  # larger wins
-    document: Optional[dict]  # None for a deletion
+    document: Optional[bytes]  # the record's JSON line, compressed (`corpus.compact`); None for a deletion
+    source: str = ""
+    retracted: bool = False
+
+
+def candidate(order: tuple, record: dict) -> Candidate:
+    line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+    return Candidate(order, compact.compress(line.encode("utf-8")), record["source"], bool(record.get("retracted")))
+
+
+def record_line(candidate_: Candidate) -> str:
+    """The JSON line of a record's candidate."""
+    return compact.decompress(candidate_.document).decode("utf-8")
 
 
 def _error(kind: str, origin: str, reason: str, **detail) -> dict:
@@ -120,7 +135,7 @@ class ParsePubmedFile(beam.DoFn):
                         kept += 1
                         # A deletion in the same file as a record wins over it (third element).
                         order = (file_order, 0, item.version or 1, path)
-                        yield item.id, Candidate(order, item.to_dict())
+                        yield item.id, candidate(order, item.to_dict())
                     elif isinstance(item, Deletion):
                         _count("pubmed_deletions_read")
                         kept += 1
@@ -162,8 +177,8 @@ def _count_gzip_notes(source: str, path: str, notes: dict) -> None:
 def _sidecar(path: str, old_suffix: str, new_suffix: str) -> Optional[str]:
     if not path.endswith(old_suffix):
         return None
-    candidate = path[: -len(old_suffix)] + new_suffix
-    return candidate if FileSystems.exists(candidate) else None
+    sidecar = path[: -len(old_suffix)] + new_suffix
+    return sidecar if FileSystems.exists(sidecar) else None
 
 
 class ParsePmcFile(beam.DoFn):
@@ -274,7 +289,7 @@ class ParsePmcFile(beam.DoFn):
                 kind, origin, f"{where} holds a lone UTF-16 surrogate (from its metadata?): not valid Unicode text"))
             return
         _count("pmc_articles_read")
-        yield document.id, Candidate((document.version or 1, origin), record)
+        yield document.id, candidate((document.version or 1, origin), record)
 
 
 class LatestWins(beam.CombineFn):
@@ -283,23 +298,23 @@ class LatestWins(beam.CombineFn):
     def create_accumulator(self):
         return (None, 0, 0)
 
-    def add_input(self, accumulator, candidate: Candidate):
+    def add_input(self, accumulator, claim: Candidate):
         best, records, deletions = accumulator
-        if candidate.document is None:
+        if claim.document is None:
             deletions += 1
         else:
             records += 1
-        if best is None or candidate.order > best.order:
-            best = candidate
+        if best is None or claim.order > best.order:
+            best = claim
         return best, records, deletions
 
     def merge_accumulators(self, accumulators):
         best, records, deletions = None, 0, 0
-        for candidate, n_records, n_deletions in accumulators:
+        for claim, n_records, n_deletions in accumulators:
             records += n_records
             deletions += n_deletions
-            if candidate is not None and (best is None or candidate.order > best.order):
-                best = candidate
+            if claim is not None and (best is None or claim.order > best.order):
+                best = claim
         return best, records, deletions
 
     def extract_output(self, accumulator):
@@ -315,11 +330,10 @@ def resolve(item) -> Iterator[str]:
             _count("deletions_without_record")
         return
     _count("superseded", records - 1)
-    source = best.document["source"]
-    _count(f"{source}_documents_written")
-    if best.document.get("retracted"):
-        _count(f"{source}_retracted_flagged")
-    yield json.dumps(best.document, ensure_ascii=False, sort_keys=True)
+    _count(f"{best.source}_documents_written")
+    if best.retracted:
+        _count(f"{best.source}_retracted_flagged")
+    yield record_line(best)
 
 
 class ReadDocuments(beam.PTransform):

@@ -24,7 +24,7 @@ from corpus import boilerplate, dedup
 from corpus.fingerprints import Fingerprint
 from corpus.sentences import SentenceSplitter
 from pipelines import corpus_dedup, near_duplicates
-from pipelines.documents import Candidate, LatestWins
+from pipelines.documents import LatestWins, candidate, record_line
 from pipelines import corpus as corpus_job
 from pipelines import documents as documents_job
 
@@ -195,10 +195,10 @@ def test_a_pmid_in_many_update_files_is_combined():
     accumulator = combine.create_accumulator()
     tracemalloc.start()
     for i in range(HOT):
-        accumulator = combine.add_input(accumulator, Candidate((1, f"updatefiles/pubmed26n{i:06d}.xml.gz"),
-                                                               {"id": "pubmed:1", "title": f"issue {i}"}))
+        accumulator = combine.add_input(accumulator, candidate((1, f"updatefiles/pubmed26n{i:06d}.xml.gz"), {
+            "id": "pubmed:1", "source": "pubmed", "title": f"issue {i}"}))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     best, records, deletions = combine.extract_output(accumulator)
-    assert best.document["title"] == f"issue {HOT - 1}" and records == HOT and deletions == 0
+    assert json.loads(record_line(best))["title"] == f"issue {HOT - 1}" and records == HOT and deletions == 0
     assert peak < HELD_LIMIT, peak
