@@ -12,10 +12,10 @@ import hashlib
 import io
 import json
 import math
-from typing import BinaryIO, Iterable, NamedTuple, Optional
+from typing import BinaryIO, Iterable, NamedTuple
 
 from corpus import compact
-from corpus.assemble import CorpusDocument, count_words
+from corpus.assemble import CorpusDocument
 from corpus.stats import add_document, empty_histograms
 
 TEXT_DIR, DOCUMENTS_DIR = "text", "documents"
@@ -51,14 +51,13 @@ def text_bytes(document: CorpusDocument) -> int:
 
 
 class Entry(NamedTuple):
-    """A document on its way to its shard: the shuffle key, its text's size, sentence and word counts, its source,
-    and the document itself as `pack` bytes, decoded only when its shard is written. Primitives only, so a
+    """A document on its way to its shard: the shuffle key, its sentence and word counts, its source, and the
+    document itself as `pack` bytes, decoded only when its shard is written. Primitives only, so a
     shuffle moves it (and a local runner holds it) as a few objects and one compressed string, not as a
     document's hundreds of objects."""
 
     key: bytes
     id: str
-    text_bytes: int
     sentences: int
     words: int
     source: str
@@ -74,14 +73,9 @@ def unpack(data: bytes) -> CorpusDocument:
     return CorpusDocument.from_bytes(compact.decompress(data))
 
 
-def entry(seed: int, document: CorpusDocument, key: Optional[bytes] = None) -> Entry:
-    """The document's entry, under its shuffle key for `seed` (or the given `key`)."""
-    sentences = words = 0
-    for sentence in document.sentences():
-        sentences += 1
-        words += count_words(sentence)
-    return Entry(shuffle_key(seed, document.id) if key is None else key, document.id, text_bytes(document),
-                 sentences, words, document.source, pack(document))
+def entry(document: CorpusDocument, key: bytes) -> Entry:
+    """The document's entry under its shuffle key (`shuffle_key`)."""
+    return Entry(key, document.id, document.num_sentences(), document.num_words(), document.source, pack(document))
 
 
 class ShardSummary(NamedTuple):
@@ -127,7 +121,7 @@ def write_shard(entries: Iterable[tuple], text_name: str, text_file: BinaryIO,
 def render_shard(documents: Iterable[tuple[bytes, CorpusDocument]], text_name: str) -> tuple[bytes, bytes, int]:
     """(text shard bytes, gzipped documents shard bytes, number of documents) in memory, documents in
     shuffle-key order: what `write_shard` streams (for tests and benchmarks)."""
-    entries = [entry(0, document, key) for key, document in documents]
+    entries = [entry(document, key) for key, document in documents]
     text, jsonl = io.BytesIO(), io.BytesIO()
     summary = write_shard(entries, text_name, text, jsonl)
     return text.getvalue(), jsonl.getvalue(), summary.documents

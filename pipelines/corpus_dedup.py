@@ -90,7 +90,7 @@ class FingerprintDoFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(EXCLUSIONS, exclusion(document.id, "exact", "error"))
             return
         yield beam.pvalue.TaggedOutput(FINGERPRINTS, print_)
-        yield document.id, tuple(shards.entry(self._seed, document))
+        yield document.id, tuple(shards.entry(document, shards.shuffle_key(self._seed, document.id)))
 
 
 def _resolve_exact(item) -> Iterator:
@@ -170,10 +170,9 @@ class RemoveLinesDoFn(CorpusStep):
     too short; each removed line (once per document) goes to the `lines` output for the report. Only a
     document that loses lines is decoded (and packed again)."""
 
-    def __init__(self, config: filters.FilterConfig, seed: int):
+    def __init__(self, config: filters.FilterConfig):
         super().__init__("boilerplate")
         self._config = config
-        self._seed = seed
 
     def apply(self, item: tuple[shards.Entry, frozenset]):
         entry, keys = item
@@ -187,7 +186,7 @@ class RemoveLinesDoFn(CorpusStep):
                     examples.setdefault(key, sentence)
                 for key, sentence in sorted(examples.items()):  # once per document, for the document count
                     self.side("lines", (key, sentence))
-                entry = shards.entry(self._seed, document, entry.key)
+                entry = shards.entry(document, entry.key)
         problem = filters.size_problem(entry.sentences, entry.words, self._config)
         if problem:
             # Counted here: `removed` would see the entry from before its lines went.
@@ -278,7 +277,7 @@ class DeduplicateCorpus(StepTransform):
             | "JoinVerdicts" >> beam.CoGroupByKey()
             | "WithVerdicts" >> beam.FlatMap(_with_verdicts)
         )
-        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters, self._seed), "lines",
+        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters), "lines",
                               dead_letters=self.dead_letters, exclusions=self.exclusions)
         lines = (
             resolved.lines

@@ -56,25 +56,20 @@ class WriteCorpus(beam.PTransform):
     without pickling) -> shards of about `shard_size_bytes`, in the seeded order of the entries' keys; returns
     (the shard summaries as one sorted list, the length histograms of all written documents).
 
-    The shard count comes from `total_bytes` (a one-number PCollection) when it is given: the corpus job
-    computes it upstream, from the fingerprints, so the entries go straight to their shards; a total taken over
-    the entries themselves holds every entry until it is known (a local runner keeps them all in memory)."""
+    The shard count comes from `total_bytes`, a one-number PCollection of the text's size computed upstream
+    (the corpus job sums it over the fingerprints), so the entries go straight to their shards; a total taken
+    over the entries themselves would hold every entry until it is known (a local runner keeps them all in
+    memory)."""
 
-    def __init__(self, output: str, shard_size_bytes: int, total_bytes=None):
+    def __init__(self, output: str, shard_size_bytes: int, total_bytes):
         super().__init__()
         self._output = output
         self._shard_size = shard_size_bytes
         self._total_bytes = total_bytes
 
     def expand(self, entries):
-        shard_size = self._shard_size
-        total_bytes = self._total_bytes
-        if total_bytes is None:
-            total_bytes = (
-                entries
-                | "Bytes" >> beam.Map(lambda entry: shards.Entry._make(entry).text_bytes)
-                | "TotalBytes" >> beam.CombineGlobally(sum))
-        num_shards = beam.pvalue.AsSingleton(total_bytes | "ShardCount" >> beam.Map(shards.shard_count, shard_size))
+        num_shards = beam.pvalue.AsSingleton(
+            self._total_bytes | "ShardCount" >> beam.Map(shards.shard_count, self._shard_size))
         assigned = entries | "Assign" >> beam.Map(
             lambda entry, n: (shards.shard_index(shards.Entry._make(entry).key, n), entry), n=num_shards)
         # Every shard index gets an entry, so a shard that draws no document is still written (empty).

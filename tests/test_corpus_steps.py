@@ -317,8 +317,10 @@ def test_write_corpus_shards_every_document_once(tmp_path):
     for seed in (1, 2):
         out = tmp_path / f"seed{seed}"
         with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-            entries = pipeline | beam.Create(documents) | beam.Map(lambda d, s: tuple(shards.entry(s, d)), s=seed)
-            _ = entries | WriteCorpus(str(out), shard_size_bytes=4000)
+            entries = pipeline | beam.Create(documents) | beam.Map(
+                lambda d, s: tuple(shards.entry(d, shards.shuffle_key(s, d.id))), s=seed)
+            total = pipeline | "Total" >> beam.Create([sum(shards.text_bytes(d) for d in documents)])
+            _ = entries | WriteCorpus(str(out), shard_size_bytes=4000, total_bytes=total)
         texts = sorted((out / "text").glob("part-*-of-*.txt"))
         assert len(texts) == shards.shard_count(sum(shards.text_bytes(d) for d in documents), 4000) > 1
         blocks = [block for path in texts for block in path.read_text().strip("\n").split("\n\n") if block]
