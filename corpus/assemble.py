@@ -21,9 +21,10 @@ TITLE, ABSTRACT, SUMMARY, BODY = "title", "abstract", "summary", "body"
 ENGLISH_CODES = frozenset({"eng", "en"})
 
 # Characters that some reader would take as a line break; a sentence must stay on one line of a text shard.
-_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_LINE_BREAK_CHARS = r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]"
+_LINE_BREAKS = re.compile(_LINE_BREAK_CHARS + "+")
 # One such character: a pattern that opens with a character set is searched for in C, position by position.
-_LINE_BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_LINE_BREAK = re.compile(_LINE_BREAK_CHARS)
 _WORD = re.compile(r"\w+")
 
 

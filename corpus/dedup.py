@@ -16,7 +16,7 @@ import numpy as np
 
 from corpus.assemble import CorpusDocument, is_full_text
 from corpus.documents import SOURCE_PMC, SOURCE_PUBMED, Document
-from corpus.minhash import MinHasher, band_keys, normalised_words, shingle_hashes
+from corpus.minhash import BAND_KEY_BYTES, MinHasher, band_keys, normalised_words, shingle_hashes
 
 Rank = bytes  # `survivor_rank`: compared as bytes, it orders documents; `rank_id` reads the id back
 _RANK_ID = 9  # a rank is 1 byte (full text or not), 8 bytes (the word count's complement), then the UTF-8 id
@@ -100,8 +100,7 @@ def lsh_band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
 # partitions a band), the rest of the key travelling in each member's value. Nearly every bucket holds one
 # document, and a shuffle's per-key cost (a runner's table entry and list, a key in a sort) is then paid once per
 # partition instead of once per bucket; a partition's buckets are told apart in memory (`partition_edges`).
-BAND_KEY_BYTES = 10  # `minhash.band_keys`: 2 bytes of band, 8 of hash
-_PARTITION_BYTES = 3
+_PARTITION_BYTES = 3  # the band (2 bytes) and the first byte of its hash
 
 
 def bucket_member(band_key: bytes, rank: Rank) -> tuple[bytes, bytes]:

@@ -134,8 +134,13 @@ def lsh_parameters(threshold: float, num_perm: int) -> tuple[int, int]:
     return best
 
 
+_BAND_BYTES, _BAND_HASH_BYTES = 2, 8
+BAND_KEY_BYTES = _BAND_BYTES + _BAND_HASH_BYTES  # a band key: the band's number, then its rows' hash
+
+
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> Iterator[bytes]:
     """One key per band: documents that share any key are near-duplicate candidates."""
     for band in range(bands):
         chunk = signature[band * rows:(band + 1) * rows]
-        yield band.to_bytes(2, "big") + hashlib.blake2b(chunk.tobytes(), digest_size=8).digest()
+        digest = hashlib.blake2b(chunk.tobytes(), digest_size=_BAND_HASH_BYTES).digest()
+        yield band.to_bytes(_BAND_BYTES, "big") + digest
