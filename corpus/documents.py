@@ -6,9 +6,9 @@ as one JSON object per line by the documents job; `to_json`/`from_json` are the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -26,38 +26,36 @@ _ENCODED_SURROGATE = re.compile(b"\xed[\xa0-\xbf]")
 def unencodable_text(value: Any, path: str = "") -> Optional[str]:
     """Where a JSON-like value holds a string that is not valid Unicode text (a lone surrogate), as a path such
     as `body[3].text`; None when every string can be written as UTF-8. Strings are checked where they enter a
-    job (a JSON line, a metadata file), so that bad text is a dead letter there, not a crash three steps later."""
-    if isinstance(value, str):
-        return path or "value" if _SURROGATE.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = unencodable_text(key, f"{path}.{key}" if path else str(key)) if isinstance(key, str) else None
-            found = found or unencodable_text(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = unencodable_text(item, f"{path}[{index}]")
-            if found:
-                return found
+    job (a JSON line, a metadata file), so that bad text is a dead letter there, not a crash three steps later.
+    The walk keeps its own stack (depth-first, in document order: a key before its value), so any nesting that
+    json.loads accepts is walked to the end."""
+    stack = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return path or "value"
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                where = f"{path}.{key}" if path else str(key)
+                stack.append((item, where))
+                if isinstance(key, str):
+                    stack.append((key, where))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((value[index], f"{path}[{index}]") for index in range(len(value) - 1, -1, -1))
     return None
 
 
 def may_hold_unencodable_text(line: bytes | bytearray | str) -> bool:
-    """False only where `unencodable_text(json.loads(line))` certainly returns None, and does not raise: a cheap
-    test on the raw line, so that parsing need not walk every string of nearly every line.
-
-    That takes UTF-8 bytes (the encoding `json.loads` detects; in UTF-16 or UTF-32, or in a str, a surrogate
-    may be anywhere) without a surrogate escape or encoded surrogate (see `_SURROGATE_ESCAPE`; "\\\\ud800", an
-    escaped backslash, is taken for one, which only costs the walk). And since the walk recurses once per level
-    of nesting, a line with many brackets is walked too: it then raises RecursionError exactly where it did
-    before; a line with fewer "[" and "{" than a quarter of the recursion limit cannot nest deep enough for
-    that unless the caller's own stack is already within that many frames of the limit."""
+    """False only where `unencodable_text(json.loads(line))` certainly returns None: a cheap test on the raw line,
+    so that parsing need not walk every string of nearly every line. That takes UTF-8 bytes (the encoding
+    `json.loads` detects; in UTF-16 or UTF-32, or in a str, a surrogate may be anywhere) without a surrogate
+    escape or encoded surrogate (see `_SURROGATE_ESCAPE`; "\\\\ud800", an escaped backslash, is taken for one,
+    which only costs the walk)."""
     if not isinstance(line, (bytes, bytearray)) or json.detect_encoding(line) not in ("utf-8", "utf-8-sig"):
         return True
-    if (b"\\u" in line and _SURROGATE_ESCAPE.search(line)) or (b"\xed" in line and _ENCODED_SURROGATE.search(line)):
-        return True
-    return line.count(b"[") + line.count(b"{") >= sys.getrecursionlimit() // 4
+    return bool((b"\\u" in line and _SURROGATE_ESCAPE.search(line))
+                or (b"\xed" in line and _ENCODED_SURROGATE.search(line)))
 
 
 @dataclass
@@ -100,7 +98,7 @@ class Document:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Document":
-        known = _FIELD_NAMES if cls is Document else {f.name for f in dataclasses.fields(cls)}
+        known = _field_names(cls)
         if data.keys() <= known:  # the usual case: nothing to drop, the same arguments without a copy
             return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -111,7 +109,11 @@ class Document:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Document))
-_FIELD_NAMES = frozenset(_FIELDS)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 @dataclass(frozen=True)
