@@ -17,6 +17,7 @@ from corpus.assemble import CorpusDocument
 from corpus.minhash import normalised_words
 
 _DIGITS = re.compile(r"\d+")
+_ASCII_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else byte for byte in range(256))
 
 
 KEY_BYTES = 8  # a line key is this many bytes of a BLAKE2b digest
@@ -34,7 +35,15 @@ def key_of_words(words: list[str]) -> Optional[bytes]:
 
 def key_of_text(joined_words: str) -> bytes:
     """`key_of_words` of the words joined by single spaces."""
-    return hashlib.blake2b(_DIGITS.sub("0", joined_words).encode("utf-8"), digest_size=KEY_BYTES).digest()
+    if joined_words.isascii():
+        # The same key, 2x faster (most sentences): in ASCII, `\d` is 0-9; with every digit made "0", the runs
+        # of "0" are the runs of digits, each then shortened to one "0".
+        text = joined_words.encode("ascii").translate(_ASCII_DIGITS_AS_ZERO)
+        while b"00" in text:
+            text = text.replace(b"00", b"0")
+    else:
+        text = _DIGITS.sub("0", joined_words).encode("utf-8")
+    return hashlib.blake2b(text, digest_size=KEY_BYTES).digest()
 
 
 def document_line_keys(document: CorpusDocument) -> set[bytes]:

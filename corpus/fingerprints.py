@@ -12,8 +12,8 @@ import hashlib
 from typing import NamedTuple, Optional
 
 from corpus import boilerplate
-from corpus.assemble import CorpusDocument
-from corpus.dedup import Rank, survivor_rank
+from corpus.assemble import CorpusDocument, is_full_text
+from corpus.dedup import Rank, rank_of
 from corpus.minhash import MinHasher, normalised_words, shingle_hashes
 from corpus.shards import text_bytes
 
@@ -22,6 +22,7 @@ class Fingerprint(NamedTuple):  # a tuple: pickled compactly, it travels through
     id: str
     rank: Rank
     sentences: int
+    words: int  # `CorpusDocument.num_words`, counted once for the rank and the shard entry
     text_bytes: int  # the document's size in a text shard (`corpus.shards.text_bytes`)
     title: str
     exact_key: str
@@ -51,8 +52,10 @@ def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) 
         elif words:
             line_keys.add(boilerplate.key_of_text(joined))
     signature = hasher.signature(shingle_hashes(all_words, shingle_size)).tobytes() if all_words else None
-    return Fingerprint(document.id, survivor_rank(document), sentences, text_bytes(document), document.title(),
-                       exact.hexdigest(), signature, b"".join(sorted(line_keys)))
+    num_words = document.num_words()
+    return Fingerprint(document.id, rank_of(is_full_text(document), num_words, document.id), sentences, num_words,
+                       text_bytes(document), document.title(), exact.hexdigest(), signature,
+                       b"".join(sorted(line_keys)))
 
 
 def line_keys(print_: Fingerprint) -> list[bytes]:

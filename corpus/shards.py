@@ -12,13 +12,16 @@ import hashlib
 import io
 import json
 import math
-from typing import BinaryIO, Iterable, NamedTuple
+from typing import BinaryIO, Iterable, NamedTuple, Optional
 
 from corpus import compact
 from corpus.assemble import CorpusDocument
 from corpus.stats import add_document, empty_histograms
 
 TEXT_DIR, DOCUMENTS_DIR = "text", "documents"
+# zlib level 4 compresses a documents shard 2.5x faster than the default 6, into a file about 5% larger
+# (measured on the 30 MB scale sample's 34 MB of JSON lines: 0.51 s and 11.9 MB against 1.26 s and 11.3 MB).
+DOCUMENTS_GZIP_LEVEL = 4
 
 
 def shuffle_key(seed: int, document_id: str) -> bytes:
@@ -73,9 +76,11 @@ def unpack(data: bytes) -> CorpusDocument:
     return CorpusDocument.from_bytes(compact.decompress(data))
 
 
-def entry(document: CorpusDocument, key: bytes) -> Entry:
-    """The document's entry under its shuffle key (`shuffle_key`)."""
-    return Entry(key, document.id, document.num_sentences(), document.num_words(), document.source, pack(document))
+def entry(document: CorpusDocument, key: bytes, words: Optional[int] = None) -> Entry:
+    """The document's entry under its shuffle key (`shuffle_key`); `words`: its `num_words`, where the caller
+    has counted them."""
+    words = document.num_words() if words is None else words
+    return Entry(key, document.id, document.num_sentences(), words, document.source, pack(document))
 
 
 class ShardSummary(NamedTuple):
@@ -96,7 +101,8 @@ def write_shard(entries: Iterable[tuple], text_name: str, text_file: BinaryIO,
     written = 0
     by_source: dict = {}
     histograms = empty_histograms()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=documents_file, mtime=0, compresslevel=6) as jsonl:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=documents_file, mtime=0,
+                       compresslevel=DOCUMENTS_GZIP_LEVEL) as jsonl:
         for index, item in enumerate(ordered):
             document = unpack(item.document)
             add_document(histograms, document)

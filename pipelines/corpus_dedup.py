@@ -90,7 +90,8 @@ class FingerprintDoFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(EXCLUSIONS, exclusion(document.id, "exact", "error"))
             return
         yield beam.pvalue.TaggedOutput(FINGERPRINTS, print_)
-        yield document.id, tuple(shards.entry(document, shards.shuffle_key(self._seed, document.id)))
+        yield document.id, tuple(shards.entry(document, shards.shuffle_key(self._seed, document.id),
+                                              print_.words))
 
 
 def _resolve_exact(item) -> Iterator:

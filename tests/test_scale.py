@@ -181,7 +181,7 @@ def test_a_hot_near_duplicate_key_is_streamed():
 def test_a_hot_exact_key_and_a_hot_line_are_streamed():
     def prints():
         for i in range(HOT):
-            yield Fingerprint(f"pubmed:{i}", dedup.rank_of(False, 50, f"pubmed:{i}"), 5, 300, "t", "k", None, b"")
+            yield Fingerprint(f"pubmed:{i}", dedup.rank_of(False, 50, f"pubmed:{i}"), 5, 50, 300, "t", "k", None, b"")
     count, peak = peak_while_consumed(corpus_dedup._resolve_exact(("k", Group(prints))))
     assert count == HOT + 1 + HOT - 1 and peak < HELD_LIMIT, peak  # survivor + verdicts + exclusions + group
     occurrences = Group(lambda: (i.to_bytes(8, "big") + f"pubmed:{i}".encode() for i in range(HOT)))
