@@ -45,7 +45,7 @@ from pipelines.common import (WriteDeadLetters, add_argument_once, counters, err
 from pipelines.corpus_decontaminate import (CONTAMINATION_DIR, INDEX_FILE, Decontaminate, IndexFile,
                                             WriteContamination, read_benchmarks, remove_contamination_files,
                                             write_index)
-from pipelines.corpus_dedup import DeduplicateCorpus
+from pipelines.corpus_dedup import DeduplicateCorpus, RemoveLinesDoFn, TopLines
 from pipelines.corpus_steps import (JOB, NAMESPACE, AssembleText, CrossSourceVerdicts, FilterDocuments,
                                     IdentifyLanguage, ReadCorpusInput)
 from pipelines.corpus_write import WriteCorpus, WriteExclusions, remove_exclusions, remove_stale_shards
@@ -212,8 +212,7 @@ class BuildCorpus(beam.PTransform):
         config = self._config
         steps = [AssembleText(config.splitter_model), FilterDocuments(config.filters),
                  IdentifyLanguage(config.language),
-                 DeduplicateCorpus(config.near, config.seed, config.boilerplate_min_documents, config.filters,
-                                   config.report_top)]
+                 DeduplicateCorpus(config.near, config.seed, config.boilerplate_min_documents, config.report_top)]
         superseded = documents | "CrossSource" >> CrossSourceVerdicts()
         kept = (
             documents
@@ -229,12 +228,18 @@ class BuildCorpus(beam.PTransform):
             steps.append(decontaminate)
             kept = kept | "Decontaminate" >> decontaminate
             _ = decontaminate.matches | "WriteContamination" >> WriteContamination(self._output)
-        kept, top_exact, clusters, lines, total_bytes = (kept, superseded) | "Deduplicate" >> deduplicate
+        deduplicated = (kept, superseded) | "Deduplicate" >> deduplicate
+        write = WriteCorpus(self._output, config.shard_size_bytes, deduplicated.total_bytes, config.seed,
+                            RemoveLinesDoFn(config.filters))
+        steps.append(write)
+        shard_rows, histograms = ((deduplicated.entries, deduplicated.removed, deduplicated.line_losers)
+                                  | "Write" >> write)
+        lines = write.lines | "BoilerplateLines" >> TopLines(config.report_top)
+        top_exact, clusters = deduplicated.exact_groups, deduplicated.near_clusters
         self.dead_letters = [letters for step in steps for letters in step.dead_letters]
         _ = ([letters for step in steps for letters in step.exclusions]
              | "AllExclusions" >> beam.Flatten()
              | "WriteExclusions" >> WriteExclusions(self._output))
-        shard_rows, histograms = kept | "Write" >> WriteCorpus(self._output, config.shard_size_bytes, total_bytes)
         parts = [
             histograms | "NameHistograms" >> beam.Map(lambda h: {"histograms": h}),
             shard_rows | "NameShards" >> beam.Map(lambda rows: {"shards": rows}),

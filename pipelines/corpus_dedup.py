@@ -1,14 +1,15 @@
 """The corpus job's deduplication: exact duplicates, near duplicates and boilerplate lines decided over small
-fingerprints, and the one join where the documents meet their verdicts.
+fingerprints.
 
 Each document that passed the language step is fingerprinted once (`corpus.fingerprints`: exact key, MinHash
-signature, line keys, rank, title, sentence count) and becomes its shard entry (`corpus.shards.Entry`: a few
-numbers and the document as compressed bytes), keyed by its id. The fingerprints, not the documents, go
+signature, line keys, rank, title, sentence and word counts) and becomes its shard entry (`corpus.shards.Entry`: a
+few numbers and the document as compressed bytes), keyed by its id. The fingerprints, not the documents, go
 through the cross-source verdicts (a PubMed record whose PMC article is in the input), the exact-duplicate
 groups, the near-duplicate graph (`pipelines.near_duplicates`) and the boilerplate line groups, each step seeing
-the survivors of the one before; every removal becomes a verdict. Then one CoGroupByKey brings each document
-its verdict (removed) or the boilerplate lines to drop from it: the documents are shuffled once in the whole
-job, where each of the four steps moved them before, and only a document that loses lines is decoded there.
+the survivors of the one before; every removal becomes a verdict, and every line to drop a (document id, line
+key) pair. The documents meet their verdicts where they are written (`pipelines.corpus_write`): one GroupByKey by
+shard brings each shard its entries, the ids removed from it and the lines to drop, so the documents are
+shuffled once in the whole job; `RemoveLinesDoFn`, the boilerplate step's last decision, runs there.
 
 Counters keep the job's scheme (`cross_source.*`, `exact.*`, `near.*`, `boilerplate.*`, `sentences.*`), so the report's step
 table balances as before; every removed document is also an exclusion record (id, step, reason) for the job's
@@ -18,7 +19,7 @@ table balances as before; every removed document is also an exclusion record (id
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import apache_beam as beam
 
@@ -155,21 +156,11 @@ def _line_losers(item, min_documents: int) -> Iterator[tuple[str, bytes]]:
     yield from losers
 
 
-def _with_verdicts(item) -> Iterator[tuple[shards.Entry, frozenset]]:
-    """A document's entry if it has no verdict, and the boilerplate lines to drop from it; a removed one goes
-    no further (it was counted, and excluded, where its verdict was made)."""
-    _, grouped = item
-    if any(True for _ in grouped["verdict"]):
-        return
-    keys = frozenset(grouped["key"])
-    for entry in grouped["document"]:
-        yield shards.Entry._make(entry), keys
-
-
 class RemoveLinesDoFn(CorpusStep):
     """(entry, its boilerplate line keys) -> the entry of the document without those lines, unless it is left
-    too short; each removed line (once per document) goes to the `lines` output for the report. Only a
-    document that loses lines is decoded (and packed again)."""
+    too short; each removed line (once per document) goes to the `lines` output for the report (`TopLines`).
+    Only a document that loses lines is decoded (and packed again). The shard writer applies it to each
+    document it writes (`pipelines.corpus_write.WriteCorpus`)."""
 
     def __init__(self, config: filters.FilterConfig):
         super().__init__("boilerplate")
@@ -222,22 +213,49 @@ class LineExample(beam.CombineFn):
         return accumulator
 
 
-class DeduplicateCorpus(StepTransform):
-    """Documents, or (documents, cross-source verdicts from `CrossSourceVerdicts`) -> the shard entries
-    (`corpus.shards.Entry` tuples, shuffle keys from `seed`) of the documents that are not superseded by their
-    PMC article, nor exact or near duplicates, without their boilerplate lines (sentences in >= `min_documents`
-    documents are kept in one, a seeded winner, and removed from the rest), unless left too short. Returns
-    (entries, exact-duplicate groups, near-duplicate clusters as one list, top removed lines as one list, the
-    text bytes of the documents no dedup step removed as one number: the shard count's basis, known from the
-    fingerprints before the documents meet their verdicts)."""
+class TopLines(beam.PTransform):
+    """`RemoveLinesDoFn`'s `lines` output -> the `top` lines removed from the most documents, as one list of
+    {documents, key, text} (documents counts the winner that kept it too)."""
 
-    def __init__(self, near: NearDuplicateConfig, seed: int, min_documents: int,
-                 filter_config: filters.FilterConfig, top: int = 20):
+    def __init__(self, top: int):
+        super().__init__()
+        self._top = top
+
+    def expand(self, lines):
+        return (
+            lines
+            | "PerLine" >> beam.CombinePerKey(LineExample())
+            | "LineRows" >> beam.MapTuple(lambda key, value: (value[0] + 1, key.hex(), value[1]))
+            | "TopLines" >> beam.combiners.Top.Of(self._top)
+            | "Unwrap" >> beam.Map(lambda top: [{"documents": n, "key": key, "text": text} for n, key, text in top])
+        )
+
+
+class Deduplicated(NamedTuple):
+    """What `DeduplicateCorpus` gives the shard writer and the report."""
+
+    entries: beam.PCollection  # (id, `shards.Entry` tuple) of every fingerprinted document
+    removed: beam.PCollection  # (id, (step, reason, sentences)) of every document a dedup step removed
+    line_losers: beam.PCollection  # (id, line key): a boilerplate line to drop from that document
+    exact_groups: beam.PCollection  # the top exact-duplicate groups, as one list
+    near_clusters: beam.PCollection  # the near-duplicate clusters, as one list
+    total_bytes: beam.PCollection  # the text bytes of the documents no dedup step removed, one number
+
+
+class DeduplicateCorpus(StepTransform):
+    """Documents, or (documents, cross-source verdicts from `CrossSourceVerdicts`) -> `Deduplicated`: every
+    document's shard entry (shuffle keys from `seed`), and the verdicts that the shard writer applies: the
+    documents superseded by their PMC article or that are exact or near duplicates, and the boilerplate lines
+    (sentences in >= `min_documents` documents are kept in one, a seeded winner, and dropped from the rest);
+    with the report's exact-duplicate groups and near-duplicate clusters, and the text bytes of the documents no
+    dedup step removed (the shard count's basis, known from the fingerprints before the documents are
+    shuffled)."""
+
+    def __init__(self, near: NearDuplicateConfig, seed: int, min_documents: int, top: int = 20):
         super().__init__()
         self._near = near
         self._seed = seed
         self._min_documents = min_documents
-        self._filters = filter_config
         self._top = top
 
     def expand(self, inputs):
@@ -273,20 +291,6 @@ class DeduplicateCorpus(StepTransform):
             | "Losers" >> beam.FlatMap(_line_losers, min_documents=self._min_documents)
         )
         verdicts = (*verdicts, exact.verdicts, near.verdicts) | "AllVerdicts" >> beam.Flatten()
-        joined = (
-            {"document": printed.documents, "verdict": verdicts, "key": losers}
-            | "JoinVerdicts" >> beam.CoGroupByKey()
-            | "WithVerdicts" >> beam.FlatMap(_with_verdicts)
-        )
-        resolved = apply_step(joined, "RemoveLines", RemoveLinesDoFn(self._filters), "lines",
-                              dead_letters=self.dead_letters, exclusions=self.exclusions)
-        lines = (
-            resolved.lines
-            | "PerLine" >> beam.CombinePerKey(LineExample())
-            | "LineRows" >> beam.MapTuple(lambda key, value: (value[0] + 1, key.hex(), value[1]))
-            | "TopLines" >> beam.combiners.Top.Of(self._top)
-            | "Unwrap" >> beam.Map(lambda top: [{"documents": n, "key": key, "text": text} for n, key, text in top])
-        )
         top_groups = groups | "TopExact" >> beam.combiners.Top.Of(
             self._top, key=lambda g: (g["removed_count"], g["kept"]))
         total_bytes = (
@@ -294,4 +298,4 @@ class DeduplicateCorpus(StepTransform):
             | "TextBytes" >> beam.Map(lambda print_: print_.text_bytes)
             | "TotalBytes" >> beam.CombineGlobally(sum)
         )
-        return resolved.main, top_groups, clusters, lines, total_bytes
+        return Deduplicated(printed.documents, verdicts, losers, top_groups, clusters, total_bytes)

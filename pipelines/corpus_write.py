@@ -1,11 +1,15 @@
-"""Writing the corpus: a seeded shuffle into text shards and their documents shards, with length histograms.
+"""Writing the corpus: a seeded shuffle into text shards and their documents shards, where the documents meet
+their verdicts, with length histograms.
 
-Every document's entry carries a key from (seed, id) (`corpus.shards`); the shard count follows from the total text size and
-`shard_size_bytes`; each shard's documents are written in key order as `text/part-SSSSS-of-NNNNN.txt` (one
-sentence per line, a blank line between documents) and `documents/part-SSSSS-of-NNNNN.jsonl.gz` (the same
-documents with their ids, sentences and first line), each atomically. A shard that draws no document is still
-written (empty), so the shard set is always complete. The length histograms are counted as the shards are
-written, where each document is decoded anyway.
+Every document's entry carries a key from (seed, id) (`corpus.shards`); the shard count follows from the total
+text size and `shard_size_bytes`. One GroupByKey by shard brings each shard its entries, the ids the dedup steps
+removed from it and the boilerplate lines to drop from its documents (`pipelines.corpus_dedup`): the only
+shuffle of the documents in the whole job. The shard's writer drops the removed, applies the line removal to
+the rest (`RemoveLinesDoFn`, which may still remove a document left too short) and writes them in key order as
+`text/part-SSSSS-of-NNNNN.txt` (one sentence per line, a blank line between documents) and
+`documents/part-SSSSS-of-NNNNN.jsonl.gz` (the same documents with their ids, sentences and first line), each
+atomically. A shard that draws no document is still written (empty), so the shard set is always complete. The
+length histograms are counted as the shards are written, where each document is decoded anyway.
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpus import shards
 from corpus.stats import merge_histograms
-from pipelines.common import WriteJsonLines, atomic_output, counter_inc_fn
-from pipelines.corpus_steps import NAMESPACE, SOURCES
+from pipelines.common import DEAD_LETTERS, EXCLUSIONS, CountedStep, WriteJsonLines, atomic_output, counter_inc_fn
+from pipelines.corpus_steps import NAMESPACE, SOURCES, StepTransform
 
 LOG = logging.getLogger(__name__)
 inc = counter_inc_fn(NAMESPACE)
@@ -27,21 +31,45 @@ REMOVED_DIR = "removed"
 
 # --- Shuffle and write --------------------------------------------------------------------------------------------
 
+ENTRY, REMOVED, DROP_LINE = "entry", "removed", "drop_line"  # what a shard's grouped values are
+
+
 class WriteShardDoFn(beam.DoFn):
-    """(shard index, entries) -> the text shard and its documents shard, each streamed to a temporary name and
-    renamed; only the shard's entries (compressed documents) are held, to put them in order."""
+    """(shard index, its (tag, value) pairs) -> the text shard and its documents shard, each streamed to a
+    temporary name and renamed; the shard's summary is the main output, and `finish`'s outputs (the lines it
+    removed, dead letters, exclusions) are passed on. Two passes over the values: the first gathers the ids
+    removed from the shard and the lines to drop (a shard's share of the verdicts), the second its entries, which
+    `finish` judges one by one; only the kept entries (compressed documents) are held, to put them in order."""
 
-    def __init__(self, output: str):
+    def __init__(self, output: str, finish: CountedStep):
         self._output = output
+        self._finish = finish
 
-    def process(self, item, num_shards: int) -> Iterator[dict]:
-        index, entries = item
+    def setup(self) -> None:
+        self._finish.setup()
+
+    def process(self, item, num_shards: int) -> Iterator:
+        index, values = item
+        removed, drop = set(), {}
+        for tag, value in values:
+            if tag == REMOVED:
+                removed.add(value)
+            elif tag == DROP_LINE:
+                drop.setdefault(value[0], set()).add(value[1])
+        kept = []
+        for tag, value in values:
+            if tag != ENTRY or value[1] in removed:  # value[1]: `shards.Entry.id`
+                continue
+            for output in self._finish.process((shards.Entry._make(value), frozenset(drop.get(value[1], ())))):
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield output
+                else:
+                    kept.append(output)
         text_name = shards.shard_name(index, num_shards, ".txt")
         documents_name = shards.shard_name(index, num_shards, ".jsonl.gz")
         with atomic_output(f"{self._output}/{shards.TEXT_DIR}/{text_name}") as text_file, \
                 atomic_output(f"{self._output}/{shards.DOCUMENTS_DIR}/{documents_name}") as documents_file:
-            summary = shards.write_shard((entry for entry in entries if entry is not None), text_name,
-                                         text_file, documents_file)
+            summary = shards.write_shard(kept, text_name, text_file, documents_file)
         inc("written.documents", summary.documents)
         inc("written.sentences", summary.sentences)
         inc("written.text_bytes", summary.text_bytes)
@@ -51,39 +79,65 @@ class WriteShardDoFn(beam.DoFn):
                "bytes": summary.text_bytes, "histograms": summary.histograms}
 
 
-class WriteCorpus(beam.PTransform):
-    """Shard entries (`shards.Entry` tuples: plain primitives and the packed document, which Beam encodes
-    without pickling) -> shards of about `shard_size_bytes`, in the seeded order of the entries' keys; returns
-    (the shard summaries as one sorted list, the length histograms of all written documents).
+class WriteCorpus(StepTransform):
+    """(entries, removed, lines to drop) -> shards of about `shard_size_bytes`, in the seeded order of the
+    entries' keys; returns (the shard summaries as one sorted list, the length histograms of all written
+    documents). `finish`'s `lines` output is in `lines` after it is applied, its dead letters and exclusions in
+    `dead_letters` and `exclusions`.
+
+    - entries: (id, `shards.Entry` tuple): plain primitives and the packed document, which Beam encodes without
+      pickling;
+    - removed: (id, anything) of each document not to write;
+    - lines to drop: (id, line key) pairs, for `finish`;
+    - finish: a `CountedStep` over (entry, the frozenset of its line keys) that returns the entry to write or
+      removes it (the corpus job's `RemoveLinesDoFn`).
 
     The shard count comes from `total_bytes`, a one-number PCollection of the text's size computed upstream
-    (the corpus job sums it over the fingerprints), so the entries go straight to their shards; a total taken
-    over the entries themselves would hold every entry until it is known (a local runner keeps them all in
-    memory)."""
+    (the corpus job sums it over the fingerprints), and the shard of a removed id or a line from `seed`, as
+    `corpus.shards.shuffle_key` gives its entry's key."""
 
-    def __init__(self, output: str, shard_size_bytes: int, total_bytes):
+    def __init__(self, output: str, shard_size_bytes: int, total_bytes, seed: int, finish: CountedStep):
         super().__init__()
         self._output = output
         self._shard_size = shard_size_bytes
         self._total_bytes = total_bytes
+        self._seed = seed
+        self._finish = finish
+        self.lines = None
 
-    def expand(self, entries):
+    def expand(self, inputs):
+        entries, removed, drop_lines = inputs
+        seed = self._seed
         num_shards = beam.pvalue.AsSingleton(
             self._total_bytes | "ShardCount" >> beam.Map(shards.shard_count, self._shard_size))
-        assigned = entries | "Assign" >> beam.Map(
-            lambda entry, n: (shards.shard_index(shards.Entry._make(entry).key, n), entry), n=num_shards)
-        # Every shard index gets an entry, so a shard that draws no document is still written (empty).
-        every_shard = (
+
+        def shard_of(document_id: str, n: int) -> int:
+            return shards.shard_index(shards.shuffle_key(seed, document_id), n)
+
+        tagged = [
+            entries | "AssignEntries" >> beam.Map(
+                lambda item, n: (shards.shard_index(item[1][0], n), (ENTRY, item[1])), n=num_shards),
+            removed | "AssignRemoved" >> beam.Map(
+                lambda item, n: (shard_of(item[0], n), (REMOVED, item[0])), n=num_shards),
+            drop_lines | "AssignLines" >> beam.Map(
+                lambda item, n: (shard_of(item[0], n), (DROP_LINE, item)), n=num_shards),
+            # Every shard index gets a value, so a shard that draws no document is still written (empty).
             entries.pipeline
             | "Once" >> beam.Create([None])
-            | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, None) for i in range(n)], n=num_shards))
-        summaries = (
-            (assigned, every_shard)
-            | "AllEntries" >> beam.Flatten()
+            | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, (None, None)) for i in range(n)], n=num_shards),
+        ]
+        self._finish.record_exclusions = True
+        written = (
+            tagged
+            | "AllValues" >> beam.Flatten()
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(WriteShardDoFn(self._output), num_shards=num_shards)
-            | "Summaries" >> beam.combiners.ToList()
+            | "WriteShard" >> beam.ParDo(WriteShardDoFn(self._output, self._finish), num_shards=num_shards)
+            .with_outputs(DEAD_LETTERS, EXCLUSIONS, "lines", main="summaries")
         )
+        self.dead_letters.append(written[DEAD_LETTERS])
+        self.exclusions.append(written[EXCLUSIONS])
+        self.lines = written.lines
+        summaries = written.summaries | "Summaries" >> beam.combiners.ToList()
         return (
             summaries | "Sort" >> beam.Map(lambda rows: sorted(
                 ({key: value for key, value in row.items() if key != "histograms"} for row in rows),

@@ -23,7 +23,7 @@ from corpus.dedup import NearDuplicateConfig
 from corpus.filters import FilterConfig
 from pipelines import corpus_steps as steps
 from pipelines.corpus_write import WriteCorpus
-from pipelines.corpus_dedup import DeduplicateCorpus
+from pipelines.corpus_dedup import DeduplicateCorpus, RemoveLinesDoFn, TopLines
 from pipelines.common import LOCAL_RUNNER
 from tests.corpus_data import by_id, planted_documents, sample_documents
 from tests.fixtures import DATA, REPO, genia_documents
@@ -253,7 +253,22 @@ def test_report_escapes_text_from_the_data():
 
 # --- the PTransforms on the DirectRunner --------------------------------------------------------------------------
 
-def test_cross_source_transform():
+def deduplicate_and_write(inputs, out, seed: int = 5):
+    """DeduplicateCorpus, then WriteCorpus with the boilerplate step's `RemoveLinesDoFn`, as the corpus job
+    composes them; returns (the dedup step, its result, the write step)."""
+    dedup_step = DeduplicateCorpus(NearDuplicateConfig(), seed=seed, min_documents=3)
+    result = inputs | dedup_step
+    write = WriteCorpus(str(out), 10**9, result.total_bytes, seed, RemoveLinesDoFn(FilterConfig()))
+    _ = (result.entries, result.removed, result.line_losers) | write
+    return dedup_step, result, write
+
+
+def written_documents(out) -> list[dict]:
+    return [json.loads(line) for path in sorted((out / "documents").glob("part-*.jsonl.gz"))
+            for line in gzip.open(path)]
+
+
+def test_cross_source_transform(tmp_path):
     documents, plants = planted_documents()
     index = by_id(documents)
     chosen = [index[i] for i in (plants["cross_by_pmid"], plants["cross_by_pmcid"], "pmc:PMC2994229",
@@ -263,52 +278,80 @@ def test_cross_source_transform():
         verdicts = documents_in | steps.CrossSourceVerdicts()
         assert_that(verdicts | "Losers" >> beam.Map(lambda pair: pair[0]),
                     equal_to([plants["cross_by_pmid"], plants["cross_by_pmcid"]]), label="verdicts")
-        # The verdicts are applied to the fingerprints, before the exact step; the documents meet them once.
+        # The verdicts are applied to the fingerprints, before the exact step; the documents meet them once,
+        # in their shard.
         corpus_documents = documents_in | "Corpus" >> beam.Map(corpus_document)
-        kept, _, _, _, _ = (corpus_documents, verdicts) | DeduplicateCorpus(
-            NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
-        assert_that(kept | "Ids" >> beam.Map(lambda entry: shards.Entry._make(entry).id),
-                    equal_to(["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]]), label="kept")
+        _, result, _ = deduplicate_and_write((corpus_documents, verdicts), tmp_path)
+        assert_that(result.removed | "Removed" >> beam.Map(lambda item: (item[0], item[1][:2])),
+                    equal_to([(plants["cross_by_pmid"], ("cross_source", "pubmed_in_pmc")),
+                              (plants["cross_by_pmcid"], ("cross_source", "pubmed_in_pmc"))]), label="removed")
+    assert sorted(record["id"] for record in written_documents(tmp_path)) == sorted(
+        ["pmc:PMC2994229", "pmc:PMC3574550", plants["exact_original"]])
 
 
-def test_exact_and_near_duplicate_transforms():
+def test_exact_and_near_duplicate_transforms(tmp_path):
     documents, plants = planted_documents()
     index = by_id(documents)
     names = ("exact_original", "exact_copy", "near_original", "near_copy")
     chosen = [corpus_document(index[plants[name]]) for name in names] + [genia_document(i, f"g:{i}")
                                                                           for i in range(6)]
-    dedup_step = DeduplicateCorpus(NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, groups, clusters, _, _ = pipeline | beam.Create(chosen) | dedup_step
-        assert_that(kept | beam.Map(lambda entry: shards.Entry._make(entry).id),
-                    equal_to([plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)]))
-        assert_that(groups | "ExactIds" >> beam.Map(lambda gs: [(g["kept"], g["removed"]) for g in gs]),
+        dedup_step, result, _ = deduplicate_and_write(pipeline | beam.Create(chosen), tmp_path)
+        assert_that(result.exact_groups | "ExactIds" >> beam.Map(lambda gs: [(g["kept"], g["removed"]) for g in gs]),
                     equal_to([[(plants["exact_original"], [plants["exact_copy"]])]]), label="groups")
-        assert_that(clusters | "NearIds" >> beam.Map(lambda cs: [(c["kept"], [m["id"] for m in c["removed"]])
-                                                                   for c in cs]),
+        assert_that(result.near_clusters | "NearIds" >> beam.Map(
+                        lambda cs: [(c["kept"], [m["id"] for m in c["removed"]]) for c in cs]),
                     equal_to([[(plants["near_original"], [plants["near_copy"]])]]), label="clusters")
         exclusions = dedup_step.exclusions | "AllExclusions" >> beam.Flatten()
         assert_that(exclusions | "Rows" >> beam.Map(lambda row: (row["id"], row["step"], row["reason"])),
                     equal_to([(plants["exact_copy"], "exact", "duplicate"),
                               (plants["near_copy"], "near", "duplicate")]), label="exclusions")
+    assert sorted(record["id"] for record in written_documents(tmp_path)) == sorted(
+        [plants["exact_original"], plants["near_original"]] + [f"g:{i}" for i in range(6)])
 
 
-def test_boilerplate_transform_keeps_one_copy():
+def test_boilerplate_transform_keeps_one_copy(tmp_path):
     line = "© {} Elsevier Ltd. All rights reserved."
     documents = [genia_document(i, f"g:{i}", (line.format(2010 + i),)) for i in range(4)]
     documents += [genia_document(4 + i, f"h:{i}", ("Supported by the Foo Foundation.",)) for i in range(2)]
     winner = min((boilerplate.winner_order(5, d.id), d.id) for d in documents[:4])[1]
     with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
-        kept, _, _, lines, _ = pipeline | beam.Create(documents) | DeduplicateCorpus(
-            NearDuplicateConfig(), seed=5, min_documents=3, filter_config=FilterConfig())
-        documents_kept = kept | "Unpack" >> beam.Map(lambda entry: shards.unpack(shards.Entry._make(entry).document))
-        holders = documents_kept | beam.FlatMap(
-            lambda d: [d.id] if any("Elsevier" in s for s in d.sentences()) else [])
-        assert_that(holders, equal_to([winner]), label="winner")
-        funding = documents_kept | "Funding" >> beam.FlatMap(lambda d: [s for s in d.sentences() if "Foo" in s])
-        assert_that(funding, equal_to(["Supported by the Foo Foundation."] * 2), label="below threshold")
+        _, _, write = deduplicate_and_write(pipeline | beam.Create(documents), tmp_path)
+        lines = write.lines | TopLines(20)
         assert_that(lines | beam.Map(lambda rows: [row["documents"] for row in rows]), equal_to([[4]]),
                     label="lines")
+    written = written_documents(tmp_path)
+    sentences = {record["id"]: [s for p in record["paragraphs"] for s in p["sentences"]] for record in written}
+    assert len(written) == 6
+    assert [i for i, kept in sentences.items() if any("Elsevier" in s for s in kept)] == [winner]
+    assert sum(s == "Supported by the Foo Foundation." for kept in sentences.values() for s in kept) == 2
+
+
+def test_write_corpus_meets_the_verdicts_in_each_shard(tmp_path):
+    """Removed ids are not written; a document's lines to drop go, and one left too short by that is removed."""
+    documents = [genia_document(i, f"g:{i}") for i in range(12)]
+    short = CorpusDocument(id="s:1", source="pubmed", paragraphs=[
+        Paragraph(TITLE, None, ["A title of six words here."]),
+        Paragraph(ABSTRACT, None, ["Only this boilerplate line makes the document long enough to keep it."])])
+    documents.append(short)
+    drop = boilerplate.key_of_text(" ".join(normalised_words(short.paragraphs[1].sentences[0])))
+    seed = 3
+    with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
+        entries = pipeline | beam.Create(documents) | beam.Map(
+            lambda d: (d.id, tuple(shards.entry(d, shards.shuffle_key(seed, d.id)))))
+        removed = pipeline | "Removed" >> beam.Create([("g:3", ("exact", "duplicate", 5)),
+                                                       ("g:7", ("near", "duplicate", 5))])
+        lines = pipeline | "Lines" >> beam.Create([("s:1", drop)])
+        total = pipeline | "Total" >> beam.Create([sum(shards.text_bytes(d) for d in documents)])
+        write = WriteCorpus(str(tmp_path), 4000, total, seed, RemoveLinesDoFn(FilterConfig(min_document_words=10)))
+        _ = (entries, removed, lines) | write
+        exclusions = write.exclusions | beam.Flatten()
+        assert_that(exclusions | beam.Map(lambda row: (row["id"], row["step"], row["reason"])),
+                    equal_to([("s:1", "boilerplate", "too_short")]), label="exclusions")
+    written = sorted(record["id"] for record in written_documents(tmp_path))
+    assert written == sorted(f"g:{i}" for i in range(12) if i not in (3, 7))
+    assert len(list((tmp_path / "text").glob("part-*.txt"))) == shards.shard_count(
+        sum(shards.text_bytes(d) for d in documents), 4000)
 
 
 def test_write_corpus_shards_every_document_once(tmp_path):
@@ -318,9 +361,10 @@ def test_write_corpus_shards_every_document_once(tmp_path):
         out = tmp_path / f"seed{seed}"
         with TestPipeline(runner=LOCAL_RUNNER) as pipeline:
             entries = pipeline | beam.Create(documents) | beam.Map(
-                lambda d, s: tuple(shards.entry(d, shards.shuffle_key(s, d.id))), s=seed)
+                lambda d, s: (d.id, tuple(shards.entry(d, shards.shuffle_key(s, d.id)))), s=seed)
+            none = pipeline | "None" >> beam.Create([])
             total = pipeline | "Total" >> beam.Create([sum(shards.text_bytes(d) for d in documents)])
-            _ = entries | WriteCorpus(str(out), shard_size_bytes=4000, total_bytes=total)
+            _ = (entries, none, none) | WriteCorpus(str(out), 4000, total, seed, RemoveLinesDoFn(FilterConfig()))
         texts = sorted((out / "text").glob("part-*-of-*.txt"))
         assert len(texts) == shards.shard_count(sum(shards.text_bytes(d) for d in documents), 4000) > 1
         blocks = [block for path in texts for block in path.read_text().strip("\n").split("\n\n") if block]

@@ -198,8 +198,10 @@ def test_corpus_job_graph(gcs_prefix, tmp_path, small_inputs):
                          gcs_prefix, tmp_path)
     for step in ("BuildCorpus", "Read", "BuildCorpus/Decontaminate/Judge", "BuildCorpus/WriteContamination"):
         assert any(name.startswith(step) for name in names), step
-    for step in ("JoinSuperseded", "ExactDuplicates", "NearDuplicates", "GroupLines", "JoinVerdicts", "RemoveLines"):
+    for step in ("JoinSuperseded", "ExactDuplicates", "NearDuplicates", "GroupLines"):
         assert any(f"BuildCorpus/Deduplicate/{step}" in name for name in names), step
+    for step in ("GroupShards", "WriteShard"):  # the one shuffle of the documents, where they meet their verdicts
+        assert any(f"BuildCorpus/Write/{step}" in name for name in names), step
     assert "workflow.tar.gz" in staged_packages(job)
     assert not [name for name in names if any(word in name for word in SINGLE_WORKER)]
     # Only statistics (counts, histograms, report summaries: a few thousand numbers) are combined globally.
