@@ -52,7 +52,7 @@ def _with_superseded(item) -> Iterator[tuple[Fingerprint, bool]]:
     _, grouped = item
     superseded = any(True for _ in grouped["winner"])
     for print_ in grouped["fingerprint"]:
-        yield print_, superseded
+        yield Fingerprint._make(print_), superseded
 
 
 class KeepUnlessSuperseded(FingerprintStep):
@@ -95,10 +95,22 @@ class FingerprintDoFn(beam.DoFn):
                                               print_.words))
 
 
+class _Fingerprints:
+    """Grouped fingerprints as plain tuples (as they cross a shuffle: Beam encodes a tuple natively, a NamedTuple it
+    pickles, class name and all), re-iterable as Fingerprints."""
+
+    def __init__(self, shuffled):
+        self._shuffled = shuffled
+
+    def __iter__(self) -> Iterator[Fingerprint]:
+        return map(Fingerprint._make, self._shuffled)
+
+
 def _resolve_exact(item) -> Iterator:
     """One group of identical documents (three passes over its fingerprints, none held): the best-ranked
     stays; every other is a verdict, and the group a report entry."""
-    _, fingerprints = item
+    _, shuffled = item
+    fingerprints = _Fingerprints(shuffled)
     count, best = 0, None
     for print_ in fingerprints:
         count += 1
@@ -133,7 +145,7 @@ class DropExactDuplicates(StepTransform):
     def expand(self, fingerprints):
         resolved = (
             fingerprints
-            | "KeyByText" >> beam.Map(lambda p: (p.exact_key, p))
+            | "KeyByText" >> beam.Map(lambda p: (p.exact_key, tuple(p)))
             | "Groups" >> beam.GroupByKey()
             | "Resolve" >> beam.FlatMap(_resolve_exact).with_outputs("groups", VERDICTS, EXCLUSIONS,
                                                                      main="survivors")
@@ -270,7 +282,8 @@ class DeduplicateCorpus(StepTransform):
         verdicts = []
         if superseded is not None:
             cross = apply_step(
-                {"fingerprint": fingerprints | "KeyById" >> beam.Map(lambda p: (p.id, p)), "winner": superseded}
+                {"fingerprint": fingerprints | "KeyById" >> beam.Map(lambda p: (p.id, tuple(p))),
+                 "winner": superseded}
                 | "JoinSuperseded" >> beam.CoGroupByKey()
                 | "WithSuperseded" >> beam.FlatMap(_with_superseded),
                 "KeepUnlessSuperseded", KeepUnlessSuperseded(), VERDICTS,

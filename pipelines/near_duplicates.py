@@ -74,7 +74,7 @@ def _with_match(item) -> Iterator[tuple[Fingerprint, Optional[tuple]]]:
     _, grouped = item
     match = next(iter(grouped["match"]), None)
     for fingerprint in grouped["fingerprint"]:
-        yield fingerprint, match
+        yield Fingerprint._make(fingerprint), match
 
 
 class KeepUnlessNearDuplicate(FingerprintStep):
@@ -153,8 +153,10 @@ class DropNearDuplicates(StepTransform):
             | "BestMatch" >> beam.CombinePerKey(min)  # one match per document leaves each worker
         )
         # After this step only the id, title, sentence count and line keys are read: the signature and the
-        # exact key (two thirds of a fingerprint) are not carried through the join.
-        keyed = fingerprints | "KeyById" >> beam.Map(lambda f: (f.id, f._replace(signature=None, exact_key="")))
+        # exact key (two thirds of a fingerprint) are not carried through the join. A fingerprint crosses it as a
+        # plain tuple, which Beam encodes natively (a NamedTuple it would pickle).
+        keyed = fingerprints | "KeyById" >> beam.Map(
+            lambda f: (f.id, tuple(f._replace(signature=None, exact_key=""))))
         joined = (
             {"fingerprint": keyed, "match": matches}
             | "JoinMatches" >> beam.CoGroupByKey()
