@@ -68,12 +68,13 @@ class Entry(NamedTuple):
 
 
 def pack(document: CorpusDocument) -> bytes:
-    """The document as compact bytes (`CorpusDocument.to_bytes`, compressed); `unpack` reads it back."""
-    return compact.compress(document.to_bytes())
+    """The document as compact bytes (`CorpusDocument.to_bytes`, compressed with the dictionary trained on such
+    documents, `compact.documents_codec`); `unpack` reads it back."""
+    return compact.documents_codec().compress(document.to_bytes())
 
 
 def unpack(data: bytes) -> CorpusDocument:
-    return CorpusDocument.from_bytes(compact.decompress(data))
+    return CorpusDocument.from_bytes(compact.documents_codec().decompress(data))
 
 
 def entry(document: CorpusDocument, key: bytes, words: Optional[int] = None) -> Entry:

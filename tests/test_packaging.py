@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
+import zipfile
 from pathlib import Path
 
 import build
@@ -35,6 +36,19 @@ def sdist_metadata(tmp_path_factory):
         tar.extractall(work / "unpacked", filter="data")
     unpacked, = (work / "unpacked").iterdir()
     return build.util.project_wheel_metadata(unpacked, isolated=False)
+
+
+def test_a_worker_installs_the_data_files_of_the_packages(tmp_path):
+    """The wheel a worker builds from the sdist holds the corpus job's compression dictionary."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=NOT_NEEDED)
+    archive = build.ProjectBuilder(source).build("sdist", tmp_path / "dist")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    unpacked, = (tmp_path / "unpacked").iterdir()
+    wheel = build.ProjectBuilder(unpacked).build("wheel", tmp_path / "wheel")
+    with zipfile.ZipFile(wheel) as files:
+        assert files.read("corpus/corpus_documents.zdict") == (REPO / "corpus" / "corpus_documents.zdict").read_bytes()
 
 
 def split(requires: list[str]) -> tuple[list[str], list[str]]:
