@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 from corpus import boilerplate
 from corpus.assemble import CorpusDocument, is_full_text
 from corpus.dedup import Rank, rank_of
-from corpus.minhash import MinHasher, normalised_words, shingle_hashes
+from corpus.minhash import MinHasher, normalised_word_bytes, shingle_hashes
 from corpus.shards import text_bytes
 
 
@@ -34,14 +34,15 @@ def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) 
     """The document's fingerprint: `dedup.exact_key`, `dedup.minhash_signature` and
     `boilerplate.document_line_keys` of the document, computed together."""
     exact = hashlib.blake2b(digest_size=16)
-    all_words: list[str] = []
+    all_words: list[bytes] = []
     line_keys = set()
     sentences = 0
     for sentence in document.sentences():
         sentences += 1
-        words = normalised_words(sentence)
-        joined = " ".join(words)
-        exact.update(joined.encode("utf-8"))
+        # Words as UTF-8 bytes: what the exact key, the line key and the word hashes are made of.
+        words = normalised_word_bytes(sentence)
+        joined = b" ".join(words)
+        exact.update(joined)
         exact.update(b" ")
         all_words += words
         # A line key normalises "©" as "(c)" first; other sentences' words are the same either way.
@@ -50,7 +51,8 @@ def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) 
             if key is not None:
                 line_keys.add(key)
         elif words:
-            line_keys.add(boilerplate.key_of_text(joined))
+            line_keys.add(boilerplate.key_of_ascii(joined) if joined.isascii()
+                          else boilerplate.key_of_text(joined.decode("utf-8")))
     signature = hasher.signature(shingle_hashes(all_words, shingle_size)).tobytes() if all_words else None
     num_words = document.num_words()
     return Fingerprint(document.id, rank_of(is_full_text(document), num_words, document.id), sentences, num_words,

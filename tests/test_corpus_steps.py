@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from corpus import boilerplate, compact, dedup, langid, shards
 from corpus.assemble import ABSTRACT, BODY, SUMMARY, TITLE, CorpusDocument, Paragraph, assemble, text_blocks
 from corpus.documents import Document
-from corpus.minhash import MinHasher, jaccard_estimate, lsh_parameters, normalised_words, shingle_hashes
+from corpus.fingerprints import fingerprint
+from corpus.minhash import (MinHasher, jaccard_estimate, lsh_parameters, normalised_word_bytes, normalised_words,
+                            shingle_hashes)
 from corpus.pubmed import iter_pubmed
 from corpus.report import render_report
 from corpus.sentences import SentenceSplitter
@@ -89,6 +92,42 @@ def test_exact_key_ignores_case_spacing_and_punctuation_only():
     copy.paragraphs[1].sentences = [" ".join(copy.paragraphs[1].sentences)]
     assert dedup.exact_key(original) == dedup.exact_key(copy)
     assert dedup.exact_key(original) != dedup.exact_key(genia_document(1, "c"))
+
+
+TRICKY = ["Plain ASCII, with 12 digits_and under_scores!", "tabs\tand\x0bcontrol\x01bytes\x7f", "", "  ...  ",
+          "\ufb01sh \u00df \u0130stanbul", "\u00a9 2016 Elsevier Ltd", "Arabic digits \u0663\u0664 and 0099", "\U0001F600 x",
+          "Na\u00efve caf\u00e9 \u2163 \u00bd", "UPPER lower MiXeD 2020-2021"]
+
+
+def test_fast_paths_give_the_regex_definitions_words_and_keys():
+    import re
+    import unicodedata
+
+    def words(text):
+        return re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
+
+    def key(joined):
+        return hashlib.blake2b(re.sub(r"\d+", "0", joined).encode("utf-8"), digest_size=boilerplate.KEY_BYTES).digest()
+
+    for text in TRICKY + [chr(code) * 3 + " a1" for code in range(160)]:
+        assert normalised_words(text) == words(text), text
+        assert normalised_word_bytes(text) == [word.encode("utf-8") for word in words(text)], text
+        if words(text):
+            assert boilerplate.key_of_text(" ".join(words(text))) == key(" ".join(words(text))), text
+    assert shingle_hashes(words(TRICKY[0]), 5).tolist() == shingle_hashes(normalised_word_bytes(TRICKY[0]), 5).tolist()
+
+
+def test_fingerprint_holds_the_keys_the_dedup_steps_define():
+    hasher = MinHasher(128, seed=1)
+    documents = [corpus_document(d) for d in sample_documents()[:200]]
+    documents.append(CorpusDocument(id="x:1", source="pubmed", paragraphs=[Paragraph(TITLE, None, TRICKY)]))
+    for document in documents:
+        print_ = fingerprint(document, hasher, 5)
+        assert print_.exact_key == dedup.exact_key(document)
+        signature = dedup.minhash_signature(document, hasher, 5)
+        assert print_.signature == (None if signature is None else signature.tobytes())
+        assert print_.line_keys == b"".join(sorted(boilerplate.document_line_keys(document)))
+        assert (print_.rank, print_.words) == (dedup.survivor_rank(document), document.num_words())
 
 
 def test_minhash_estimates_jaccard_and_is_the_same_in_another_process():
