@@ -1,10 +1,11 @@
 """What the corpus job's dedup steps need from one document, computed in one pass over its words.
 
 A `Fingerprint` holds a document's exact-duplicate key, its MinHash signature, its distinct boilerplate line
-keys, its survivor rank, its sentence count, its size in a text shard and its title. It is small next to the document (a PMC article's is
-a few hundredths of it), so the dedup graph (exact duplicates, near duplicates, boilerplate lines) moves
-fingerprints, and the documents meet their verdicts once, in one join. Each key is the one `corpus.dedup` and
-`corpus.boilerplate` define, from words normalised once per sentence instead of once per step.
+keys, its survivor rank, its sentence and word counts, its size in a text shard and its title. It is small next
+to the document (a PMC article's is a few hundredths of it), so the dedup graph (exact duplicates, near
+duplicates, boilerplate lines) moves fingerprints, and the documents meet their verdicts once, in their shard.
+Each key is the one `corpus.dedup` and `corpus.boilerplate` define (the tests check it), from words normalised
+once per sentence instead of once per step, as UTF-8 bytes.
 """
 from __future__ import annotations
 

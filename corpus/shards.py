@@ -57,14 +57,15 @@ class Entry(NamedTuple):
     """A document on its way to its shard: the shuffle key, its sentence and word counts, its source, and the
     document itself as `pack` bytes, decoded only when its shard is written. Primitives only, so a
     shuffle moves it (and a local runner holds it) as a few objects and one compressed string, not as a
-    document's hundreds of objects."""
+    document's hundreds of objects. A step in the shard writer that changes a document (the boilerplate lines)
+    passes it on decoded, as `document`, rather than packing it again to have it unpacked at once."""
 
     key: bytes
     id: str
     sentences: int
     words: int
     source: str
-    document: bytes
+    document: bytes | CorpusDocument
 
 
 def pack(document: CorpusDocument) -> bytes:
@@ -92,43 +93,49 @@ class ShardSummary(NamedTuple):
     histograms: dict  # `corpus.stats` length histograms of the shard's documents
 
 
-def write_shard(entries: Iterable[tuple], text_name: str, text_file: BinaryIO,
+def in_order(entries: Iterable[tuple]) -> list[Entry]:
+    """Entries (or plain tuples of an `Entry`'s fields) in a shard's order: by shuffle key, then id."""
+    return sorted((Entry._make(item) for item in entries), key=lambda item: (item.key, item.id))
+
+
+def write_shard(entries: Iterable[Entry], text_name: str, text_file: BinaryIO,
                 documents_file: BinaryIO) -> ShardSummary:
-    """The text shard and its gzipped documents shard, streamed to the two files, documents in shuffle-key
-    order; only the entries (`Entry` or plain tuples of its fields) are held, sorted; one document is decoded
-    at a time, and counted into the shard's length histograms."""
-    ordered = sorted((Entry._make(item) for item in entries), key=lambda item: (item.key, item.id))
+    """The text shard and its gzipped documents shard, streamed to the two files from entries already in order
+    (`in_order`): one document is decoded at a time (an entry may carry it decoded already), and counted into
+    the shard's length histograms."""
     line = 1
-    written = 0
+    written = documents = sentences = 0
     by_source: dict = {}
     histograms = empty_histograms()
     with gzip.GzipFile(filename="", mode="wb", fileobj=documents_file, mtime=0,
                        compresslevel=DOCUMENTS_GZIP_LEVEL) as jsonl:
-        for index, item in enumerate(ordered):
-            document = unpack(item.document)
+        for item in entries:
+            document = item.document if isinstance(item.document, CorpusDocument) else unpack(item.document)
             add_document(histograms, document)
-            text = ("\n\n" if index else "") + text_of(document)
+            text = ("\n\n" if documents else "") + text_of(document)
             data = text.encode("utf-8")
             text_file.write(data)
             written += len(data)
             record = document.to_dict()
             record["text_shard"] = text_name
             record["line"] = line
-            jsonl.write((("\n" if index else "") + json.dumps(record, ensure_ascii=False, sort_keys=True))
+            jsonl.write((("\n" if documents else "") + json.dumps(record, ensure_ascii=False, sort_keys=True))
                         .encode("utf-8"))
             line += item.sentences + 1
+            documents += 1
+            sentences += item.sentences
             by_source[item.source] = by_source.get(item.source, 0) + 1
-        if ordered:
+        if documents:
             text_file.write(b"\n")
             jsonl.write(b"\n")
             written += 1
-    return ShardSummary(len(ordered), sum(item.sentences for item in ordered), written, by_source, histograms)
+    return ShardSummary(documents, sentences, written, by_source, histograms)
 
 
 def render_shard(documents: Iterable[tuple[bytes, CorpusDocument]], text_name: str) -> tuple[bytes, bytes, int]:
     """(text shard bytes, gzipped documents shard bytes, number of documents) in memory, documents in
     shuffle-key order: what `write_shard` streams (for tests and benchmarks)."""
-    entries = [entry(document, key) for key, document in documents]
+    entries = in_order(entry(document, key) for key, document in documents)
     text, jsonl = io.BytesIO(), io.BytesIO()
     summary = write_shard(entries, text_name, text, jsonl)
     return text.getvalue(), jsonl.getvalue(), summary.documents

@@ -9,8 +9,9 @@ DIR/errors/corpus-*.jsonl (dead letters: input lines that are not a document) an
 (every removed document: id, step, reason). Steps, in order: text assembly and sentence splitting, filters,
 language, benchmark decontamination (with --exclude-benchmark: DIR/contamination/); then, over each document's
 fingerprint, cross-source dedup (PubMed records whose PMC article is in the input), exact duplicates, near
-duplicates (MinHash LSH), boilerplate lines, and one join of the documents with their verdicts; then a seeded
-shuffle into shards. The same seed and input give the same bytes, on any runner and any number of workers.
+duplicates (MinHash LSH) and boilerplate lines, decided over the fingerprints; then one seeded shuffle of the
+documents into shards, where each meets its verdicts. The same seed and input give the same bytes, on any runner
+and any number of workers.
 
 This module is the job (its flags, `CorpusConfig`, the order of the steps); the steps are
 `pipelines.corpus_steps`, `pipelines.corpus_dedup`, `pipelines.near_duplicates` and `pipelines.corpus_write`,

@@ -40,7 +40,7 @@ REPORT_IDS = 10  # removed ids listed per exact-duplicate group in the report (a
 
 class FingerprintStep(CorpusStep):
     """A dedup step over (fingerprint, what the step needs to judge it): a removed document's sentences leave
-    with it (counted) and its verdict goes to the VERDICTS output, for the join with the documents."""
+    with it (counted) and its verdict goes to the VERDICTS output, for the shard writer."""
 
     def removed(self, element, reason: str) -> None:
         fingerprint_, _ = element
@@ -171,8 +171,8 @@ def _line_losers(item, min_documents: int) -> Iterator[tuple[str, bytes]]:
 class RemoveLinesDoFn(CorpusStep):
     """(entry, its boilerplate line keys) -> the entry of the document without those lines, unless it is left
     too short; each removed line (once per document) goes to the `lines` output for the report (`TopLines`).
-    Only a document that loses lines is decoded (and packed again). The shard writer applies it to each
-    document it writes (`pipelines.corpus_write.WriteCorpus`)."""
+    Only a document that loses lines is decoded, and it stays decoded: the shard writer applies this step to each
+    document as it writes it (`pipelines.corpus_write.WriteCorpus`)."""
 
     def __init__(self, config: filters.FilterConfig):
         super().__init__("boilerplate")
@@ -190,13 +190,15 @@ class RemoveLinesDoFn(CorpusStep):
                     examples.setdefault(key, sentence)
                 for key, sentence in sorted(examples.items()):  # once per document, for the document count
                     self.side("lines", (key, sentence))
-                entry = shards.entry(document, entry.key)
+                # Passed on decoded: its shard is being written, and would unpack it again at once.
+                entry = entry._replace(sentences=document.num_sentences(), words=document.num_words(),
+                                       document=document)
         problem = filters.size_problem(entry.sentences, entry.words, self._config)
         if problem:
             # Counted here: `removed` would see the entry from before its lines went.
             self.inc("sentences.dropped_with_document", entry.sentences)
             return Removed(problem)
-        return tuple(entry)
+        return entry
 
     def removed(self, element, reason: str) -> None:
         if reason == "error":  # apply failed before it counted what leaves

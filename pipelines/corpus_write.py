@@ -38,8 +38,9 @@ class WriteShardDoFn(beam.DoFn):
     """(shard index, its (tag, value) pairs) -> the text shard and its documents shard, each streamed to a
     temporary name and renamed; the shard's summary is the main output, and `finish`'s outputs (the lines it
     removed, dead letters, exclusions) are passed on. Two passes over the values: the first gathers the ids
-    removed from the shard and the lines to drop (a shard's share of the verdicts), the second its entries, which
-    `finish` judges one by one; only the kept entries (compressed documents) are held, to put them in order."""
+    removed from the shard and the lines to drop (a shard's share of the verdicts), the second its other entries
+    (compressed documents), held to be put in order; then `finish` judges each as it is written, so at most one
+    document is decoded at a time."""
 
     def __init__(self, output: str, finish: CountedStep):
         self._output = output
@@ -56,20 +57,24 @@ class WriteShardDoFn(beam.DoFn):
                 removed.add(value)
             elif tag == DROP_LINE:
                 drop.setdefault(value[0], set()).add(value[1])
-        kept = []
-        for tag, value in values:
-            if tag != ENTRY or value[1] in removed:  # value[1]: `shards.Entry.id`
-                continue
-            for output in self._finish.process((shards.Entry._make(value), frozenset(drop.get(value[1], ())))):
-                if isinstance(output, beam.pvalue.TaggedOutput):
-                    yield output
-                else:
-                    kept.append(output)
+        entries = shards.in_order(value for tag, value in values
+                                  if tag == ENTRY and value[1] not in removed)  # value[1]: `shards.Entry.id`
+        outputs = []  # what `finish` sends to its other outputs, passed on once the shard is written
+
+        def finished() -> Iterator[shards.Entry]:
+            for entry in entries:
+                for output in self._finish.process((entry, frozenset(drop.get(entry.id, ())))):
+                    if isinstance(output, beam.pvalue.TaggedOutput):
+                        outputs.append(output)
+                    else:
+                        yield output
+
         text_name = shards.shard_name(index, num_shards, ".txt")
         documents_name = shards.shard_name(index, num_shards, ".jsonl.gz")
         with atomic_output(f"{self._output}/{shards.TEXT_DIR}/{text_name}") as text_file, \
                 atomic_output(f"{self._output}/{shards.DOCUMENTS_DIR}/{documents_name}") as documents_file:
-            summary = shards.write_shard(kept, text_name, text_file, documents_file)
+            summary = shards.write_shard(finished(), text_name, text_file, documents_file)
+        yield from outputs
         inc("written.documents", summary.documents)
         inc("written.sentences", summary.sentences)
         inc("written.text_bytes", summary.text_bytes)
