@@ -26,8 +26,8 @@ def pins(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sdist_metadata(tmp_path_factory):
-    """Core metadata of the wheel a worker builds from the project's sdist (no build isolation: offline)."""
+def unpacked_sdist(tmp_path_factory) -> Path:
+    """The project's sdist, as `--setup_file` builds it for Dataflow, unpacked (no build isolation: offline)."""
     work = tmp_path_factory.mktemp("packaging")
     source = work / "source"
     shutil.copytree(REPO, source, ignore=NOT_NEEDED)
@@ -35,18 +35,18 @@ def sdist_metadata(tmp_path_factory):
     with tarfile.open(archive) as tar:
         tar.extractall(work / "unpacked", filter="data")
     unpacked, = (work / "unpacked").iterdir()
-    return build.util.project_wheel_metadata(unpacked, isolated=False)
+    return unpacked
 
 
-def test_a_worker_installs_the_data_files_of_the_packages(tmp_path):
+@pytest.fixture(scope="module")
+def sdist_metadata(unpacked_sdist):
+    """Core metadata of the wheel a worker builds from the project's sdist."""
+    return build.util.project_wheel_metadata(unpacked_sdist, isolated=False)
+
+
+def test_a_worker_installs_the_data_files_of_the_packages(unpacked_sdist, tmp_path):
     """The wheel a worker builds from the sdist holds the corpus job's compression dictionary."""
-    source = tmp_path / "source"
-    shutil.copytree(REPO, source, ignore=NOT_NEEDED)
-    archive = build.ProjectBuilder(source).build("sdist", tmp_path / "dist")
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp_path / "unpacked", filter="data")
-    unpacked, = (tmp_path / "unpacked").iterdir()
-    wheel = build.ProjectBuilder(unpacked).build("wheel", tmp_path / "wheel")
+    wheel = build.ProjectBuilder(unpacked_sdist).build("wheel", tmp_path / "wheel")
     with zipfile.ZipFile(wheel) as files:
         assert files.read("corpus/corpus_documents.zdict") == (REPO / "corpus" / "corpus_documents.zdict").read_bytes()
 
