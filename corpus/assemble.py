@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Iterable, Iterator, Optional, Protocol
 
 from corpus.documents import SOURCE_PMC, Document
+from corpus.minhash import ASCII_WORD_BYTES
 
 TITLE, ABSTRACT, SUMMARY, BODY = "title", "abstract", "summary", "body"
 ENGLISH_CODES = frozenset({"eng", "en"})
@@ -114,10 +115,8 @@ def _corpus_document(id_, source, pmid, pmcid, doi, year, article_type, language
                           paragraphs=[Paragraph(kind, label, sentences) for kind, label, sentences in paragraphs])
 
 
-# For ASCII text: b"a" for a word character ([A-Za-z0-9_], what `\w` matches there), b" " for any other byte.
-_ASCII_WORD_BYTES = bytes(
-    0x61 if byte < 0x80 and (chr(byte).isalnum() or byte == 0x5F) else 0x20 for byte in range(256)
-)
+# For ASCII text: b"a" for a word character (`minhash.ASCII_WORD_BYTES` keeps it), b" " for any other byte.
+_ASCII_WORD_MARKS = bytes(0x20 if byte == 0x20 else 0x61 for byte in ASCII_WORD_BYTES)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -128,7 +127,7 @@ def count_words(text: str) -> int:
     if text.isascii():
         # Most sentences are ASCII: map word bytes to "a", the rest to " ", and count where a word starts
         # (" a", or "a" first). Same count as the regex, without a list of word strings (three times faster).
-        marks = text.encode("ascii").translate(_ASCII_WORD_BYTES)
+        marks = text.encode("ascii").translate(_ASCII_WORD_MARKS)
         return marks.count(b" a") + marks.startswith(b"a")
     return len(_WORD.findall(text))
 

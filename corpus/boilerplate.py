@@ -35,17 +35,18 @@ def key_of_words(words: list[str]) -> Optional[bytes]:
 
 def key_of_text(joined_words: str) -> bytes:
     """`key_of_words` of the words joined by single spaces."""
+    return key_of_utf8(joined_words.encode("utf-8"))
+
+
+def key_of_utf8(joined_words: bytes) -> bytes:
+    r"""`key_of_text` of the joined words' UTF-8 bytes. ASCII (most sentences) goes 2x faster than the regex: there
+    `\d` is 0-9, and with every digit made "0" the runs of "0" are the runs of digits, each shortened to one "0"."""
     if joined_words.isascii():
-        return key_of_ascii(joined_words.encode("ascii"))
-    return hashlib.blake2b(_DIGITS.sub("0", joined_words).encode("utf-8"), digest_size=KEY_BYTES).digest()
-
-
-def key_of_ascii(joined_words: bytes) -> bytes:
-    r"""`key_of_text` of ASCII words as bytes, 2x faster than the regex: in ASCII, `\d` is 0-9; with every digit
-    made "0", the runs of "0" are the runs of digits, each then shortened to one "0"."""
-    text = joined_words.translate(_ASCII_DIGITS_AS_ZERO)
-    while b"00" in text:
-        text = text.replace(b"00", b"0")
+        text = joined_words.translate(_ASCII_DIGITS_AS_ZERO)
+        while b"00" in text:
+            text = text.replace(b"00", b"0")
+    else:
+        text = _DIGITS.sub("0", joined_words.decode("utf-8")).encode("utf-8")
     return hashlib.blake2b(text, digest_size=KEY_BYTES).digest()
 
 

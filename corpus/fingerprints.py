@@ -52,8 +52,7 @@ def fingerprint(document: CorpusDocument, hasher: MinHasher, shingle_size: int) 
             if key is not None:
                 line_keys.add(key)
         elif words:
-            line_keys.add(boilerplate.key_of_ascii(joined) if joined.isascii()
-                          else boilerplate.key_of_text(joined.decode("utf-8")))
+            line_keys.add(boilerplate.key_of_utf8(joined))
     signature = hasher.signature(shingle_hashes(all_words, shingle_size)).tobytes() if all_words else None
     num_words = document.num_words()
     return Fingerprint(document.id, rank_of(is_full_text(document), num_words, document.id), sentences, num_words,

@@ -21,7 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpus import shards
 from corpus.stats import merge_histograms
-from pipelines.common import DEAD_LETTERS, EXCLUSIONS, CountedStep, WriteJsonLines, atomic_output, counter_inc_fn
+from pipelines.common import (DEAD_LETTERS, EXCLUSIONS, CountedStep, GroupTagged, WriteJsonLines, atomic_output,
+                              counter_inc_fn)
 from pipelines.corpus_steps import NAMESPACE, SOURCES, StepTransform
 
 LOG = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ REMOVED_DIR = "removed"
 
 # --- Shuffle and write --------------------------------------------------------------------------------------------
 
-ENTRY, REMOVED, DROP_LINE = "entry", "removed", "drop_line"  # what a shard's grouped values are
+ENTRY, REMOVED, DROP_LINE = "entry", "removed", "drop_line"  # the tags of a shard's grouped values
 
 
 class WriteShardDoFn(beam.DoFn):
@@ -119,23 +120,23 @@ class WriteCorpus(StepTransform):
         def shard_of(document_id: str, n: int) -> int:
             return shards.shard_index(shards.shuffle_key(seed, document_id), n)
 
-        tagged = [
-            entries | "AssignEntries" >> beam.Map(
-                lambda item, n: (shards.shard_index(item[1][0], n), (ENTRY, item[1])), n=num_shards),
-            removed | "AssignRemoved" >> beam.Map(
-                lambda item, n: (shard_of(item[0], n), (REMOVED, item[0])), n=num_shards),
-            drop_lines | "AssignLines" >> beam.Map(
-                lambda item, n: (shard_of(item[0], n), (DROP_LINE, item)), n=num_shards),
-            # Every shard index gets a value, so a shard that draws no document is still written (empty).
+        # Every shard index gets a value, so a shard that draws no document is still written (empty).
+        every_shard = (
             entries.pipeline
             | "Once" >> beam.Create([None])
-            | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, (None, None)) for i in range(n)], n=num_shards),
-        ]
+            | "EveryShard" >> beam.FlatMap(lambda _, n: [(i, None) for i in range(n)], n=num_shards))
         self._finish.record_exclusions = True
         written = (
-            tagged
-            | "AllValues" >> beam.Flatten()
-            | "GroupShards" >> beam.GroupByKey()
+            {
+                ENTRY: entries | "AssignEntries" >> beam.Map(
+                    lambda item, n: (shards.shard_index(item[1][0], n), item[1]), n=num_shards),
+                REMOVED: removed | "AssignRemoved" >> beam.Map(
+                    lambda item, n: (shard_of(item[0], n), item[0]), n=num_shards),
+                DROP_LINE: drop_lines | "AssignLines" >> beam.Map(
+                    lambda item, n: (shard_of(item[0], n), item), n=num_shards),
+                "shard": every_shard,
+            }
+            | "GroupShards" >> GroupTagged()
             | "WriteShard" >> beam.ParDo(WriteShardDoFn(self._output, self._finish), num_shards=num_shards)
             .with_outputs(DEAD_LETTERS, EXCLUSIONS, "lines", main="summaries")
         )
